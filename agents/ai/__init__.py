@@ -1,0 +1,1 @@
+"""AI agents: the LLM port, the debugging loop, chat."""

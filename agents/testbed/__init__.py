@@ -1,0 +1,1 @@
+"""The testbed agents and the bus they speak."""

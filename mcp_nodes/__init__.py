@@ -1,0 +1,1 @@
+"""The execution-node MCP server: testbed lifecycle, workflow runs, query tools over the store."""

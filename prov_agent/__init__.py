@@ -1,0 +1,1 @@
+"""PROV-AGENT provenance: model, recorder, append-only hash-chained store, export, queries."""
