@@ -1,0 +1,219 @@
+"""One debugging session: evidence → diagnosis → decision → action → verification → report.
+
+Bounded everywhere: one diagnosis (rules, else at most 7 LLM steps), at most ``max_attempts``
+fixes, a bounded verification. Every step is handed to the ``StepObserver`` (provenance
+records each with its rationale) and kept in the report.
+
+A fix the policy sends to ASK is put to the human through ``ask`` (e.g. MCP elicitation) when
+the caller can ask; otherwise it waits in ``Approvals`` until ``approve_fix`` resolves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from agents.ai.debugger import rules as rulebook
+from agents.ai.debugger.evidence import Evidence, ToolCaller, ToolFailed, gather
+from agents.ai.debugger.fixes import fix_for
+from agents.ai.debugger.policy import Policy, Verdict
+from agents.ai.debugger.react import react
+from agents.ai.debugger.rules import Diagnosis, FixProposal
+from agents.ai.llm import LLM
+
+Outcome = Literal["fixed", "reported", "awaiting_approval", "stopped", "declined", "undiagnosed", "fix_failed", "not_verified"]
+StepKind = Literal["evidence", "diagnosis", "decision", "action", "verification", "report"]
+
+
+class Step(BaseModel):
+    kind: StepKind
+    summary: str
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class DebugReport(BaseModel):
+    session_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
+    principal: str | None = None
+    execution_id: str | None = None
+    namespace: str | None = None
+    diagnosis: Diagnosis | None = None
+    fix: FixProposal | None = None
+    verdict: Verdict | None = None
+    outcome: Outcome = "undiagnosed"
+    result: dict[str, Any] | None = None
+    approval_id: str | None = None
+    steps: list[Step] = Field(default_factory=list)
+    seconds_to_diagnosis: float | None = None
+    seconds_to_fix: float | None = None
+
+
+class StepObserver(Protocol):
+    async def on_step(self, step: Step, report: DebugReport) -> None: ...
+
+
+Ask = Callable[[str], Awaitable[bool | None]]
+
+
+class Approvals:
+    """Fixes waiting for a human; ``approve`` applies one, ``decline`` drops it."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, tuple[DebugReport, Evidence]] = {}
+
+    def add(self, report: DebugReport, evidence: Evidence) -> str:
+        approval_id = uuid.uuid4().hex[:12]
+        self.pending[approval_id] = (report, evidence)
+        return approval_id
+
+    def list(self) -> list[DebugReport]:
+        return [report for report, _ in self.pending.values()]
+
+    def take(self, approval_id: str) -> tuple[DebugReport, Evidence]:
+        try:
+            return self.pending.pop(approval_id)
+        except KeyError:
+            known = ", ".join(self.pending) or "none pending"
+            raise KeyError(f"approval_id {approval_id!r} is not pending (pending: {known})") from None
+
+
+class Debugger:
+    """Runs debugging sessions through a ``ToolCaller``."""
+
+    def __init__(
+        self,
+        tools: ToolCaller,
+        *,
+        policy: Policy | None = None,
+        llm: LLM | None = None,
+        observer: StepObserver | None = None,
+        approvals: Approvals | None = None,
+        max_attempts: int = 2,
+        verify_checks: int = 10,
+        verify_interval_s: float = 0.5,
+    ) -> None:
+        self.tools = tools
+        self.policy = policy or Policy()
+        self.llm = llm
+        self.observer = observer
+        self.approvals = approvals or Approvals()
+        self.max_attempts = max_attempts
+        self.verify_checks = verify_checks
+        self.verify_interval_s = verify_interval_s
+
+    async def _step(self, report: DebugReport, kind: StepKind, summary: str, **data: Any) -> None:
+        step = Step(kind=kind, summary=summary, data=data)
+        report.steps.append(step)
+        if self.observer is not None:
+            await self.observer.on_step(step, report)
+
+    async def debug(
+        self,
+        *,
+        execution_id: str | None = None,
+        namespace: str | None = None,
+        principal: str | None = None,
+        ask: Ask | None = None,
+    ) -> DebugReport:
+        """Diagnose and, as the policy allows, fix; returns the report."""
+        started = asyncio.get_running_loop().time()
+        report = DebugReport(principal=principal, execution_id=execution_id, namespace=namespace)
+        evidence = await gather(self.tools, execution_id=execution_id, namespace=namespace)
+        report.namespace = evidence.namespace
+        await self._step(
+            report, "evidence", f"gathered: {len(evidence.agents)} agents, {len(evidence.logs)} warnings/errors",
+            tool_errors=evidence.tool_errors, status=evidence.status,
+        )
+        diagnosis = rulebook.diagnose(evidence)
+        if diagnosis is None and self.llm is not None and self.llm.configured:
+            diagnosis, _ = await react(self.llm, self.tools, evidence)
+        report.seconds_to_diagnosis = asyncio.get_running_loop().time() - started
+        if diagnosis is None:
+            await self._step(report, "diagnosis", "no rule matched" + ("" if self.llm and self.llm.configured else " and no LLM is configured"))
+            report.outcome = "undiagnosed"
+            await self._step(report, "report", "undiagnosed: collect more evidence or configure an LLM")
+            return report
+        report.diagnosis = diagnosis
+        await self._step(
+            report, "diagnosis", diagnosis.summary, failure=diagnosis.failure, by=diagnosis.diagnosed_by,
+            evidence=diagnosis.evidence, rules_considered=diagnosis.rules_considered,
+        )
+        if not diagnosis.fixes:
+            report.outcome = "reported"
+            await self._step(report, "report", f"{diagnosis.failure}: no fix in the catalog")
+            return report
+        report.fix = diagnosis.fixes[0]
+        fix = fix_for(report.fix)
+        report.verdict = self.policy.verdict(fix, principal)
+        alternatives = [p.fix for p in diagnosis.fixes[1:]]
+        await self._step(
+            report, "decision", f"{fix.name} ({fix.scope}) → {report.verdict}", fix=fix.name, scope=fix.scope,
+            arguments=report.fix.arguments, rationale=report.fix.why, alternatives=alternatives,
+        )
+        if fix.name == "report_only":
+            report.result = await fix.apply(self.tools, report.fix, evidence)
+            report.outcome = "reported"
+            await self._step(report, "report", report.fix.why)
+            return report
+        if report.verdict == "STOP":
+            report.outcome = "stopped"
+            await self._step(report, "report", f"policy STOP: {fix.name} not applied; {report.fix.why}")
+            return report
+        if report.verdict == "ASK":
+            answer = await ask(f"Apply {fix.name} {report.fix.arguments}? ({diagnosis.summary})") if ask else None
+            if answer is None:
+                report.approval_id = self.approvals.add(report, evidence)
+                report.outcome = "awaiting_approval"
+                await self._step(report, "report", f"waiting for approve_fix({report.approval_id!r})")
+                return report
+            if not answer:
+                report.outcome = "declined"
+                await self._step(report, "report", "the human declined the fix")
+                return report
+        await self._apply_and_verify(report, evidence)
+        report.seconds_to_fix = asyncio.get_running_loop().time() - started
+        return report
+
+    async def approve(self, approval_id: str, approver: str | None = None) -> DebugReport:
+        """Apply a pending fix after a human approved it."""
+        report, evidence = self.approvals.take(approval_id)
+        await self._step(report, "decision", f"approved by {approver or 'a human'}", approval_id=approval_id)
+        await self._apply_and_verify(report, evidence)
+        return report
+
+    async def _apply_and_verify(self, report: DebugReport, evidence: Evidence) -> None:
+        assert report.fix is not None and report.diagnosis is not None
+        fix = fix_for(report.fix)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                report.result = await fix.apply(self.tools, report.fix, evidence)
+            except (ToolFailed, KeyError) as exc:
+                await self._step(report, "action", f"{fix.name} failed: {exc}", attempt=attempt)
+                report.outcome = "fix_failed"
+                continue
+            await self._step(report, "action", f"applied {fix.name}", attempt=attempt, result=report.result)
+            if await self._verified(report):
+                report.outcome = "fixed"
+                await self._step(report, "report", f"fixed {report.diagnosis.failure} with {fix.name}")
+                return
+            report.outcome = "not_verified"
+        await self._step(report, "report", f"{fix.name} did not clear {report.diagnosis.failure} after {self.max_attempts} attempts")
+
+    async def _verified(self, report: DebugReport) -> bool:
+        """The failure's rule no longer matches (re-gathered evidence), within a bounded wait."""
+        assert report.diagnosis is not None
+        rule = next((r for r in rulebook.CATALOG if r.__name__ == report.diagnosis.failure), None)
+        for check in range(self.verify_checks):
+            await asyncio.sleep(self.verify_interval_s if check else 0)
+            evidence = await gather(self.tools, execution_id=report.execution_id, namespace=report.namespace)
+            still = rule(evidence) if rule is not None else None
+            if still is None:
+                await self._step(report, "verification", "the failure no longer shows", check=check + 1)
+                return True
+        await self._step(report, "verification", "the failure still shows", checks=self.verify_checks)
+        return False
