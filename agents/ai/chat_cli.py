@@ -31,8 +31,8 @@ def chat(url: str | None = None, token: str | None = None, state_dir: Path | Non
     console = Console()
     settings = AISettings() if model is None else AISettings(model=model)
     if not settings.configured:
-        console.print(str(LLMNotConfigured("`controlroom chat`")))
-        console.print(DIRECT_COMMANDS)
+        print(LLMNotConfigured("`controlroom chat`"))
+        print(DIRECT_COMMANDS)
         return 2
     try:
         connection = resolve_connection(url, token, state_dir)
