@@ -1,0 +1,82 @@
+"""`NodeSettings`: every knob of an execution node, from arguments or CONTROLROOM_NODE_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mcp_nodes.errors import NodeConfigError
+
+__all__ = ["NodeSettings"]
+
+
+class NodeSettings(BaseSettings):
+    """Execution-node configuration; explicit constructor arguments win over the environment.
+
+    Example::
+
+        settings = NodeSettings(name="node-1", port=0, state_dir=tmp_path, token="s3cret")
+        assert settings.resolved_database_url().startswith("sqlite+aiosqlite:///")
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONTROLROOM_NODE_", extra="forbid")
+
+    name: str = Field(default="local", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
+                      description="unique node name, shown by the gateway's list_nodes")
+    host: str = Field(default="127.0.0.1", description="interface to bind; 127.0.0.1 unless told otherwise")
+    port: int = Field(default=8801, ge=0, le=65535, description="HTTP port; 0 picks a free one")
+    public_url: str | None = Field(default=None, description="URL the gateway should call; default http://host:port/mcp")
+    state_dir: Path = Field(default=Path.home() / ".controlroom", description="holds node.db and identity.key")
+    database_url: str | None = Field(default=None, description="SQLAlchemy async URL; None = SQLite in state_dir")
+    bus: Literal["embedded", "stomp"] = Field(default="embedded", description="embedded: agents in-process; stomp: child processes")
+    stomp: str | None = Field(default=None, description="host:port of the STOMP broker (with bus=stomp)")
+    token: SecretStr | None = Field(default=None, description="bearer token for direct callers (full access)")
+    identity_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret shared with the gateway; None = state_dir/identity.key if present"
+    )
+    gateway: str | None = Field(default=None, description="gateway base URL to register with, e.g. http://127.0.0.1:8700")
+    gateway_token: SecretStr | None = Field(default=None, description="node token for the gateway; default = token")
+    labels: dict[str, str] = Field(default_factory=dict, description="routing labels, e.g. {'site': 'bnl'}")
+    heartbeat_interval_s: float = Field(default=60.0, gt=0, description="agent heartbeat period")
+    register_interval_s: float | None = Field(default=None, gt=0, description="gateway heartbeat; None = gateway's choice")
+    workflows_dir: Path | None = Field(default=None, description="directory of workflow TOML configs; None = shipped")
+    wait_progress_s: float = Field(default=1.0, gt=0, description="max gap between wait_for_execution progress notices")
+
+    @field_validator("stomp")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"stomp must be host:port, e.g. 127.0.0.1:61613, got {value!r}")
+        return value
+
+    def stomp_address(self) -> tuple[str, int] | None:
+        """(host, port) of the broker, or None with the embedded bus."""
+        if self.bus != "stomp":
+            return None
+        if self.stomp is None:
+            raise NodeConfigError("bus=stomp needs stomp=host:port (--stomp 127.0.0.1:61613)")
+        host, _, port = self.stomp.rpartition(":")
+        return host, int(port)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under ``state_dir``."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'node.db'}"
+
+    def resolved_identity_secret(self) -> str | None:
+        """The gateway's identity secret, if configured or found in ``state_dir/identity.key``."""
+        if self.identity_secret is not None:
+            return self.identity_secret.get_secret_value()
+        path = self.state_dir / "identity.key"
+        return path.read_text().strip() if path.exists() else None
+
+    def mcp_url(self, port: int | None = None) -> str:
+        """The URL of this node's MCP endpoint (``port`` = the port actually bound)."""
+        if self.public_url:
+            return self.public_url
+        return f"http://{self.host}:{port if port is not None else self.port}/mcp"
