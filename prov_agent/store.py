@@ -1,0 +1,262 @@
+"""The append-only provenance store on a caller's AsyncEngine (SQLite or PostgreSQL).
+
+Two tables, both prefixed (``prov_`` by default): ``<prefix>records`` (one row per record,
+unique ``(stream, seq)``) and ``<prefix>mentions`` (which element ids each record mentions, so
+that queries find the records about an execution, a file or a person without scanning).
+There is deliberately no update or delete: the only write is :meth:`ProvStore.append`.
+
+>>> from sqlalchemy.ext.asyncio import create_async_engine
+>>> store = ProvStore(create_async_engine("sqlite+aiosqlite://"))
+>>> store.records_table.name
+'prov_records'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
+
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text, UniqueConstraint, event, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from prov_agent.chain import ChainProblem, StoredRow, Verification, check_stream
+from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError
+
+_PREFIX = re.compile(r"^prov_[a-z0-9_]{0,40}$")
+_READ_BATCH = 5000
+
+
+def engine_for(database_url: str | None = None, state_dir: Path | None = None) -> AsyncEngine:
+    """An engine for the CLI and tools: the URL if given, else SQLite at ``state_dir/controlroom.db``.
+
+    SQLite gets WAL and a busy timeout so a reader (the CLI) and writers (gateway, node) can
+    share the file.
+    """
+    if database_url:
+        url = database_url
+    else:
+        directory = Path(state_dir if state_dir is not None else Path.home() / ".controlroom").expanduser()
+        directory.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite+aiosqlite:///{directory / 'controlroom.db'}"
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+class ProvStore:
+    """Append-only, hash-chained provenance records on an engine given by the caller."""
+
+    def __init__(self, engine: AsyncEngine, table_prefix: str = "prov_") -> None:
+        if not _PREFIX.match(table_prefix):
+            raise InvalidProvInput(
+                "table_prefix", f"{table_prefix!r} is not allowed", "use 'prov_' plus lowercase letters, digits, _"
+            )
+        self.engine = engine
+        self.metadata = MetaData()
+        self.records_table = Table(
+            f"{table_prefix}records",
+            self.metadata,
+            Column("record_id", String(36), primary_key=True),
+            Column("stream", String(200), nullable=False),
+            Column("seq", BigInteger, nullable=False),
+            Column("kind", String(32), nullable=False),
+            Column("time", String(32), nullable=False),
+            Column("body", Text, nullable=False),
+            Column("prev_hash", String(64), nullable=False),
+            Column("hash", String(64), nullable=False),
+            UniqueConstraint("stream", "seq", name=f"{table_prefix}records_stream_seq"),
+            Index(f"{table_prefix}records_time", "time"),
+        )
+        self.mentions_table = Table(
+            f"{table_prefix}mentions",
+            self.metadata,
+            Column("element_id", String(400), nullable=False),
+            Column("record_id", String(36), nullable=False),
+            Index(f"{table_prefix}mentions_element", "element_id"),
+        )
+
+    async def create_schema(self) -> None:
+        """Create the tables if they do not exist (idempotent)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(self.metadata.create_all)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not create the provenance tables: {exc}") from exc
+
+    async def append(self, rows: Sequence[StoredRow], mentions: Iterable[tuple[str, str]]) -> None:
+        """Insert a batch of records and their mentions in ONE transaction (all or nothing)."""
+
+        async def one() -> AsyncIterator[tuple[Sequence[StoredRow], Iterable[tuple[str, str]]]]:
+            yield rows, mentions
+
+        await self.append_chunks(one())
+
+    async def append_chunks(self, chunks: AsyncIterator[tuple[Sequence[StoredRow], Iterable[tuple[str, str]]]]) -> int:
+        """Insert chunks as they come, all in ONE transaction; return the number of records.
+
+        The caller may prepare the next chunk while this one is written (the writer does).
+        """
+        marker = "?" if self.engine.dialect.paramstyle == "qmark" else None
+        records_sql = self._insert_sql(self.records_table, marker)
+        mentions_sql = self._insert_sql(self.mentions_table, marker)
+        total = 0
+        try:
+            async with self.engine.begin() as conn:
+                async for rows, mentions in chunks:
+                    if not rows:
+                        continue
+                    await conn.exec_driver_sql(
+                        records_sql,
+                        [(r.record_id, r.stream, r.seq, r.kind, r.time, r.body, r.prev_hash, r.hash) for r in rows],
+                    )
+                    mention_params = list(mentions)
+                    if mention_params:
+                        await conn.exec_driver_sql(mentions_sql, mention_params)
+                    total += len(rows)
+        except IntegrityError as exc:
+            raise ChainConflict(f"another writer extended one of these streams first: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not append provenance records: {exc}") from exc
+        return total
+
+    def _insert_sql(self, table: Table, marker: str | None) -> str:
+        names = [c.name for c in table.columns]
+        places = [marker or f"${i + 1}" for i in range(len(names))]
+        return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(places)})"
+
+    async def heads(self, streams: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """The last (seq, hash) of each named stream that has records."""
+        names = list(set(streams))
+        t = self.records_table
+        out: dict[str, tuple[int, str]] = {}
+        try:
+            async with self.engine.connect() as conn:
+                for i in range(0, len(names), 500):
+                    chunk = names[i : i + 500]
+                    last = (
+                        select(t.c.stream, func.max(t.c.seq).label("seq"))
+                        .where(t.c.stream.in_(chunk))
+                        .group_by(t.c.stream)
+                        .subquery()
+                    )
+                    query = select(t.c.stream, t.c.seq, t.c.hash).join(
+                        last, (t.c.stream == last.c.stream) & (t.c.seq == last.c.seq)
+                    )
+                    for stream, seq, hash_ in (await conn.execute(query)).all():
+                        out[stream] = (int(seq), hash_)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read stream heads: {exc}") from exc
+        return out
+
+    async def streams(self) -> list[str]:
+        t = self.records_table
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(select(t.c.stream).distinct().order_by(t.c.stream))).scalars())
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(self.records_table))).scalar_one())
+
+    async def iter_stream(self, stream: str) -> AsyncIterator[StoredRow]:
+        """Every row of a stream in seq order, read in batches."""
+        t = self.records_table
+        after = -(2**62)
+        while True:
+            query = (
+                select(*t.c).where(t.c.stream == stream, t.c.seq > after).order_by(t.c.seq).limit(_READ_BATCH)
+            )
+            async with self.engine.connect() as conn:
+                batch = [StoredRow(*row) for row in (await conn.execute(query)).all()]
+            for row in batch:
+                yield row
+            if len(batch) < _READ_BATCH:
+                return
+            after = batch[-1].seq
+
+    async def verify(self) -> Verification:
+        """Walk every stream's chain; name every edited, inserted or deleted record."""
+        problems: list[ChainProblem] = []
+        total = 0
+        try:
+            names = await self.streams()
+            for stream in names:
+                head: tuple[int, str] | None = None
+                chunk: list[StoredRow] = []
+                async for row in self.iter_stream(stream):
+                    chunk.append(row)
+                    if len(chunk) >= _READ_BATCH:
+                        seen, found = check_stream(chunk, head)
+                        total, head, chunk = total + seen, (chunk[-1].seq, chunk[-1].hash), []
+                        problems.extend(found)
+                seen, found = check_stream(chunk, head)
+                total += seen
+                problems.extend(found)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read the provenance records: {exc}") from exc
+        return Verification(ok=not problems, streams=len(names), records=total, problems=problems)
+
+    async def records(
+        self,
+        *,
+        stream: str | None = None,
+        record_ids: Iterable[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        kinds: Iterable[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[StoredRow]:
+        """Rows matching every given filter, ordered by time then stream and seq."""
+        t = self.records_table
+        query = select(*t.c)
+        if stream is not None:
+            query = query.where(t.c.stream == stream)
+        if since is not None:
+            query = query.where(t.c.time >= since)
+        if until is not None:
+            query = query.where(t.c.time < until)
+        if kinds is not None:
+            query = query.where(t.c.kind.in_(list(kinds)))
+        query = query.order_by(t.c.time, t.c.stream, t.c.seq)
+        try:
+            async with self.engine.connect() as conn:
+                if record_ids is None:
+                    if limit is not None:
+                        query = query.limit(limit)
+                    if offset:
+                        query = query.offset(offset)
+                    return [StoredRow(*row) for row in (await conn.execute(query)).all()]
+                wanted = list(set(record_ids))
+                out: list[StoredRow] = []
+                for i in range(0, len(wanted), 500):
+                    q = query.where(t.c.record_id.in_(wanted[i : i + 500]))
+                    out.extend(StoredRow(*row) for row in (await conn.execute(q)).all())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read provenance records: {exc}") from exc
+        out.sort(key=lambda r: (r.time, r.stream, r.seq))
+        return out[offset : offset + limit if limit is not None else None]
+
+    async def mentioning(self, element_ids: Iterable[str]) -> set[str]:
+        """Ids of the records that mention any of these element ids."""
+        wanted = list(set(element_ids))
+        t = self.mentions_table
+        found: set[str] = set()
+        try:
+            async with self.engine.connect() as conn:
+                for i in range(0, len(wanted), 500):
+                    q = select(t.c.record_id).where(t.c.element_id.in_(wanted[i : i + 500])).distinct()
+                    found.update((await conn.execute(q)).scalars())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read provenance mentions: {exc}") from exc
+        return found
