@@ -1,0 +1,196 @@
+"""The ASGI layer in front of the gateway's FastMCP server.
+
+Every request to ``/mcp`` is authenticated here (401 with ``WWW-Authenticate`` otherwise).
+A POSTed ``tools/call`` of a node tool is handled here: the body is parsed once, the call
+goes through the stage chain (`mcp_gateway.calls`) and the node's answer is streamed back.
+Everything else (initialize, server/discover, tools/list, the gateway's own tools, pings,
+notifications) is replayed to the FastMCP app unchanged. The principal rides in
+``scope["user"]`` so FastMCP tools can read it (`mcp_gateway.tools.current_principal`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+from fastmcp.server.auth import AccessToken
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_gateway.calls import Call, Handler
+from mcp_gateway.catalog import LogicalTool
+from mcp_gateway.errors import AuthError
+from mcp_gateway.auth import Authenticator
+from mcp_gateway.models import Principal
+
+FORWARDED_HEADERS = frozenset({b"content-type", b"accept", b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
+CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
+
+
+def _unauthorized(error: AuthError) -> tuple[dict[str, Any], bytes]:
+    body = json.dumps({"error": "invalid_token", "error_description": str(error)}).encode()
+    start = {"type": "http.response.start", "status": 401, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", b'Bearer realm="controlroom", error="invalid_token"')]}
+    return start, body
+
+
+class _Writer:
+    """Writes one call's answer: SSE once a notification is relayed, JSON otherwise."""
+
+    def __init__(self, send: Send, session: bytes | None) -> None:
+        self._send = send
+        self._session = session
+        self.streaming = False
+
+    def _headers(self, content_type: bytes) -> list[tuple[bytes, bytes]]:
+        headers = [(b"content-type", content_type), (b"cache-control", b"no-cache")]
+        if self._session is not None:
+            headers.append((b"mcp-session-id", self._session))
+        return headers
+
+    async def event(self, payload: bytes) -> None:
+        if not self.streaming:
+            self.streaming = True
+            await self._send({"type": "http.response.start", "status": 200,
+                              "headers": self._headers(b"text/event-stream")})
+        await self._send({"type": "http.response.body", "body": b"event: message\ndata: " + payload + b"\n\n",
+                          "more_body": True})
+
+    async def finish(self, payload: bytes) -> None:
+        if self.streaming:
+            await self.event(payload)
+            await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await self._send({"type": "http.response.start", "status": 200,
+                          "headers": self._headers(b"application/json")})
+        await self._send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+class McpPassthrough:
+    """ASGI app: authenticate ``/mcp``, forward node tool calls, hand the rest to ``inner``."""
+
+    def __init__(self, inner: ASGIApp, authenticator: Authenticator, handler: Handler,
+                 catalog: Callable[[], dict[str, LogicalTool]], own_tools: Callable[[], set[str]],
+                 path: str = "/mcp") -> None:
+        self.inner = inner
+        self.authenticator = authenticator
+        self.handler = handler
+        self.catalog = catalog
+        self.own_tools = own_tools
+        self.path = path
+        self._in_flight: dict[tuple[str, Any], anyio.CancelScope] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
+            await self.inner(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        try:
+            principal = await self.authenticator.principal(headers.get(b"authorization", b"").decode("latin-1"))
+        except AuthError as error:
+            start, body = _unauthorized(error)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope["user"] = AuthenticatedUser(AccessToken(
+            token="", client_id=principal.user, scopes=principal.scopes, subject=principal.user,
+            claims={"principal": principal}))
+        if scope["method"] != "POST":
+            await self.inner(scope, receive, send)
+            return
+        body = await _read_body(receive)
+        message: Any = None
+        try:
+            message = json.loads(body)
+        except ValueError:
+            pass
+        if isinstance(message, dict):
+            method = message.get("method")
+            if method == "tools/call":
+                params = message.get("params") or {}
+                name = params.get("name")
+                tool = self.catalog().get(name) if isinstance(name, str) else None
+                if tool is not None and name not in self.own_tools():
+                    await self._call(scope, receive, send, headers, principal, tool, message, body)
+                    return
+            elif method == "notifications/cancelled" and self._cancel(headers, principal, message):
+                await send({"type": "http.response.start", "status": 202, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.inner(scope, _replay(body, receive), send)
+
+    def _key(self, headers: dict[bytes, bytes], principal: Principal, request_id: Any) -> tuple[str, Any]:
+        return headers.get(b"mcp-session-id", principal.user.encode()).decode("latin-1"), request_id
+
+    def _cancel(self, headers: dict[bytes, bytes], principal: Principal, message: dict[str, Any]) -> bool:
+        request_id = (message.get("params") or {}).get("requestId")
+        scope = self._in_flight.get(self._key(headers, principal, request_id))
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
+                    principal: Principal, tool: LogicalTool, message: dict[str, Any], body: bytes) -> None:
+        params = message["params"]
+        arguments = params.get("arguments") or {}
+        meta = params.get("_meta") or {}
+        client_info = meta.get(CLIENT_INFO_META) if isinstance(meta, dict) else None
+        era = headers.get(b"mcp-protocol-version", b"").decode("latin-1") or None
+        writer = _Writer(send, headers.get(b"mcp-session-id"))
+        call = Call(
+            principal=principal, request_id=message.get("id"), tool=tool,
+            arguments=arguments if isinstance(arguments, dict) else {}, message=message, body=body,
+            headers=[(k, v) for k, v in scope["headers"] if k in FORWARDED_HEADERS], emit=writer.event,
+            era="2026-07-28" if era == "2026-07-28" else "2025-11-25",
+            client=client_info.get("name") if isinstance(client_info, dict) else None)
+        key = self._key(headers, principal, call.request_id)
+        reply = None
+        async with anyio.create_task_group() as group:
+            self._in_flight[key] = group.cancel_scope
+
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+
+            async def run() -> None:
+                nonlocal reply
+                reply = await self.handler(call)
+                group.cancel_scope.cancel()
+
+            group.start_soon(watch_disconnect)
+            group.start_soon(run)
+        self._in_flight.pop(key, None)
+        if reply is None:  # cancelled by the client: nothing to answer
+            if writer.streaming:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        payload = json.dumps({"jsonrpc": "2.0", "id": call.request_id, "result": reply.result},
+                             separators=(",", ":")).encode()
+        await writer.finish(payload)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

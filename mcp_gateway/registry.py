@@ -1,0 +1,158 @@
+"""The node registry: who is registered, their lease and health, their namespaces and tools.
+
+In memory for the hot path (routing reads it per call), written through to `RegistryStore`
+so a restarted gateway reloads it. A node whose lease lapses is probed and marked down by
+`mcp_gateway.health`; a heartbeat or registration brings it back up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mcp_gateway.catalog import LogicalTool, build_catalog
+from mcp_gateway.errors import AccessDenied, UnknownNode
+from mcp_gateway.models import NodeHealth, NodeView, Principal
+from mcp_gateway.registry_store import RegistryStore
+from mcp_nodes.registration import Heartbeat, NodeInfo, RegistrationAccepted
+
+
+@dataclass(slots=True)
+class NodeState:
+    """A registered node as the gateway tracks it."""
+
+    info: NodeInfo
+    health: NodeHealth = "up"
+    load: float = 0.0
+    namespaces: list[str] = field(default_factory=list)
+    last_heartbeat: datetime | None = None
+    beat_monotonic: float = 0.0
+    down_since: datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def view(self, breaker: str = "closed") -> NodeView:
+        return NodeView(
+            name=self.name, url=self.info.url, health=self.health, labels=self.info.labels,
+            namespaces=self.namespaces, version=self.info.version, load=self.load,
+            tools=sorted(str(t.get("name")) for t in self.info.tools),
+            last_heartbeat=self.last_heartbeat, down_since=self.down_since, breaker=breaker,  # type: ignore[arg-type]
+        )
+
+
+def _may_act_as(principal: Principal, node: str) -> None:
+    if "node" not in principal.scopes:
+        raise AccessDenied(f"token of {principal.user!r} lacks the 'node' scope; create a node token "
+                           "with `controlroom token create --user NODE_NAME --node`")
+    if principal.user != node and not principal.is_admin:
+        raise AccessDenied(f"node token of {principal.user!r} cannot act for node {node!r}; "
+                           "the node name must equal the token's user")
+
+
+class Registry:
+    """Registered nodes, their namespaces, and the logical tool catalog built from them."""
+
+    def __init__(self, store: RegistryStore, lease_s: float, heartbeat_s: float) -> None:
+        self._store = store
+        self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+        self.nodes: dict[str, NodeState] = {}
+        self.catalog: dict[str, LogicalTool] = {}
+        self.by_namespace: dict[str, list[str]] = {}
+        self._listeners: list[Callable[[NodeState], None]] = []
+
+    def on_change(self, listener: Callable[[NodeState], None]) -> None:
+        """Call ``listener(node)`` after a node registers, changes health or leaves."""
+        self._listeners.append(listener)
+
+    async def load(self) -> None:
+        """Reload from SQL; reloaded nodes start a fresh lease (they keep heartbeating)."""
+        now = time.monotonic()
+        for stored in await self._store.load_nodes():
+            self.nodes[stored.info.name] = NodeState(
+                info=stored.info, health=stored.health, load=stored.load,
+                namespaces=list(stored.info.namespaces), last_heartbeat=stored.last_heartbeat,
+                beat_monotonic=now, down_since=stored.down_since)
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self.catalog = build_catalog(state.info for state in self.nodes.values())
+        index: dict[str, list[str]] = {}
+        for state in self.nodes.values():
+            if state.health == "gone":
+                continue
+            for namespace in state.namespaces:
+                index.setdefault(namespace, []).append(state.name)
+        self.by_namespace = index
+
+    def _changed(self, state: NodeState) -> None:
+        for listener in self._listeners:
+            listener(state)
+
+    def accepted(self, name: str) -> RegistrationAccepted:
+        return RegistrationAccepted(name=name, lease_s=self.lease_s, heartbeat_s=self.heartbeat_s)
+
+    async def register(self, info: NodeInfo, principal: Principal) -> RegistrationAccepted:
+        _may_act_as(principal, info.name)
+        now = datetime.now(UTC)
+        state = NodeState(info=info, namespaces=list(info.namespaces), last_heartbeat=now,
+                          beat_monotonic=time.monotonic())
+        await self._store.save_node(info, "up", 0.0, now, None)
+        self.nodes[info.name] = state
+        self._rebuild()
+        self._changed(state)
+        return self.accepted(info.name)
+
+    async def heartbeat(self, beat: Heartbeat, principal: Principal) -> RegistrationAccepted:
+        _may_act_as(principal, beat.name)
+        state = self.nodes.get(beat.name)
+        if state is None or state.health == "gone":
+            raise UnknownNode(f"node {beat.name!r} is not registered; POST /nodes/register first")
+        now = datetime.now(UTC)
+        state.beat_monotonic = time.monotonic()
+        state.last_heartbeat = now
+        state.load = beat.load
+        came_back = state.health != "up"
+        namespaces_changed = beat.namespaces is not None and beat.namespaces != state.namespaces
+        if beat.namespaces is not None:
+            state.namespaces = list(beat.namespaces)
+        state.health, state.down_since = "up", None
+        await self._store.update_node(beat.name, health="up", load=beat.load, last_heartbeat=now, down_since=None)
+        if came_back or namespaces_changed:
+            self._rebuild()
+            self._changed(state)
+        return self.accepted(beat.name)
+
+    async def deregister(self, name: str, principal: Principal) -> None:
+        """Mark a node gone; its last tool schemas stay in the catalog."""
+        _may_act_as(principal, name)
+        state = self.nodes.get(name)
+        if state is None:
+            raise UnknownNode(f"node {name!r} is not registered")
+        state.health, state.down_since = "gone", datetime.now(UTC)
+        await self._store.update_node(name, health="gone", down_since=state.down_since)
+        self._rebuild()
+        self._changed(state)
+
+    async def mark_down(self, name: str) -> None:
+        state = self.nodes.get(name)
+        if state is None or state.health != "up":
+            return
+        state.health, state.down_since = "down", datetime.now(UTC)
+        await self._store.update_node(name, health="down", down_since=state.down_since)
+        self._rebuild()
+        self._changed(state)
+
+    def get(self, name: str) -> NodeState:
+        state = self.nodes.get(name)
+        if state is None:
+            known = ", ".join(sorted(self.nodes)) or "none"
+            raise UnknownNode(f"no node named {name!r} (known nodes: {known}); list_nodes shows them")
+        return state
+
+    def healthy(self) -> list[NodeState]:
+        return [state for state in self.nodes.values() if state.health == "up"]

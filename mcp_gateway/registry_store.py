@@ -1,0 +1,135 @@
+"""SQL persistence of the node registry and the token table (the only gateway module on SQLAlchemy).
+
+Two tables on their own MetaData, so they can share a database with other packages:
+``gateway_nodes`` (one row per node, including the last known tool schemas) and
+``gateway_tokens`` (sha256 of each bearer token -> principal).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, MetaData, String, Table, delete, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from mcp_gateway.errors import RegistryError
+from mcp_gateway.models import NodeHealth, Principal
+from mcp_nodes.registration import NodeInfo
+
+metadata = MetaData()
+
+nodes_table = Table(
+    "gateway_nodes",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("info", JSON, nullable=False),
+    Column("health", String(8), nullable=False),
+    Column("load", Float, nullable=False, default=0.0),
+    Column("last_heartbeat", DateTime(timezone=True), nullable=True),
+    Column("down_since", DateTime(timezone=True), nullable=True),
+)
+
+tokens_table = Table(
+    "gateway_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("principal", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+def open_engine(url: str) -> AsyncEngine:
+    """An AsyncEngine for ``url`` (SQLite via aiosqlite or PostgreSQL via asyncpg)."""
+    return create_async_engine(url)
+
+
+class StoredNode:
+    """A node row as the registry reloads it."""
+
+    __slots__ = ("down_since", "health", "info", "last_heartbeat", "load")
+
+    def __init__(self, info: NodeInfo, health: NodeHealth, load: float,
+                 last_heartbeat: datetime | None, down_since: datetime | None) -> None:
+        self.info = info
+        self.health = health
+        self.load = load
+        self.last_heartbeat = last_heartbeat
+        self.down_since = down_since
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class RegistryStore:
+    """Node and token rows on an AsyncEngine; SQLAlchemy errors become `RegistryError`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create_tables(self) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot create the registry tables: {error}") from error
+
+    async def save_node(self, info: NodeInfo, health: NodeHealth, load: float,
+                        last_heartbeat: datetime | None, down_since: datetime | None) -> None:
+        row: dict[str, Any] = {"info": info.model_dump(mode="json"), "health": health, "load": load,
+                               "last_heartbeat": last_heartbeat, "down_since": down_since}
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(nodes_table).where(nodes_table.c.name == info.name))
+                await conn.execute(nodes_table.insert().values(name=info.name, **row))
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot save node {info.name!r}: {error}") from error
+
+    async def update_node(self, name: str, **values: Any) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(nodes_table.update().where(nodes_table.c.name == name).values(**values))
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot update node {name!r}: {error}") from error
+
+    async def load_nodes(self) -> list[StoredNode]:
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(select(nodes_table))).mappings().all()
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot load the node registry: {error}") from error
+        return [StoredNode(NodeInfo.model_validate(row["info"]), row["health"], row["load"],
+                           _aware(row["last_heartbeat"]), _aware(row["down_since"])) for row in rows]
+
+    async def add_token(self, token_sha256: str, principal: Principal) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(tokens_table.insert().values(
+                    token_sha256=token_sha256, principal=principal.model_dump(mode="json"),
+                    created_at=datetime.now(UTC), revoked=False))
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot store the token for {principal.user!r}: {error}") from error
+
+    async def load_tokens(self) -> dict[str, Principal]:
+        """sha256 -> principal, for every token not revoked."""
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(
+                    select(tokens_table.c.token_sha256, tokens_table.c.principal)
+                    .where(tokens_table.c.revoked.is_(False)))).all()
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot load tokens: {error}") from error
+        return {digest: Principal.model_validate(principal) for digest, principal in rows}
+
+    async def find_token(self, token_sha256: str) -> Principal | None:
+        try:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(
+                    select(tokens_table.c.principal).where(
+                        tokens_table.c.token_sha256 == token_sha256, tokens_table.c.revoked.is_(False)))).first()
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot look up a token: {error}") from error
+        return None if row is None else Principal.model_validate(row[0])

@@ -1,0 +1,194 @@
+"""The gateway factory: the one place that shows what wraps what.
+
+``HTTP /mcp`` -> authenticate (`McpPassthrough`) -> for node tools/call:
+observe/record -> rate limit -> route (isolation, node choice) -> forward (breaker, timeout,
+retries, output limit); everything else -> the FastMCP server (initialize, server/discover,
+tools/list with the logical tools, the gateway's own tools). ``/nodes`` -> registry API.
+
+Example (embedding beside a node in one process)::
+
+    gateway = build_gateway(GatewaySettings(state_dir=path, port=0))
+    async with gateway.lifespan():
+        await serve_asgi(gateway.app, host, port)      # or uvicorn with lifespan="off"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+from fastmcp import FastMCP
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from mcp_gateway.auth import Authenticator
+from mcp_gateway.breaker import Breakers
+from mcp_gateway.calls import Forwarder, ObserveStage, RateLimitStage, RouteStage, compose
+from mcp_gateway.forwarding import NodeClients
+from mcp_gateway.health import HealthMonitor
+from mcp_gateway.observe import CallObserver
+from mcp_gateway.passthrough import McpPassthrough
+from mcp_gateway.ratelimit import RateLimiter
+from mcp_gateway.registry import Registry
+from mcp_gateway.registry_api import registry_routes
+from mcp_gateway.registry_store import RegistryStore, open_engine
+from mcp_gateway.routing import EntityKey, Owner, Router
+from mcp_gateway.settings import GatewaySettings
+from mcp_gateway.tools import CatalogProvider, add_gateway_tools
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "controlroom gateway: one entry point to the execution nodes that run streaming-workflow "
+    "testbeds. Node tools are routed for you (by execution id, run number, agent, namespace); "
+    "pass node=NAME only to force a node. list_nodes shows node health. After start_workflow, "
+    "call wait_for_execution (it reports progress) or poll get_workflow_execution every 10-15 s."
+)
+
+
+@dataclass
+class Gateway:
+    """The assembled gateway: an ASGI app, its lifespan, and the parts others extend."""
+
+    app: ASGIApp
+    mcp: FastMCP
+    registry: Registry
+    store: RegistryStore
+    authenticator: Authenticator
+    router: Router
+    observers: list[CallObserver]
+    settings: GatewaySettings
+    _lifespan: contextlib.AbstractAsyncContextManager[None] | None = field(default=None, repr=False)
+
+    def add_observer(self, observer: CallObserver) -> None:
+        """Receive a `CallRecord` for every forwarded tools/call."""
+        self.observers.append(observer)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Open the database, reload registry and tokens, start the health monitor and FastMCP."""
+        assert self._lifespan is not None
+        async with self._lifespan:
+            yield
+
+
+def build_gateway(
+    settings: GatewaySettings | None = None,
+    *,
+    engine: AsyncEngine | None = None,
+    observers: Sequence[CallObserver] = (),
+) -> Gateway:
+    """Assemble the gateway. ``engine`` defaults to one opened from ``settings``' database URL."""
+    settings = settings or GatewaySettings()
+    owns_engine = engine is None
+    engine = engine or open_engine(settings.resolved_database_url())
+    if owns_engine and settings.database_url is None:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = RegistryStore(engine)
+    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s)
+    authenticator = Authenticator(store)
+    breakers = Breakers(settings.breaker_failures, settings.breaker_reset_s)
+    clients = NodeClients(settings.resolved_secret(), settings.identity_ttl_s, settings.max_output_bytes)
+    monitor = HealthMonitor(registry, clients, settings.probe_timeout_s)
+    registry.on_change(lambda state: breakers.reset(state.name) if state.health == "up" else None)
+
+    async def locate(entity: EntityKey) -> Owner | None:
+        return await clients.locate(registry.healthy(), entity, settings.locate_timeout_s)
+
+    router = Router(registry, breakers, locate)
+    observer_list = list(observers)
+
+    # The call chain for forwarded node tools, outermost first.
+    handler = compose(
+        [
+            ObserveStage(observer_list),
+            RateLimitStage(RateLimiter(settings.rate_per_s, settings.rate_burst)),
+            RouteStage(router),
+        ],
+        Forwarder(registry, clients, breakers, call_timeout_s=settings.call_timeout_s,
+                  long_call_margin_s=settings.long_call_margin_s, read_retries=settings.read_retries,
+                  on_unreachable=monitor.confirm_down),
+    )
+
+    mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, providers=[CatalogProvider(registry)])
+    add_gateway_tools(mcp, registry, breakers)
+    mcp_app = mcp.http_app(path="/mcp", stateless_http=False)
+
+    own_tool_names: set[str] = set()
+
+    async def refresh_own_tools() -> None:
+        own_tool_names.clear()
+        own_tool_names.update(t.name for t in await mcp.local_provider.list_tools())
+
+    async def healthz(_: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    starlette = Starlette(routes=[
+        Route("/healthz", healthz),
+        Mount("/nodes", registry_routes(registry, authenticator)),
+        Mount("/", mcp_app),
+    ])
+    app = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog, lambda: own_tool_names)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await store.create_tables()
+        await registry.load()
+        await authenticator.load()
+        await refresh_own_tools()
+        try:
+            async with mcp_app.lifespan(mcp_app), anyio.create_task_group() as group:
+                group.start_soon(monitor.watch)
+                try:
+                    yield
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            await clients.aclose()
+            if owns_engine:
+                await engine.dispose()
+
+    return Gateway(app=app, mcp=mcp, registry=registry, store=store, authenticator=authenticator,
+                   router=router, observers=observer_list, settings=settings, _lifespan=lifespan())
+
+
+async def serve_gateway(
+    settings: GatewaySettings | None = None,
+    *,
+    gateway: Gateway | None = None,
+    ready: Callable[[str], None] | None = None,
+    stop: anyio.Event | None = None,
+) -> None:
+    """Run the gateway with uvicorn until ``stop`` is set (or cancelled); ``ready(base_url)``
+    once it accepts calls. ``settings.port`` 0 picks a free port (the URL names it).
+    """
+    import socket
+
+    import uvicorn
+
+    gateway = gateway or build_gateway(settings)
+    settings = gateway.settings
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(gateway.app, lifespan="off", log_level="warning",
+                                           timeout_graceful_shutdown=2))
+    stop = stop or anyio.Event()
+    async with gateway.lifespan(), anyio.create_task_group() as group:
+        group.start_soon(lambda: server.serve(sockets=[sock]))
+        while not server.started:
+            await anyio.sleep(0.01)
+        if ready is not None:
+            ready(f"http://{settings.host}:{port}")
+        try:
+            await stop.wait()
+        finally:
+            server.should_exit = True

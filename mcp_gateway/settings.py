@@ -1,0 +1,57 @@
+"""`GatewaySettings`: every knob of the gateway, from arguments or CONTROLROOM_GATEWAY_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """Gateway configuration; explicit constructor arguments win over the environment.
+
+    Example::
+
+        settings = GatewaySettings(port=0, state_dir=tmp_path, lease_s=2.0, heartbeat_s=0.5)
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONTROLROOM_GATEWAY_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    state_dir: Path = Field(default=Path(".controlroom"), description="holds gateway.db and identity.key")
+    database_url: str | None = Field(default=None, description="SQLAlchemy async URL; None = SQLite in state_dir")
+    identity_secret: SecretStr | None = Field(
+        default=None, description="HS256 secret shared with nodes; None = state_dir/identity.key (created once)"
+    )
+    identity_ttl_s: float = Field(default=120.0, gt=0, description="lifetime of the identity JWT sent to nodes")
+    lease_s: float = Field(default=10.0, gt=0, description="a node missing heartbeats this long is probed")
+    heartbeat_s: float = Field(default=3.0, gt=0, description="heartbeat period suggested to nodes")
+    probe_timeout_s: float = Field(default=1.0, gt=0)
+    call_timeout_s: float = Field(default=60.0, gt=0, description="per tools/call timeout")
+    long_call_margin_s: float = Field(default=15.0, ge=0, description="added to a tool's own timeout_s argument")
+    locate_timeout_s: float = Field(default=2.0, gt=0, description="asking nodes who owns an entity")
+    max_output_bytes: int = Field(default=1 << 20, gt=0, description="largest tool result forwarded")
+    rate_per_s: float = Field(default=50.0, gt=0, description="tools/call per second per principal")
+    rate_burst: float = Field(default=200.0, ge=1, description="token bucket size per principal")
+    read_retries: int = Field(default=1, ge=0, description="retries of read-only tools on connection errors")
+    breaker_failures: int = Field(default=3, ge=1, description="consecutive failures that open a node's breaker")
+    breaker_reset_s: float = Field(default=5.0, gt=0, description="open breaker lets one trial call after this")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite under ``state_dir``."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'gateway.db'}"
+
+    def resolved_secret(self) -> str:
+        """The identity secret; created in ``state_dir/identity.key`` (mode 0600) on first use."""
+        if self.identity_secret is not None:
+            return self.identity_secret.get_secret_value()
+        path = self.state_dir / "identity.key"
+        if not path.exists():
+            import secrets
+
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
