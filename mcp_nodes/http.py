@@ -1,0 +1,46 @@
+"""`serve_http`: run an ASGI app with uvicorn on a bound socket for the life of an ``async with``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+__all__ = ["serve_http"]
+
+
+@asynccontextmanager
+async def serve_http(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[int]:
+    """Serve ``app`` on ``host:port`` (0 = a free port); yields the bound port once accepting.
+
+    Example::
+
+        async with serve_http(mcp.http_app(path="/mcp")) as port:
+            url = f"http://127.0.0.1:{port}/mcp"
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError(f"HTTP server on {host}:{port} stopped while starting")
+            await asyncio.sleep(0.01)
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()
+        sock.close()

@@ -1,0 +1,85 @@
+"""`node_runtime`: open everything a node needs (store, bus factory, testbed manager) and close it.
+
+Example (what `controlroom up` does to run a gateway and a node in one process)::
+
+    async with node_runtime(NodeSettings(state_dir=dir)) as runtime:
+        mcp = runtime.build()                 # the FastMCP server
+        app = mcp.http_app(path="/mcp")       # mount or serve it
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from fastmcp import FastMCP
+
+from agents.testbed.bus.base import Bus
+from agents.testbed.testbed import TestbedManager
+from mcp_nodes.server import build_node
+from mcp_nodes.services import NodeServices
+from mcp_nodes.settings import NodeSettings
+from workflows.store.database import Database
+from workflows.store.store import Store
+
+__all__ = ["NodeRuntime", "node_runtime"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NodeRuntime:
+    """The open collaborators of one node."""
+
+    settings: NodeSettings
+    database: Database
+    store: Store
+    manager: TestbedManager
+    services: NodeServices
+
+    def build(self) -> FastMCP:
+        """The node's FastMCP server over this runtime."""
+        return build_node(self.settings, store=self.store, manager=self.manager, services=self.services)
+
+
+def bus_factory(settings: NodeSettings) -> Callable[[], Bus]:
+    """A factory of buses for the testbed manager: embedded, or STOMP to ``settings.stomp``."""
+    address = settings.stomp_address()
+    if address is None:
+        from agents.testbed.bus.embedded import EmbeddedBus
+
+        return EmbeddedBus
+    from agents.testbed.bus.stomp import StompBus
+
+    host, port = address
+    return lambda: StompBus(host, port)
+
+
+@asynccontextmanager
+async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
+    """Open the store (upgrading its schema), the bus factory and the testbed manager.
+
+    At enter the manager re-adopts or cleanly closes the testbeds the store says this node was
+    running; at exit every testbed stops and no agent process is left.
+    """
+    settings.stomp_address()  # fail early on bus=stomp without an address
+    if settings.database_url is None:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+    async with AsyncExitStack() as stack:
+        database = Database(settings.resolved_database_url())
+        await database.open(upgrade=True)
+        stack.push_async_callback(database.close)
+        store = Store(database)
+        manager = TestbedManager(
+            store=store, bus_factory=bus_factory(settings),
+            mode="process" if settings.bus == "stomp" else "inprocess",
+            node_name=settings.name, workflows_dir=settings.workflows_dir,
+            stomp=settings.stomp_address(), database_url=settings.resolved_database_url(),
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+        )
+        await stack.enter_async_context(manager)
+        services = NodeServices(settings=settings, store=store, manager=manager)
+        log.info("node %s open on %s (%s bus)", settings.name, settings.resolved_database_url(), settings.bus)
+        yield NodeRuntime(settings=settings, database=database, store=store, manager=manager, services=services)

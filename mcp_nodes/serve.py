@@ -1,0 +1,88 @@
+"""Run a node: MCP over streamable HTTP at ``/mcp`` (registered with a gateway when asked) or stdio.
+
+Example::
+
+    await serve_node(NodeSettings(name="n1", port=8801, gateway="http://127.0.0.1:8700", token="t"))
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+from fastmcp import FastMCP
+
+from mcp_nodes.http import serve_http
+from mcp_nodes.registration import NodeInfo, NodeRegistration, NodeStatus
+from mcp_nodes.runtime import NodeRuntime, node_runtime
+from mcp_nodes.settings import NodeSettings
+from mcp_nodes.version import node_version
+
+__all__ = ["ensure_token", "node_info", "serve_node", "serve_stdio"]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_token(settings: NodeSettings) -> str:
+    """The node token: the configured one, else ``state_dir/node.token`` (created once, mode 0600)."""
+    if settings.token is not None:
+        return settings.token.get_secret_value()
+    path = settings.state_dir / "node.token"
+    if not path.exists():
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def node_info(mcp: FastMCP, runtime: NodeRuntime, url: str) -> NodeInfo:
+    """What the node registers: name, URL, labels, namespaces, version and its tool schemas."""
+    tools: list[dict[str, Any]] = [
+        tool.to_mcp_tool().model_dump(mode="json", by_alias=True, exclude_none=True)
+        for tool in await mcp.list_tools(run_middleware=False)
+    ]
+    return NodeInfo(name=runtime.settings.name, url=url, labels=runtime.settings.labels,
+                    namespaces=runtime.manager.namespaces(), version=node_version(), tools=tools)
+
+
+async def serve_node(settings: NodeSettings, *,
+                     started: Callable[[str], Awaitable[None] | None] | None = None) -> None:
+    """Serve the node over HTTP until cancelled; register with ``settings.gateway`` if set.
+
+    ``started`` is called with the MCP URL once the node accepts connections.
+    """
+    if settings.token is None:
+        settings = settings.model_copy(update={"token": ensure_token(settings)})
+    async with AsyncExitStack() as stack:
+        runtime = await stack.enter_async_context(node_runtime(settings))
+        mcp = runtime.build()
+        port = await stack.enter_async_context(serve_http(mcp.http_app(path="/mcp"), settings.host, settings.port))
+        url = settings.mcp_url(port)
+        if settings.gateway:
+            token = (settings.gateway_token or settings.token)
+            assert token is not None
+            info = await node_info(mcp, runtime, url)
+
+            def status() -> NodeStatus:
+                return NodeStatus(load=float(len(runtime.manager.namespaces())),
+                                  namespaces=runtime.manager.namespaces())
+
+            await stack.enter_async_context(NodeRegistration(
+                settings.gateway, token.get_secret_value() if hasattr(token, "get_secret_value") else str(token),
+                info, settings.register_interval_s, status=status))
+        log.info("node %s serving MCP at %s", settings.name, url)
+        if started is not None:
+            result = started(url)
+            if result is not None:
+                await result
+        await anyio.sleep_forever()
+
+
+async def serve_stdio(settings: NodeSettings) -> None:
+    """Serve the node over stdio (for a client that launches it); the caller has every namespace."""
+    async with node_runtime(settings) as runtime:
+        await runtime.build().run_stdio_async(show_banner=False)

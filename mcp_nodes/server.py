@@ -1,0 +1,116 @@
+"""`build_node`: assemble the execution node's FastMCP server in one place.
+
+What wraps what, outermost first: bearer auth (node token or gateway identity JWT) ->
+error translation (every failure an ``isError`` with field and fix) -> the tools. Two plain
+HTTP routes sit beside ``/mcp`` for the gateway: ``GET /healthz`` (no auth) and
+``GET /entities/{kind}/{value}`` (auth; which namespace owns an execution, run or agent).
+
+Example::
+
+    async with node_runtime(settings) as runtime:
+        mcp = build_node(settings, store=runtime.store, manager=runtime.manager)
+        app = mcp.http_app(path="/mcp")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastmcp import FastMCP
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from mcp_nodes.auth import NodeTokenVerifier
+from mcp_nodes.edge import ErrorTranslation
+from mcp_nodes.services import NodeServices
+from mcp_nodes.settings import NodeSettings
+from mcp_nodes.tools import register_all
+from mcp_nodes.version import node_version
+
+if TYPE_CHECKING:
+    from agents.testbed.testbed import TestbedManager
+    from workflows.store.store import Store
+
+__all__ = ["INSTRUCTIONS", "build_node"]
+
+INSTRUCTIONS = """\
+This is a controlroom execution node: it runs streaming-workflow testbeds (sets of agents:
+DAQ simulator, data, processing, fastmon, fast processing, slice workers) and workflows on them.
+
+Order of work:
+1. get_system_state: what runs here, what is ready, recent errors.
+2. start_testbed(namespace) once per namespace, then get_testbed_status(namespace) until ready=true.
+3. list_workflow_definitions for workflow names, configs and the parameter schema.
+4. start_workflow(namespace, workflow, config, parameters) -> execution_id.
+5. wait_for_execution(execution_id, timeout_s): it returns when the execution ends and sends
+   progress meanwhile. NEVER sleep and poll; if it returns finished=false, call it again.
+6. get_workflow_monitor / get_workflow_execution for results; list_logs(execution_id=...,
+   level='ERROR') and list_messages to debug; stop_workflow / stop_testbed to clean up.
+
+Lists are paginated: pass next_cursor back as cursor while has_more is true. Times are ISO-8601
+(UTC). Pass reason (your intent) to control tools: it is stored with the action. You only see
+and act on the namespaces your token grants. A rejected call changes nothing; its message names
+the field and the fix.
+"""
+
+
+def build_node(settings: NodeSettings, *, store: Store, manager: TestbedManager,
+               services: NodeServices | None = None) -> FastMCP:
+    """The node's FastMCP server over ``store`` and ``manager`` (both already open)."""
+    services = services or NodeServices(settings=settings, store=store, manager=manager)
+    token = settings.token.get_secret_value() if settings.token is not None else None
+    secret = settings.resolved_identity_secret()
+    verifier = (NodeTokenVerifier(node_token=token, identity_secret=secret, node_name=settings.name)
+                if token is not None or secret is not None else None)
+    mcp = FastMCP(
+        name=f"controlroom-node-{settings.name}",
+        instructions=INSTRUCTIONS,
+        version=node_version(),
+        auth=verifier,
+        middleware=[ErrorTranslation()],
+        mask_error_details=False,
+        on_duplicate="error",
+    )
+    register_all(mcp, services)
+    _add_routes(mcp, services, verifier)
+    return mcp
+
+
+def _add_routes(mcp: FastMCP, services: NodeServices, verifier: NodeTokenVerifier | None) -> None:
+    store = services.store
+
+    @mcp.custom_route("/healthz", methods=["GET"])
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @mcp.custom_route("/entities/{kind}/{value}", methods=["GET"])
+    async def entity_owner(request: Request) -> Response:
+        if verifier is not None:
+            header = request.headers.get("authorization", "")
+            token = header[7:] if header.lower().startswith("bearer ") else ""
+            if not token or await verifier.verify_token(token) is None:
+                return JSONResponse({"error": "bearer token required"}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        kind, value = request.path_params["kind"], request.path_params["value"]
+        namespace = await _owner_namespace(store, kind, value)
+        if namespace is None:
+            return JSONResponse({"error": f"no {kind} {value!r} on this node"}, status_code=404)
+        return JSONResponse({"kind": kind, "value": value, "namespace": namespace})
+
+
+async def _owner_namespace(store: Store, kind: str, value: str) -> str | None:
+    """The namespace of an entity this node holds, or None."""
+    from workflows.store.errors import NotFound
+
+    try:
+        if kind == "execution":
+            return (await store.executions.get(value)).namespace
+        if kind == "run" and value.isdigit():
+            return (await store.runs.get_run(int(value))).namespace
+        if kind == "agent":
+            return (await store.agents.get_agent(value)).namespace
+        if kind == "stf":
+            return (await store.runs.get_stf(value)).namespace
+    except NotFound:
+        return None
+    return None

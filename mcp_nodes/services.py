@@ -1,0 +1,31 @@
+"""`NodeServices`: what every tool works with (store, testbed manager, settings), passed explicitly."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mcp_nodes.settings import NodeSettings
+
+if TYPE_CHECKING:
+    from agents.testbed.testbed import TestbedManager
+    from workflows.store.store import Store
+
+__all__ = ["NodeServices"]
+
+
+@dataclass
+class NodeServices:
+    """The node's collaborators, built once by `mcp_nodes.runtime.node_runtime`.
+
+    Example::
+
+        services = NodeServices(settings=NodeSettings(), store=store, manager=manager)
+        build_node(services.settings, store=services.store, manager=services.manager)
+    """
+
+    settings: NodeSettings
+    store: Store
+    manager: TestbedManager
+    started_monotonic: float = field(default_factory=time.monotonic)

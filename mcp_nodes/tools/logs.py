@@ -1,0 +1,48 @@
+"""Log tools: search the agents' logs, read one entry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastmcp import FastMCP
+from pydantic import Field
+
+from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
+from mcp_nodes.services import NodeServices
+from mcp_nodes.tools.params import (
+    LEVELS, READ_ONLY, Cursor, EndTime, Limit, LogLevel, NamespaceFilter, StartTime,
+)
+from workflows.store.records import LogRecord, Page
+
+__all__ = ["register"]
+
+
+def register(mcp: FastMCP, services: NodeServices) -> None:
+    """Add list_logs and get_log_entry to ``mcp``."""
+    store = services.store
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def list_logs(
+        namespace: NamespaceFilter = None,
+        agent: Annotated[str | None, Field(max_length=200, description="only this agent's logs (agent name)")] = None,
+        execution_id: Annotated[str | None, Field(max_length=200, description="only logs of this execution")] = None,
+        level: Annotated[LogLevel | None, Field(description="minimum level: DEBUG | INFO | WARNING | ERROR | CRITICAL")] = None,
+        search: Annotated[str | None, Field(min_length=1, max_length=200, description="substring the message must contain")] = None,
+        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 200, cursor: Cursor = None,
+    ) -> Page[LogRecord]:
+        """Agent and node log entries, newest first; filter by agent, execution, minimum level,
+        text and time; paginated. For failures start with level='ERROR' and the execution_id."""
+        ns = visible_namespace(current_identity(), namespace)
+        return await store.logs.list_logs(
+            namespace=ns, agent=agent, execution_id=execution_id,
+            min_level=LEVELS[level] if level is not None else None, search=search,
+            start_time=start_time, end_time=end_time, limit=limit, cursor=cursor,
+        )
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_log_entry(log_id: Annotated[int, Field(ge=1, description="log entry id from list_logs")]) -> LogRecord:
+        """One log entry with its extra fields."""
+        record = await store.logs.get_log(log_id)
+        if record.namespace is not None:
+            require_namespace(current_identity(), record.namespace)
+        return record

@@ -1,0 +1,84 @@
+"""Namespace and system tools: the one-call overview, namespaces, housekeeping."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastmcp import FastMCP
+from pydantic import AfterValidator, Field
+
+from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
+from mcp_nodes.errors import BadArgument, Forbidden
+from mcp_nodes.models import NodeHealth, PruneResult, SystemState
+from mcp_nodes.services import NodeServices
+from mcp_nodes.tools.params import DESTRUCTIVE, READ_ONLY, NamespaceArg, NamespaceFilter
+from mcp_nodes.version import node_version
+from workflows.store.records import NamespaceRecord
+
+__all__ = ["register"]
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def register(mcp: FastMCP, services: NodeServices) -> None:
+    """Add get_system_state, list_namespaces, get_namespace and prune to ``mcp``."""
+    store, manager, settings = services.store, services.manager, services.settings
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_system_state(namespace: NamespaceFilter = None) -> SystemState:
+        """START HERE. One-call overview of this node: health, testbeds (with ready flags),
+        running executions and the most recent errors, for the namespaces you may see."""
+        ns = visible_namespace(current_identity(), namespace)
+        names = [n for n in manager.namespaces() if ns is None or n == ns]
+        testbeds = [await manager.testbed_status(n) for n in names]
+        running = await store.executions.list(namespace=ns, currently_running=True, limit=50)
+        errors = await store.logs.list_logs(namespace=ns, min_level=40, limit=10)
+        recent = [{"id": e.id, "created_at": e.created_at.isoformat(), "agent": e.agent,
+                   "execution_id": e.execution_id, "message": e.message[:300]} for e in errors.items]
+        if not testbeds:
+            hint = "no testbed runs here; call start_testbed(namespace) first"
+        elif running.items:
+            hint = "executions are running; wait_for_execution(execution_id) follows one to its end"
+        else:
+            hint = "testbeds are up; start_workflow(namespace) runs a workflow"
+        url = settings.resolved_database_url()
+        return SystemState(
+            node=NodeHealth(name=settings.name, version=node_version(),
+                            mode="process" if settings.bus == "stomp" else "inprocess", bus=settings.bus,
+                            uptime_s=round(time.monotonic() - services.started_monotonic, 3),
+                            database=url.split("+", 1)[0].split(":", 1)[0]),
+            testbeds=testbeds, running_executions=running.items, recent_errors=recent, hint=hint,
+        )
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def list_namespaces() -> list[NamespaceRecord]:
+        """Namespaces known to this node (those your token grants)."""
+        identity = current_identity()
+        return [r for r in await store.namespaces.list() if identity.allows(r.name)]
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_namespace(name: NamespaceArg) -> NamespaceRecord:
+        """One namespace with its description and counts."""
+        require_namespace(current_identity(), name)
+        return await store.namespaces.get(name)
+
+    @mcp.tool(annotations=DESTRUCTIVE)
+    async def prune(
+        older_than: Annotated[datetime, AfterValidator(_aware), Field(
+            description="delete messages, logs and FINISHED executions (with their runs, files, slices) "
+                        "older than this ISO-8601 time, e.g. '2026-11-01T00:00:00Z'")],
+    ) -> PruneResult:
+        """Housekeeping (admin only): permanently delete old messages, logs and finished
+        executions. Running executions are never touched. There is no undo."""
+        identity = current_identity()
+        if "*" not in identity.namespaces:
+            raise Forbidden("*", identity.namespaces)
+        if older_than > datetime.now(UTC):
+            raise BadArgument("older_than", "is in the future, which would delete everything",
+                              "pass a past time, e.g. 30 days ago")
+        deleted = await store.prune(older_than)
+        return PruneResult(older_than=older_than, deleted=deleted.model_dump())
