@@ -24,10 +24,21 @@ Identifier = Annotated[
 ]
 """A stage, input or parameter name: a letter or underscore, then letters, digits, ``_`` or ``-``."""
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+def _stripped(text: str) -> str:
+    return text.strip()
+
+
+def _item(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise ValueError("an empty item; remove the stray comma or write the item")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_stripped)]
 """One table cell of free text; surrounding whitespace is not significant."""
 
-Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Item = Annotated[str, AfterValidator(_item)]
 """One element of a list cell (an option, a dependency)."""
 
 ParamType = Literal["int", "float", "str", "bool"]

@@ -124,7 +124,7 @@ class _Reader:
         rows: list[dict[str, object]] = []
         row_lines: list[int] = []
         self.where.rows[table.field] = row_lines
-        state = "before"  # before -> header -> rows -> after
+        state = "before"  # before -> header -> rows -> after (or "bad" after a wrong header)
         expected = " | ".join(table.headers)
         for offset, line in enumerate(body, start=1):
             number = start + offset
@@ -132,15 +132,17 @@ class _Reader:
                 if line.strip() and state != "after":
                     self.warn(number, "ignored-text",
                               f"text in '## {table.heading}' outside its table is ignored")
-                if state in ("header", "rows") and not line.strip():
-                    state = "after" if state == "rows" else state
+                if state in ("rows", "bad") and not line.strip():
+                    state = "after"
+                continue
+            if state == "bad":  # the rest of a table whose header was wrong: already reported
                 continue
             if state == "before":
                 headers = [cell.lower() for cell in row_cells(line)]
                 if headers != [h.lower() for h in table.headers]:
                     self.error(number, "table-header",
                                f"the {table.heading} table must have the columns | {expected} |")
-                    state = "after"
+                    state = "bad"
                     continue
                 state = "header"
             elif state == "header":
