@@ -24,6 +24,11 @@ from pydantic import BaseModel
 
 GENESIS = "0" * 64
 
+# Roles of an id in a record (bits of the mentions table's ``role``). UP: the id is where a
+# backward (lineage) edge starts: the src of a relation, or the member in hadMember. DOWN: where
+# one ends. Lineage walks UP-mentions backwards; forward walks follow DOWN-mentions.
+DECLARED, UP, DOWN = 1, 2, 4
+
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _str = encode_basestring  # a str's JSON form, exactly as _dumps writes it
 

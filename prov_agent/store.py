@@ -17,7 +17,7 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text, UniqueConstraint, event, func, select
+from sqlalchemy import BigInteger, Integer, Column, Index, MetaData, String, Table, Text, UniqueConstraint, event, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -83,6 +83,7 @@ class ProvStore:
             self.metadata,
             Column("element_id", String(400), nullable=False),
             Column("record_id", String(36), nullable=False),
+            Column("role", Integer, nullable=False),
             Index(f"{table_prefix}mentions_element", "element_id"),
         )
 
@@ -94,15 +95,15 @@ class ProvStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"could not create the provenance tables: {exc}") from exc
 
-    async def append(self, rows: Sequence[StoredRow], mentions: Iterable[tuple[str, str]]) -> None:
+    async def append(self, rows: Sequence[StoredRow], mentions: Iterable[tuple[str, str, int]]) -> None:
         """Insert a batch of records and their mentions in ONE transaction (all or nothing)."""
 
-        async def one() -> AsyncIterator[tuple[Sequence[StoredRow], Iterable[tuple[str, str]]]]:
+        async def one() -> AsyncIterator[tuple[Sequence[StoredRow], Iterable[tuple[str, str, int]]]]:
             yield rows, mentions
 
         await self.append_chunks(one())
 
-    async def append_chunks(self, chunks: AsyncIterator[tuple[Sequence[StoredRow], Iterable[tuple[str, str]]]]) -> int:
+    async def append_chunks(self, chunks: AsyncIterator[tuple[Sequence[StoredRow], Iterable[tuple[str, str, int]]]]) -> int:
         """Insert chunks as they come, all in ONE transaction; return the number of records.
 
         The caller may prepare the next chunk while this one is written (the writer does).
@@ -247,15 +248,18 @@ class ProvStore:
         out.sort(key=lambda r: (r.time, r.stream, r.seq))
         return out[offset : offset + limit if limit is not None else None]
 
-    async def mentioning(self, element_ids: Iterable[str]) -> set[str]:
-        """Ids of the records that mention any of these element ids."""
+    async def mentioning(self, element_ids: Iterable[str], role: int | None = None) -> set[str]:
+        """Ids of the records that mention any of these element ids (in that role, if given)."""
         wanted = list(set(element_ids))
         t = self.mentions_table
         found: set[str] = set()
         try:
             async with self.engine.connect() as conn:
                 for i in range(0, len(wanted), 500):
-                    q = select(t.c.record_id).where(t.c.element_id.in_(wanted[i : i + 500])).distinct()
+                    q = select(t.c.record_id).where(t.c.element_id.in_(wanted[i : i + 500]))
+                    if role is not None:
+                        q = q.where(t.c.role.op("&")(role) != 0)
+                    q = q.distinct()
                     found.update((await conn.execute(q)).scalars())
         except SQLAlchemyError as exc:
             raise StoreError(f"could not read provenance mentions: {exc}") from exc

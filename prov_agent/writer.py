@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
-from prov_agent.chain import GENESIS, StoredRow, canonical, record_hash, time_text
+from prov_agent.chain import DECLARED, DOWN, GENESIS, UP, StoredRow, canonical, record_hash, time_text
 from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ _bits = random.Random().getrandbits  # unique ids, not secrets: a seeded-from-ur
 Pending = tuple[str, str, float, dict[str, Any]]
 
 
-Chunk = tuple[list[StoredRow], list[tuple[str, str]]]
+Chunk = tuple[list[StoredRow], list[tuple[str, str, int]]]
 _CHUNK = 4000
 
 
@@ -53,29 +53,30 @@ def _record_id(epoch: float) -> str:
     return f"{raw[:8]}-{raw[8:12]}-7{raw[13:16]}-{raw[16:20]}-{raw[20:32]}"
 
 
-def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> tuple[list[StoredRow], list[tuple[str, str]]]:
+def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> Chunk:
     """Turn buffered tuples into chained rows; ``heads`` is advanced in place."""
     rows: list[StoredRow] = []
-    mentions: list[tuple[str, str]] = []
+    mentions: list[tuple[str, str, int]] = []
     for stream, kind, epoch, body in batch:
         seq, prev = heads.get(stream, (0, GENESIS))
         seq += 1
         rid = _record_id(epoch)
         try:
             body_json = canonical(body)
-            ids = {e["id"] for e in body.get("elements", ())}
+            roles = {e["id"]: DECLARED for e in body.get("elements", ())}
             for r in body.get("relations", ()):
-                ids.add(r["src"])
-                ids.add(r["dst"])
+                up, down = (r["dst"], r["src"]) if r["rel"] == "hadMember" else (r["src"], r["dst"])
+                roles[up] = roles.get(up, 0) | UP
+                roles[down] = roles.get(down, 0) | DOWN
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # Never drop a record: keep what can be kept, and say why.
             body_json = canonical({"elements": [], "relations": [], "unserialisable": f"{exc}: {body!r}"[:4096]})
-            ids = set()
+            roles = {}
             log.warning("provenance record in stream %s seq %d was not serialisable: %s", stream, seq, exc)
         ts = time_text(epoch)
         digest = record_hash(rid, stream, seq, kind, ts, body_json, prev)
         rows.append(StoredRow(rid, stream, seq, kind, ts, body_json, prev, digest))
-        mentions.extend((i, rid) for i in ids)
+        mentions.extend((i, rid, role) for i, role in roles.items())
         heads[stream] = (seq, digest)
     return rows, mentions
 
