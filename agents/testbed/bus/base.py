@@ -37,15 +37,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
+from agents.testbed.bus.errors import BusError
+
 AckMode = Literal["auto", "client"]
 DestinationKind = Literal["topic", "queue"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _PREFIX = "controlroom"
-
-
-class BusError(Exception):
-    """The bus could not do what was asked (not connected, broker unreachable, bad destination)."""
 
 
 def destination(namespace: str, kind: DestinationKind, name: str) -> str:
@@ -83,6 +81,9 @@ class Delivery:
     message_id: str
     headers: dict[str, str] = field(default_factory=dict)
     redelivered: bool = False
+    redeliveries: int = 0
+    """How many times the message was given back before (0 on first delivery; at least 1 when
+    ``redelivered`` is true, a broker that only says "redelivered" counts as 1)."""
     _ack: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
     _nack: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
