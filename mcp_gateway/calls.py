@@ -201,5 +201,5 @@ class Forwarder:
             return Reply(rpc_error_result(state.name, message["error"]), "is_error", str(message["error"]))
         result = message.get("result")
         if not isinstance(result, dict):
-            result = {"content": [], "isError": True}
+            result = {"content": [], "isError": True, "resultType": "complete"}
         return Reply(result, "is_error" if result.get("isError") else "ok")

@@ -9,7 +9,7 @@ from mcp_gateway.errors import GatewayError, Outcome
 
 def text_result(text: str, is_error: bool) -> dict[str, Any]:
     """A CallToolResult with one text block."""
-    return {"content": [{"type": "text", "text": text}], "isError": is_error}
+    return {"content": [{"type": "text", "text": text}], "isError": is_error, "resultType": "complete"}
 
 
 def error_result(error: GatewayError) -> tuple[dict[str, Any], Outcome]:

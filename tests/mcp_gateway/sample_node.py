@@ -51,7 +51,9 @@ def _check(namespace: str) -> None:
 def build_node(name: str, secret: str) -> tuple[Starlette, FastMCP, dict[str, Any]]:
     """The node's ASGI app, its FastMCP server and its state (namespaces, executions)."""
     state: dict[str, Any] = {"namespaces": set(), "executions": {}}
-    counter = itertools.count(1)
+    # Execution ids must be unique across nodes (the gateway routes by them): each sample node
+    # numbers from its own block (n1 -> 1001, n2 -> 2001).
+    counter = itertools.count(1000 * int("".join(c for c in name if c.isdigit()) or "0") + 1)
     mcp = FastMCP(f"sample-node-{name}", auth=IdentityVerifier(secret))
 
     @mcp.tool(annotations=READ_ONLY)
