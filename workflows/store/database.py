@@ -1,0 +1,225 @@
+"""The database port: one ``Database`` per URL, owning the AsyncEngine and the sessions.
+
+SQLite (``sqlite+aiosqlite:///PATH``, the default under a state directory) and PostgreSQL
+(``postgresql+asyncpg://...``) are the two adapters; the difference is kept in this module and
+in :meth:`Database.insert` (the dialect's ``INSERT ... ON CONFLICT``).
+
+Example::
+
+    async with Database(default_url(state_dir)) as db:   # opens and upgrades the schema
+        async with db.transaction() as session:
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from workflows.store.errors import StoreError, StoreUnavailable
+
+Dialect = Literal["sqlite", "postgresql"]
+
+DATABASE_FILE = "controlroom.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_OPTION = "controlroom_write"
+
+
+def default_url(state_dir: Path) -> str:
+    """The default SQLite URL: ``sqlite+aiosqlite:///STATE_DIR/controlroom.db``."""
+    return f"sqlite+aiosqlite:///{Path(state_dir).expanduser().resolve() / DATABASE_FILE}"
+
+
+class Database:
+    """One database, by URL: engine, session factory, schema upgrade and error translation.
+
+    ``schema`` (PostgreSQL only) puts every table of this connection in that schema through
+    ``search_path``; it must exist.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise StoreError(
+                f"url: unsupported database {backend!r}; use sqlite+aiosqlite:///PATH "
+                f"or postgresql+asyncpg://USER@HOST/DB"
+            )
+        if schema is not None and backend != "postgresql":
+            raise StoreError("schema: only PostgreSQL URLs take a schema; leave it unset for SQLite")
+        self.url = url
+        self.dialect: Dialect = backend  # type: ignore[assignment]
+        self.schema = schema
+        self._echo = echo
+        self._engine: AsyncEngine | None = None
+        self._read: async_sessionmaker[AsyncSession] | None = None
+        self._write: async_sessionmaker[AsyncSession] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The AsyncEngine; other packages put their own tables (own MetaData) on it."""
+        if self._engine is None:
+            raise StoreError("the database is not open: call `await db.open()` first")
+        return self._engine
+
+    @property
+    def is_open(self) -> bool:
+        """True between :meth:`open` and :meth:`close`."""
+        return self._engine is not None
+
+    async def open(self, upgrade: bool = True) -> Database:
+        """Create the engine (and the SQLite directory); bring the schema to head if ``upgrade``."""
+        if self._engine is not None:
+            return self
+        kwargs: dict[str, Any] = {"echo": self._echo}
+        if self.dialect == "sqlite":
+            database = make_url(self.url).database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        else:
+            kwargs["pool_pre_ping"] = True
+            if self.schema is not None:
+                kwargs["connect_args"] = {"server_settings": {"search_path": self.schema}}
+        engine = create_async_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _configure_sqlite(engine)
+        self._engine = engine
+        self._read = async_sessionmaker(engine, expire_on_commit=False)
+        self._write = async_sessionmaker(
+            engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+        )
+        try:
+            if upgrade:
+                await self.upgrade()
+            else:
+                await self.ping()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def close(self) -> None:
+        """Dispose of the engine and its pooled connections."""
+        engine, self._engine = self._engine, None
+        self._read = self._write = None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ping(self) -> None:
+        """Round-trip ``SELECT 1``; raises StoreUnavailable when the database does not answer."""
+        async with self.session() as session:
+            await session.connection()
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Bring the store's tables to ``revision`` with Alembic (idempotent; safe to run twice)."""
+        from workflows.store.migrate import run_upgrade
+
+        async with self._translated():
+            async with self.engine.execution_options(**{_WRITE_OPTION: True}).begin() as conn:
+                await conn.run_sync(run_upgrade, revision, self.dialect)
+
+    async def current_revision(self) -> str | None:
+        """The store schema's revision in this database (None before the first upgrade)."""
+        from workflows.store.migrate import read_revision
+
+        async with self._translated():
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(read_revision)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session (SQLite: deferred transaction); errors come out as store errors."""
+        if self._read is None:
+            raise StoreError("the database is not open: call `await db.open()` first")
+        async with self._translated():
+            async with self._read() as session:
+                yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write session committed on exit (SQLite: ``BEGIN IMMEDIATE``, so writers queue
+        on the busy timeout instead of failing when a read turns into a write)."""
+        if self._write is None:
+            raise StoreError("the database is not open: call `await db.open()` first")
+        async with self._translated():
+            async with self._write() as session, session.begin():
+                yield session
+
+    def insert(self, model: Any) -> Any:
+        """The dialect's INSERT for ``model`` (it has ``on_conflict_do_nothing/do_update``)."""
+        if self.dialect == "sqlite":
+            return sqlite.insert(model)
+        return postgresql.insert(model)
+
+    @asynccontextmanager
+    async def _translated(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except StoreError:
+            raise
+        except IntegrityError as exc:
+            raise StoreError(f"the database refused the write: {exc.orig}") from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailable(f"database {self._safe_url()} failed: {exc.orig}") from exc
+        except DBAPIError as exc:
+            raise StoreError(f"database error: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise StoreUnavailable(f"database {self._safe_url()} is unreachable: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith("asyncpg"):
+                raise StoreUnavailable(f"database {self._safe_url()} failed: {exc}") from exc
+            raise
+
+    def _safe_url(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"Database({self._safe_url()!r}, {state})"
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """WAL, synchronous=NORMAL, foreign keys, busy timeout; we emit BEGIN ourselves."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver must not open transactions itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,108 @@
+"""Application logs of agents and workflows: batched writes, newest-first keyset reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, literal
+
+from workflows.store.database import Database
+from workflows.store.errors import InvalidQuery, NotFound
+from workflows.store.models import LogRow
+from workflows.store.paging import equals, fetch_page, time_range
+from workflows.store.records import LogIn, LogRecord, Page
+from workflows.store.timestamps import as_utc, utcnow
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50, "FATAL": 50}
+
+
+def level_number(level: int | str, field: str = "min_level") -> int:
+    """A level as a number: an int as is, a name (``"warning"``) through the logging names."""
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if isinstance(level, str):
+        if level.strip().isdigit():
+            return int(level)
+        found = LEVELS.get(level.strip().upper())
+        if found is not None:
+            return found
+    raise InvalidQuery(field, f"unknown level {level!r}; use a number or one of DEBUG, INFO, "
+                              f"WARNING, ERROR, CRITICAL")
+
+
+class Logs:
+    """Application log lines.
+
+    Example::
+
+        await store.logs.add_logs([LogIn(agent="data-agent-alice-1", level=logging.INFO, message="up")])
+        page = await store.logs.list_logs(agent="data-agent-alice-1", min_level="WARNING")
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add_logs(self, batch: Sequence[LogIn]) -> int:
+        """Store a batch of log lines in one executemany; returns how many."""
+        if not batch:
+            return 0
+        now = utcnow()
+        rows = [
+            {**entry.model_dump(exclude={"created_at"}),
+             "created_at": as_utc(entry.created_at, "created_at") if entry.created_at else now}
+            for entry in batch
+        ]
+        async with self._db.transaction() as session:
+            await session.execute(LogRow.__table__.insert(), rows)
+        return len(rows)
+
+    async def list_logs(
+        self,
+        namespace: str | None = None,
+        agent: str | None = None,
+        execution_id: str | None = None,
+        min_level: int | str | None = None,
+        search: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        instance: str | None = None,
+        limit: int = 200,
+        cursor: str | None = None,
+    ) -> Page[LogRecord]:
+        """Log lines, newest first; ``search`` is a case-insensitive substring of the message."""
+        conditions: list[ColumnElement[bool]] = equals(
+            LogRow, namespace=namespace, agent=agent, execution_id=execution_id, instance=instance
+        )
+        if min_level is not None:
+            level = level_number(min_level)
+            if conditions:
+                # An equality filter's (column, created_at, id) index already yields newest first;
+                # "+ 0" keeps the planner from trading it for a range scan on level and a sort.
+                conditions.append(LogRow.level + literal(0) >= level)
+            else:
+                conditions.append(LogRow.level >= level)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(LogRow.message.ilike(f"%{escaped}%", escape="\\"))
+        conditions += time_range(LogRow.created_at, start_time, end_time)
+        async with self._db.session() as session:
+            return await fetch_page(session, LogRow, LogRecord, conditions,
+                                    (LogRow.created_at, LogRow.id), limit, cursor, "logs")
+
+    async def get_log(self, log_id: int) -> LogRecord:
+        """Log line ``log_id``; NotFound when there is none."""
+        async with self._db.session() as session:
+            row = await session.get(LogRow, log_id)
+        if row is None:
+            raise NotFound("log entry", log_id)
+        return LogRecord.model_validate(row)
+
+    async def prune_logs(self, older_than: datetime) -> int:
+        """Delete log lines created before ``older_than``; returns how many."""
+        cutoff = as_utc(older_than, "older_than")
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(LogRow).where(LogRow.created_at < cutoff).execution_options(synchronize_session=False)
+            )
+        return max(result.rowcount, 0)

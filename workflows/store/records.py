@@ -1,0 +1,314 @@
+"""Pydantic read models and batch inputs of the store: what tools, agents and the gateway see.
+
+Every timestamp is an aware UTC datetime. Lists come back as :class:`Page`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ExecutionStatus = Literal["pending", "running", "completed", "failed", "terminated"]
+TERMINAL_STATUSES: tuple[ExecutionStatus, ...] = ("completed", "failed", "terminated")
+ACTIVE_STATUSES: tuple[ExecutionStatus, ...] = ("pending", "running")
+RunStatus = Literal["running", "ended"]
+StfStatus = Literal["registered", "ready", "processed", "failed"]
+SliceStatus = Literal["queued", "processing", "done", "failed"]
+SLICE_STATUSES: tuple[SliceStatus, ...] = ("queued", "processing", "done", "failed")
+AgentStatus = Literal["STARTING", "READY", "PROCESSING", "EXITED"]
+AgentMode = Literal["inprocess", "process"]
+TestbedStatus = Literal["starting", "ready", "stopping", "stopped", "failed"]
+
+MAX_LIMIT = 200
+COUNT_CAP = 10_000
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first.
+
+    ``total`` counts matches up to 10,000; past that ``total`` is 10,000 and
+    ``total_is_lower_bound`` is true. Pass ``next_cursor`` back as ``cursor`` for the next page.
+
+    Example: ``Page[LogRecord](items=[...], total=3, has_more=False)``.
+    """
+
+    items: list[T]
+    total: int
+    total_is_lower_bound: bool = False
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class Record(BaseModel):
+    """Base of the read models: built from ORM rows, immutable.
+
+    Example: ``ExecutionRecord.model_validate(row)`` where ``row`` is an ``ExecutionRow``.
+    """
+
+    model_config = ConfigDict(from_attributes=True, frozen=True)
+
+
+class NamespaceRecord(Record):
+    name: str
+    description: str | None = None
+    created_at: datetime
+    execution_count: int | None = None
+    agent_count: int | None = None
+
+
+class DefinitionRecord(Record):
+    id: int
+    name: str
+    version: str
+    source_hash: str
+    source: str
+    parameter_schema: dict[str, Any]
+    description: str | None = None
+    created_at: datetime
+
+
+class ExecutionRecord(Record):
+    execution_id: str
+    workflow_name: str
+    definition_version: str | None = None
+    namespace: str
+    executed_by: str
+    config: dict[str, Any]
+    config_hash: str
+    code_version: str | None = None
+    parameters: dict[str, Any]
+    realtime: bool
+    status: ExecutionStatus
+    phase: str | None = None
+    run_number: int | None = None
+    stf_count: int = 0
+    start_time: datetime
+    end_time: datetime | None = None
+    error: str | None = None
+    reason: str | None = None
+    node: str | None = None
+
+
+class RunRecord(Record):
+    run_number: int
+    namespace: str
+    execution_id: str | None = None
+    state: str
+    substate: str | None = None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None = None
+    total_stf_files: int | None = None
+
+
+class StfFileRecord(Record):
+    id: int
+    filename: str
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    sequence: int | None = None
+    size_bytes: int | None = None
+    checksum: str | None = None
+    status: StfStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class TfSampleRecord(Record):
+    id: int
+    tf_filename: str
+    stf_filename: str
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    tf_first: int
+    tf_last: int
+    tf_count: int
+    created_at: datetime
+
+
+class SliceIn(BaseModel):
+    """One slice to queue (``add_slices``)."""
+
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    tf_filename: str
+    slice_id: int = Field(ge=0)
+    start: int
+    end: int
+    tf_count: int = Field(ge=0)
+    requested_at: datetime | None = None
+
+
+class SliceRecord(Record):
+    id: int
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    tf_filename: str
+    slice_id: int
+    start: int
+    end: int
+    tf_count: int
+    status: SliceStatus
+    retries: int
+    assigned_worker: str | None = None
+    error: str | None = None
+    requested_at: datetime
+    processing_start_at: datetime | None = None
+    processed_at: datetime | None = None
+    result: dict[str, Any] | None = None
+
+
+class WorkerRecord(Record):
+    name: str
+    namespace: str
+    execution_id: str | None = None
+    status: str
+    hostname: str | None = None
+    started_at: datetime
+    stopped_at: datetime | None = None
+    slices_done: int
+    slices_failed: int
+
+
+class RunStateRecord(Record):
+    run_number: int
+    namespace: str
+    phase: str | None = None
+    workers_active: int
+    workers_target: int
+    slices_queued: int
+    slices_processing: int
+    slices_done: int
+    slices_failed: int
+    latency_p50_ms: float | None = None
+    latency_p99_ms: float | None = None
+    updated_at: datetime
+
+
+class StateEventRecord(Record):
+    id: int
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    event_type: str
+    state: str
+    substate: str | None = None
+    timestamp: datetime
+    simulation_tick: float | None = None
+    data: dict[str, Any]
+
+
+class MessageIn(BaseModel):
+    """One bus message to keep (``add_messages``); ``created_at`` defaults to now."""
+
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    msg_type: str
+    sender: str | None = None
+    destination: str | None = None
+    body: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class MessageRecord(Record):
+    id: int
+    namespace: str
+    execution_id: str | None = None
+    run_number: int | None = None
+    msg_type: str
+    sender: str | None = None
+    destination: str | None = None
+    body: dict[str, Any]
+    created_at: datetime
+
+
+class LogIn(BaseModel):
+    """One log line to keep (``add_logs``); ``levelname`` defaults from ``level``."""
+
+    namespace: str | None = None
+    agent: str
+    instance: str | None = None
+    execution_id: str | None = None
+    level: int = Field(ge=0, le=100)
+    levelname: str = ""
+    message: str
+    created_at: datetime | None = None
+    extra: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _default_levelname(self) -> LogIn:
+        if not self.levelname:
+            self.levelname = logging.getLevelName(self.level)
+        return self
+
+
+class LogRecord(Record):
+    id: int
+    namespace: str | None = None
+    agent: str
+    instance: str | None = None
+    execution_id: str | None = None
+    level: int
+    levelname: str
+    message: str
+    created_at: datetime
+    extra: dict[str, Any] | None = None
+
+
+class AgentRecord(Record):
+    name: str
+    namespace: str
+    agent_type: str
+    status: AgentStatus
+    pid: int | None = None
+    hostname: str | None = None
+    mode: AgentMode
+    execution_id: str | None = None
+    last_heartbeat: datetime
+    started_at: datetime
+    restarts: int
+    detail: str | None = None
+
+
+class TestbedRecord(Record):
+    __test__ = False  # not a pytest class
+
+    namespace: str
+    config_name: str
+    status: TestbedStatus
+    mode: str
+    node: str | None = None
+    started_at: datetime
+    stopped_at: datetime | None = None
+    started_by: str | None = None
+    agents: dict[str, Any]
+
+
+class PruneReport(BaseModel):
+    """How many rows ``Store.prune`` removed, per kind."""
+
+    messages: int = 0
+    logs: int = 0
+    state_events: int = 0
+    executions: int = 0
+    runs: int = 0
+    stf_files: int = 0
+    tf_samples: int = 0
+    slices: int = 0
+    workers: int = 0
+    run_states: int = 0
+
+    @field_validator("*")
+    @classmethod
+    def _non_negative(cls, value: int) -> int:
+        return max(value, 0)
