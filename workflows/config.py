@@ -312,6 +312,8 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any], origins: Origins,
                     f"{label or origins.get(dotted, '?')}: '{dotted}' is a table here but a value in {origins.get(dotted, 'an earlier file')}"
                 )
             result[key] = _deep_merge(old or {}, value, origins, label, f"{dotted}.")
+            if label is not None:
+                origins[dotted] = label
         else:
             if isinstance(old, dict):
                 raise ConfigStructureError(
@@ -365,7 +367,7 @@ def _first_origin(origins: Origins, prefix: str) -> str:
 def _workflow_section(merged: dict[str, Any], origins: Origins) -> SectionName | None:
     present = [s for s in WORKFLOW_SECTIONS if s in merged]
     if len(present) > 1:
-        where = ", ".join(f"[{s}] in {_first_origin(origins, s + '.')}" for s in present)
+        where = ", ".join(f"[{s}] in {origins.get(s) or _first_origin(origins, s + '.')}" for s in present)
         raise ConfigStructureError(f"a config may carry only one workflow section, found {where}; keep one")
     return present[0] if present else None
 
