@@ -31,6 +31,10 @@ from mcp_gateway.results import error_result, rpc_error_result
 from mcp_gateway.routing import Router
 
 ROUTE_META = "controlroom/route"
+MODERN_ERA = "2026-07-28"
+PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion"
+CLIENT_CAPABILITIES_META_KEY = "io.modelcontextprotocol/clientCapabilities"
+_ROUTING_HEADERS = frozenset({b"mcp-protocol-version", b"mcp-method", b"mcp-name", b"mcp-session-id"})
 
 
 @dataclass(slots=True)
@@ -163,12 +167,30 @@ class Forwarder:
             return float(own) + self.long_call_margin_s
         return self.call_timeout_s
 
-    def _body(self, call: Call) -> bytes:
-        if NODE_ARGUMENT not in call.arguments:
-            return call.body
+    def _request(self, call: Call) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The body and headers sent to the node: always a 2026-07-28 (stateless) request.
+
+        A modern caller's bytes go as they are unless a ``node`` argument must be stripped; a
+        2025-11-25 caller's request gets the modern envelope (``_meta`` protocol version and
+        capabilities, routing headers), so nodes never need a session for forwarded calls.
+        """
+        modern = call.era == MODERN_ERA
+        if modern and NODE_ARGUMENT not in call.arguments:
+            return call.body, call.headers
         params = dict(call.message["params"])
-        params["arguments"] = {k: v for k, v in call.arguments.items() if k != NODE_ARGUMENT}
-        return json.dumps({**call.message, "params": params}, separators=(",", ":")).encode()
+        if NODE_ARGUMENT in call.arguments:
+            params["arguments"] = {k: v for k, v in call.arguments.items() if k != NODE_ARGUMENT}
+        headers = call.headers
+        if not modern:
+            meta = dict(params.get("_meta") or {})
+            meta.setdefault(PROTOCOL_VERSION_META_KEY, MODERN_ERA)
+            meta.setdefault(CLIENT_CAPABILITIES_META_KEY, {})
+            params["_meta"] = meta
+            headers = [h for h in headers if h[0] not in _ROUTING_HEADERS] + [
+                (b"mcp-protocol-version", MODERN_ERA.encode()), (b"mcp-method", b"tools/call"),
+                (b"mcp-name", call.tool.name.encode())]
+        body = json.dumps({**call.message, "params": params}, separators=(",", ":")).encode()
+        return body, headers
 
     async def __call__(self, call: Call) -> Reply:
         assert call.route is not None
@@ -179,8 +201,8 @@ class Forwarder:
                            "is open for a few seconds; list_nodes shows health; retry later or with node=OTHER")
         identity = Identity(user=call.principal.user, namespaces=call.principal.namespaces,
                             request_id=call.call_id, client=call.client)
-        headers = [*call.headers, self.clients.identity_header(identity)]
-        body = self._body(call)
+        body, headers = self._request(call)
+        headers = [*headers, self.clients.identity_header(identity)]
         attempts = 1 + (self.read_retries if call.tool.read_only else 0)
         for attempt in range(attempts):
             try:

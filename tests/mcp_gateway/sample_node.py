@@ -2,7 +2,7 @@
 node tools that keep executions in a dict. The real node is `mcp_nodes` (another package);
 this one implements the same contract (docs/node-gateway-contract.md):
 
-- MCP at /mcp, stateless streamable HTTP, bearer auth = the gateway's identity JWT;
+- MCP at /mcp, streamable HTTP (sessions for direct clients), bearer auth = the gateway's identity JWT;
 - GET /healthz; GET /entities/{kind}/{value} -> {"namespace": ...} or 404;
 - registers with `NodeRegistration` and heartbeats its namespaces.
 
@@ -150,7 +150,7 @@ def build_node(name: str, secret: str) -> tuple[Starlette, FastMCP, dict[str, An
             return JSONResponse({"error": "unknown"}, status_code=404)
         return JSONResponse({"namespace": record["namespace"]})
 
-    mcp_app = mcp.http_app(path="/mcp", stateless_http=True)
+    mcp_app = mcp.http_app(path="/mcp")  # stateful, like mcp_nodes: the gateway forwards in the stateless era
     app = Starlette(routes=[Route("/healthz", healthz), Route("/entities/{kind}/{value}", entity),
                             Mount("/", mcp_app)], lifespan=lambda _: mcp_app.lifespan(mcp_app))
     return app, mcp, state
