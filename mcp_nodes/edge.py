@@ -99,7 +99,7 @@ def translate_error(error: BaseException, *, tool: str, valid_fields: Sequence[s
     if isinstance(error, ToolError) and not isinstance(error.__cause__, BaseException):
         return error
     cause = error.__cause__ if isinstance(error, (FastMCPValidationError, ToolError)) else None
-    if isinstance(cause, ValidationError):
+    if isinstance(cause, Exception):  # fastmcp wraps the tool's own exception: judge that one
         error = cause
     if isinstance(error, ValidationError):
         return ToolError(describe_validation_error(error, valid_fields))

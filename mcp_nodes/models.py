@@ -31,6 +31,8 @@ class DefinitionInfo(BaseModel):
     source_hash: str | None = None
     parameter_schema: dict[str, Any] = Field(default_factory=dict)
     configs: list[str] = Field(default_factory=list, description="config names usable with start_workflow")
+    section_schemas: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameter JSON Schema per config section (fast_processing, stf_processing)")
 
 
 class MessageSent(BaseModel):

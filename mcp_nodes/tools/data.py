@@ -71,13 +71,14 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         tf_filename: Annotated[str | None, Field(max_length=300, description="only slices of this TF sample")] = None,
         status: Annotated[str | None, Field(pattern=r"^(queued|processing|done|failed)$",
                                             description="queued | processing | done | failed")] = None,
-        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 50, cursor: Cursor = None,
+        worker: Annotated[str | None, Field(max_length=200, description="only slices assigned to this worker")] = None,
+        limit: Limit = 50, cursor: Cursor = None,
     ) -> Page[SliceRecord]:
         """TF slices handed to workers: status, retries, worker, latency times, error; paginated."""
         ns = visible_namespace(current_identity(), namespace)
         return await store.runs.list_slices(namespace=ns, execution_id=execution_id, run_number=run_number,
-                                            tf_filename=tf_filename, status=status, start_time=start_time,
-                                            end_time=end_time, limit=limit, cursor=cursor)
+                                            tf_filename=tf_filename, status=status, worker=worker,
+                                            limit=limit, cursor=cursor)
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_tf_slice(

@@ -15,7 +15,7 @@ from mcp_nodes.models import NodeHealth, PruneResult, SystemState
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import DESTRUCTIVE, READ_ONLY, NamespaceArg, NamespaceFilter
 from mcp_nodes.version import node_version
-from workflows.store.records import NamespaceRecord
+from workflows.store.records import NamespaceRecord, Page
 
 __all__ = ["register"]
 
@@ -55,10 +55,11 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         )
 
     @mcp.tool(annotations=READ_ONLY)
-    async def list_namespaces() -> list[NamespaceRecord]:
-        """Namespaces known to this node (those your token grants)."""
+    async def list_namespaces() -> Page[NamespaceRecord]:
+        """Namespaces known to this node (those your token grants), with execution and agent counts."""
         identity = current_identity()
-        return [r for r in await store.namespaces.list() if identity.allows(r.name)]
+        items = [r for r in await store.namespaces.list() if identity.allows(r.name)]
+        return Page[NamespaceRecord](items=items, total=len(items), has_more=False)
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_namespace(name: NamespaceArg) -> NamespaceRecord:

@@ -99,9 +99,10 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
                           execution=record, hint=hint)
 
     @mcp.tool(annotations=READ_ONLY)
-    async def list_workflow_definitions() -> list[DefinitionInfo]:
+    async def list_workflow_definitions() -> Page[DefinitionInfo]:
         """Workflows this node can run, each with its parameter JSON Schema and usable configs."""
-        return list_definitions(settings.workflows_dir)
+        items = list_definitions(settings.workflows_dir)
+        return Page[DefinitionInfo](items=items, total=len(items), has_more=False)
 
     @mcp.tool(annotations=READ_ONLY)
     async def list_workflow_executions(

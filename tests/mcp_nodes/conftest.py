@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastmcp import Client
 
 from mcp_nodes.http import serve_http
-from mcp_nodes.runtime import NodeRuntime, node_runtime
 from mcp_nodes.settings import NodeSettings
+
+if TYPE_CHECKING:
+    from mcp_nodes.runtime import NodeRuntime
 
 TOKEN = "node-test-token"
 SECRET = "identity-test-secret"
@@ -35,6 +38,8 @@ def node_settings(state_dir: Path, **overrides: object) -> NodeSettings:
 
 @pytest.fixture
 async def live_node(tmp_path: Path) -> AsyncIterator[LiveNode]:
+    from mcp_nodes.runtime import node_runtime
+
     settings = node_settings(tmp_path)
     async with node_runtime(settings) as runtime:
         async with serve_http(runtime.build().http_app(path="/mcp"), "127.0.0.1", 0) as port:
