@@ -155,7 +155,6 @@ class RunWorkflow(AgentMessage):
 
     msg_type: Literal["run_workflow"] = "run_workflow"
     execution_id: str
-    realtime_factor: float = Field(default=1.0, gt=0)
 
 
 class StopWorkflow(AgentMessage):

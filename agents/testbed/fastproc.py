@@ -1,0 +1,323 @@
+"""The fast processing agent: cuts TF samples into slices, farms them out, collects results.
+
+* ``run_imminent`` (``daq``): reads the execution's parameters and asks the supervisor for
+  ``target_worker_count`` workers (``scale_workers`` on ``testbed_control``).
+* ``tf_file_registered`` (``data``): cuts the sample into ``slices_per_sample`` contiguous TF
+  ranges (sizes differ by at most one; a sample smaller than the slice count gives some empty
+  slices), stores them (``queued``) and publishes each to the ``slices`` queue (persistent, TTL 12 h).
+* ``slice_result`` (``slice_results`` queue, client ack): accepts ONE result per
+  ``(tf_filename, slice_id)`` and attempt. A failed result is retried (the slice is published
+  again, ``retries`` + 1) up to ``slice_max_retries`` times, then the slice is marked ``failed``
+  with the worker's reason. A second result for a resolved slice (a redelivery after a worker
+  died between sending and acknowledging) is counted as a duplicate and ignored. Results are
+  written to the store in batches and acknowledged only after the batch is written.
+* Run statistics go to ``run_states`` (slice counts, workers, latency p50/p99 over the last
+  10,000 results); the scaling rule (:mod:`agents.testbed.scaling`) is applied to the median
+  latency in simulated seconds of real-time runs.
+* When the run has ended and every slice of every sample is resolved, it publishes a
+  ``drained`` execution event and returns the pool to ``worker_count_min``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agents.testbed.agent import Agent
+from agents.testbed.bus.base import Delivery
+from agents.testbed.destinations import SLICE_TTL_S
+from agents.testbed.messages import ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceContent, SliceMessage, SliceResult
+from agents.testbed.parameters import ExecutionParameters, ParameterCache
+from agents.testbed.scaling import next_worker_count, percentile
+from workflows.messages import EndRun, RunImminent, parse_daq_message
+from workflows.store.records import SliceIn
+
+SliceKey = tuple[str, int]
+LATENCY_WINDOW = 10_000
+SCALE_SAMPLE = 20
+
+
+def slice_ranges(tf_first: int, tf_count: int, parts: int) -> list[tuple[int, int, int]]:
+    """``parts`` contiguous ranges ``(start, end, count)`` (end inclusive) covering the sample.
+
+    >>> slice_ranges(0, 10, 3)
+    [(0, 3, 4), (4, 6, 3), (7, 9, 3)]
+    """
+    base, extra = divmod(tf_count, parts)
+    ranges: list[tuple[int, int, int]] = []
+    start = tf_first
+    for index in range(parts):
+        count = base + (1 if index < extra else 0)
+        ranges.append((start, start + count - 1, count))
+        start += count
+    return ranges
+
+
+@dataclass
+class RunBook:
+    """What the agent tracks for one execution's run."""
+
+    params: ExecutionParameters
+    run_number: int
+    phase: str = "beam/not_ready"
+    expected_samples: int | None = None
+    samples: int = 0
+    pending: dict[SliceKey, SliceContent] = field(default_factory=dict)
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    duplicates: int = 0
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    since_scale: int = 0
+    workers_target: int = 0
+    drained: bool = False
+    dirty: bool = True
+
+    def resolved(self) -> int:
+        return self.done + self.failed
+
+
+class FastProcessingAgent(Agent):
+    """Slices TF samples, dispatches them to workers, collects and books their results."""
+
+    agent_type = "fast_processing"
+
+    async def setup(self) -> None:
+        self.parameters = ParameterCache(self.store)
+        self.books: dict[str, RunBook] = {}
+        self.workers: dict[str, str] = {}
+        self._batch: list[tuple[SliceResult, Delivery, str]] = []
+        self._batch_lock = asyncio.Lock()
+        await self.subscribe(self.to.daq, self.on_daq)
+        await self.subscribe(self.to.data, self.on_data)
+        await self.subscribe(self.to.heartbeat, self.on_heartbeat)
+        await self.subscribe(self.to.slice_results, self.on_result, ack="client", prefetch=1000)
+        self.spawn(self._flush_loop(), f"fastproc-flush-{self.name}")
+
+    # --- run control -------------------------------------------------------------------------
+
+    async def on_daq(self, delivery: Delivery) -> None:
+        msg = parse_daq_message(delivery.body)
+        book = await self._book(msg.execution_id, msg.run_id)
+        book.phase = f"{msg.state}/{msg.substate}"
+        book.dirty = True
+        if isinstance(msg, RunImminent):
+            book.workers_target = book.params.target_worker_count
+            await self._scale(book, book.workers_target, "run_imminent: ramp up to target_worker_count")
+        elif isinstance(msg, EndRun):
+            book.expected_samples = msg.total_stf_files
+            await self._check_drained(msg.execution_id, book)
+
+    async def on_heartbeat(self, delivery: Delivery) -> None:
+        beat = Heartbeat.model_validate(delivery.body)
+        if beat.agent_type != "worker":
+            return
+        if beat.status == "EXITED":
+            self.workers.pop(beat.agent, None)
+        else:
+            self.workers[beat.agent] = beat.status
+
+    # --- slicing -----------------------------------------------------------------------------
+
+    async def on_data(self, delivery: Delivery) -> None:
+        body = delivery.body
+        if body.get("msg_type") != "tf_file_registered":
+            return
+        async with self.busy():
+            execution_id = body["execution_id"]
+            self.execution_id = execution_id
+            book = await self._book(execution_id, body["run_id"])
+            now = datetime.now(UTC)
+            contents = [
+                SliceContent(
+                    run_id=body["run_id"],
+                    execution_id=execution_id,
+                    req_id=str(uuid.uuid4()),
+                    filename=body["stf_filename"],
+                    tf_filename=body["tf_filename"],
+                    slice_id=index,
+                    start=start,
+                    end=end,
+                    tf_count=count,
+                    requested_at=now,
+                )
+                for index, (start, end, count) in enumerate(
+                    slice_ranges(body["tf_first"], body["tf_count"], book.params.slices_per_sample)
+                )
+            ]
+            await self.store.runs.add_slices(
+                [
+                    SliceIn(
+                        namespace=self.namespace,
+                        execution_id=execution_id,
+                        run_number=c.run_id,
+                        tf_filename=c.tf_filename,
+                        slice_id=c.slice_id,
+                        start=c.start,
+                        end=c.end,
+                        tf_count=c.tf_count,
+                        requested_at=now,
+                    )
+                    for c in contents
+                ]
+            )
+            book.samples += 1
+            book.dirty = True
+            for content in contents:
+                book.pending[(content.tf_filename, content.slice_id)] = content
+                await self._dispatch(content)
+
+    async def _dispatch(self, content: SliceContent) -> None:
+        await self.publish(
+            self.to.slices,
+            SliceMessage(namespace=self.namespace, run_id=content.run_id, content=content),
+            ttl_s=SLICE_TTL_S,
+        )
+
+    # --- results -----------------------------------------------------------------------------
+
+    async def on_result(self, delivery: Delivery) -> None:
+        result = SliceResult.model_validate(delivery.body)
+        book = self.books.get(result.execution_id)
+        key = (result.tf_filename, result.slice_id)
+        content = book.pending.get(key) if book is not None else None
+        if book is None or content is None or content.attempt != result.attempt:
+            if book is not None:
+                book.duplicates += 1
+            self.log.info("ignored a duplicate result for slice %s/%d (attempt %d)", *key, result.attempt,
+                          extra={"execution_id": result.execution_id})
+            await delivery.ack()
+            return
+        if result.state == "failed" and content.attempt < book.params.slice_max_retries:
+            retry = content.model_copy(update={"attempt": content.attempt + 1, "req_id": str(uuid.uuid4()),
+                                               "requested_at": datetime.now(UTC)})
+            book.pending[key] = retry
+            book.retried += 1
+            self.log.warning("slice %s/%d failed on %s (%s); retry %d of %d", *key, result.worker, result.error,
+                             retry.attempt, book.params.slice_max_retries,
+                             extra={"execution_id": result.execution_id})
+            self._batch.append((result, delivery, "retry"))
+            await self._dispatch(retry)
+        else:
+            del book.pending[key]
+            if result.state == "done":
+                book.done += 1
+                latency = (result.processed_at - content.requested_at).total_seconds() * 1000.0
+                book.latencies_ms.append(latency)
+                book.since_scale += 1
+            else:
+                book.failed += 1
+                self.log.error("slice %s/%d failed after %d retries: %s", *key, content.attempt, result.error,
+                               extra={"execution_id": result.execution_id})
+            self._batch.append((result, delivery, result.state))
+        book.dirty = True
+        if len(self._batch) >= 200:
+            await self._flush()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._batch_lock:
+            batch, self._batch = self._batch, []
+            for result, _delivery, outcome in batch:
+                if outcome == "retry":
+                    # through "processing" so the store counts the retry and keeps the worker
+                    await self.store.runs.mark_slice(result.tf_filename, result.slice_id, "processing",
+                                                     worker=result.worker, at=result.processing_start_at)
+                    await self.store.runs.mark_slice(result.tf_filename, result.slice_id, "queued",
+                                                     error=result.error)
+                else:
+                    await self.store.runs.mark_slice(
+                        result.tf_filename, result.slice_id, outcome, worker=result.worker,
+                        error=result.error, result=result.result, at=result.processed_at,
+                    )
+            for _result, delivery, _outcome in batch:
+                await delivery.ack()
+            for execution_id, book in list(self.books.items()):
+                if book.dirty:
+                    book.dirty = False
+                    await self._write_state(book)
+                    await self._apply_scaling(book)
+                    await self._check_drained(execution_id, book)
+
+    # --- statistics, scaling, drain ----------------------------------------------------------
+
+    async def _write_state(self, book: RunBook) -> None:
+        ordered = sorted(book.latencies_ms)
+        await self.store.runs.upsert_run_state(
+            book.run_number,
+            namespace=self.namespace,
+            phase=book.phase,
+            workers_active=sum(1 for s in self.workers.values() if s in ("READY", "PROCESSING")),
+            workers_target=book.workers_target,
+            slices_queued=len(book.pending),
+            slices_processing=sum(1 for s in self.workers.values() if s == "PROCESSING"),
+            slices_done=book.done,
+            slices_failed=book.failed,
+            latency_p50_ms=percentile(ordered, 0.50),
+            latency_p99_ms=percentile(ordered, 0.99),
+        )
+
+    async def _apply_scaling(self, book: RunBook) -> None:
+        if not book.params.realtime or book.since_scale < SCALE_SAMPLE or book.drained:
+            return
+        recent = sorted(list(book.latencies_ms)[-book.since_scale:])
+        book.since_scale = 0
+        measured_s = (percentile(recent, 0.5) or 0.0) / 1000.0 / book.params.realtime_factor
+        wanted = next_worker_count(
+            book.workers_target,
+            measured_s=measured_s,
+            target_s=book.params.slice_processing_time,
+            minimum=book.params.worker_count_min,
+            maximum=book.params.max_worker_count,
+        )
+        if wanted != book.workers_target:
+            book.workers_target = wanted
+            await self._scale(book, wanted, f"median slice time {measured_s:.1f}s vs target "
+                                            f"{book.params.slice_processing_time:.1f}s")
+
+    async def _check_drained(self, execution_id: str, book: RunBook) -> None:
+        if book.drained or book.expected_samples is None:
+            return
+        if book.samples < book.expected_samples or book.pending or self._batch:
+            return
+        book.drained = True
+        await self._write_state(book)
+        self.log.info("execution %s drained: %d slices done, %d failed, %d retried, %d duplicate results",
+                      execution_id, book.done, book.failed, book.retried, book.duplicates,
+                      extra={"execution_id": execution_id})
+        await self.publish(
+            self.to.execution,
+            ExecutionStatusChanged(namespace=self.namespace, execution_id=execution_id, event="drained",
+                                   status="drained", run_number=book.run_number, stf_count=book.samples),
+            persistent=False,
+        )
+        await self._scale(book, book.params.worker_count_min, "run drained: back to worker_count_min")
+        self.books.pop(execution_id, None)
+
+    async def _scale(self, book: RunBook, count: int, reason: str) -> None:
+        self.log.info("scale workers to %d: %s", count, reason, extra={"execution_id": book.params.execution_id})
+        await self.publish(
+            self.to.testbed_control,
+            ScaleWorkers(namespace=self.namespace, count=count, reason=reason, execution_id=book.params.execution_id),
+            persistent=False,
+        )
+
+    async def _book(self, execution_id: str, run_number: int) -> RunBook:
+        book = self.books.get(execution_id)
+        if book is None:
+            params = await self.parameters.get(execution_id)
+            book = RunBook(params=params, run_number=run_number, workers_target=params.target_worker_count)
+            self.books[execution_id] = book
+        return book
+
+    async def teardown(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._flush()

@@ -1,0 +1,268 @@
+"""The workflow runner (DAQ simulator): runs stored executions with the SimPy executor.
+
+Listens on the ``workflow_control`` queue:
+
+* ``run_workflow{execution_id}``: loads the execution (status ``pending``) from the store,
+  allocates the run number, runs the workflow definition with the executor (fast, or real
+  time with the execution's ``realtime_factor``), and sets the execution ``running`` ->
+  ``completed`` | ``terminated`` | ``failed``.
+* ``stop_workflow{execution_id}``: stops the executor; the workflow broadcasts ``end_run`` and
+  the execution is closed ``terminated``. A pending execution that never started is closed too.
+* ``status_request``: answers with one ``execution_status`` event per running execution.
+
+Every message the workflow emits is published on the ``daq`` topic, in order, and written to
+the store in batches (messages, state events, the run row, the execution's phase and STF
+count) by one pump task per execution: the executor's ``emit`` only appends to a list.
+The runner owns the run rows (``start_run`` -> running, ``end_run`` -> ended with
+``total_stf_files``): it is the one agent that knows a run must be closed even when every
+other agent is down. Execution changes are announced on the ``execution`` topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.testbed.agent import Agent
+from agents.testbed.bus.base import Delivery
+from agents.testbed.messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
+from agents.testbed.messages import RunWorkflow, StatusRequest, StopWorkflow
+from agents.testbed.parameters import ExecutionParameters
+from workflows.config import ExpandedConfig
+from workflows.definitions import get_definition
+from workflows.executor import ExecutionOutcome, WorkflowExecutor
+from workflows.params import SECTION_MODELS
+from workflows.store.records import MessageIn
+
+STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
+
+
+@dataclass
+class _Running:
+    """One execution this runner is running."""
+
+    execution_id: str
+    executor: WorkflowExecutor | None = None
+    stop_reason: str | None = None
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    run_number: int | None = None
+    phase: str = "no_beam/not_ready"
+    stf_count: int = 0
+    run_ended: bool = False
+
+
+def workflow_parameters(record: Any) -> Any:
+    """The workflow's parameter model instance for a stored execution."""
+    expanded = ExpandedConfig.model_validate(record.config)
+    model = SECTION_MODELS[expanded.section or "daq_state_machine"]
+    return model.model_validate({k: v for k, v in record.parameters.items() if k in model.model_fields})
+
+
+class WorkflowRunnerAgent(Agent):
+    """Runs workflow executions on request and broadcasts their run messages."""
+
+    agent_type = "workflow_runner"
+
+    async def setup(self) -> None:
+        self.running: dict[str, _Running] = {}
+        await self.subscribe(self.to.workflow_control, self.on_control)
+
+    async def on_control(self, delivery: Delivery) -> None:
+        msg = parse_agent_message(delivery.body)
+        if isinstance(msg, RunWorkflow):
+            if msg.execution_id in self.running:
+                self.log.warning("run_workflow %s ignored: already running here", msg.execution_id)
+                return
+            entry = _Running(msg.execution_id)
+            self.running[msg.execution_id] = entry
+            self.spawn(self._run(entry), f"execution-{msg.execution_id}")
+        elif isinstance(msg, StopWorkflow):
+            await self._stop(msg)
+        elif isinstance(msg, StatusRequest):
+            for entry in list(self.running.values()):
+                await self._announce(entry, "phase", "running")
+
+    async def _stop(self, msg: StopWorkflow) -> None:
+        entry = self.running.get(msg.execution_id)
+        reason = msg.reason or "stopped by request"
+        if entry is not None:
+            entry.stop_reason = reason
+            if entry.executor is not None:
+                entry.executor.stop()
+            self.log.info("stop requested for %s: %s", msg.execution_id, reason,
+                          extra={"execution_id": msg.execution_id})
+            return
+        record = await self.store.executions.get(msg.execution_id)
+        if record.status == "pending":
+            await self.store.executions.set_status(msg.execution_id, "terminated", error=f"stopped before it started: {reason}")
+            await self._announce(_Running(msg.execution_id), "terminated", "terminated", error=reason)
+
+    # --- one execution -----------------------------------------------------------------------
+
+    async def _run(self, entry: _Running) -> None:
+        execution_id = entry.execution_id
+        pump: asyncio.Task[None] | None = None
+        try:
+            record = await self.store.executions.get(execution_id)
+            if record.status != "pending":
+                self.log.warning("run_workflow %s ignored: status is %s, not pending", execution_id, record.status)
+                return
+            if entry.stop_reason is not None:
+                await self.store.executions.set_status(execution_id, "terminated",
+                                                       error=f"stopped before it started: {entry.stop_reason}")
+                await self._announce(entry, "terminated", "terminated", error=entry.stop_reason)
+                return
+            async with self.busy():
+                self.execution_id = execution_id
+                try:
+                    definition = get_definition(record.workflow_name)
+                    parameters = workflow_parameters(record)
+                except Exception as exc:  # noqa: BLE001 - a bad stored execution fails, never hangs
+                    await self._fail(entry, f"{type(exc).__name__}: {exc}")
+                    return
+                knobs = ExecutionParameters.from_record(record)
+                entry.run_number = await self.store.runs.allocate_run_number()
+                executor = WorkflowExecutor(
+                    definition.function,
+                    emit=lambda body, e=entry: self._emit(e, body),
+                    execution_id=execution_id,
+                    namespace=self.namespace,
+                    parameters=parameters,
+                    run_id=entry.run_number,
+                    mode="realtime" if record.realtime else "fast",
+                    realtime_factor=knobs.realtime_factor,
+                )
+                entry.executor = executor
+                await self.store.executions.set_status(execution_id, "running", run_number=entry.run_number,
+                                                       phase=entry.phase)
+                await self._announce(entry, "started", "running")
+                self.log.info("execution %s started: run %d, %s mode", execution_id, entry.run_number,
+                              "real-time" if record.realtime else "fast", extra={"execution_id": execution_id})
+                pump = asyncio.create_task(self._pump(entry), name=f"pump-{execution_id}")
+                if entry.stop_reason is not None:
+                    executor.stop()
+                outcome = await executor.run()
+                entry.wakeup.set()
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+                pump = None
+                await self._drain(entry)
+                await self._close(entry, outcome)
+        except asyncio.CancelledError:
+            await self._abandon(entry, "the workflow runner was stopped while the execution ran")
+            raise
+        except Exception as exc:  # noqa: BLE001 - the execution fails, the runner lives on
+            self.log.exception("execution %s failed in the runner", execution_id, extra={"execution_id": execution_id})
+            await self._fail(entry, f"{type(exc).__name__}: {exc}")
+        finally:
+            if pump is not None:
+                pump.cancel()
+            self.running.pop(execution_id, None)
+            if not self.running:
+                self.execution_id = None
+
+    def _emit(self, entry: _Running, body: dict[str, Any]) -> None:
+        entry.outbox.append(body)
+        entry.wakeup.set()
+
+    async def _pump(self, entry: _Running) -> None:
+        while True:
+            await entry.wakeup.wait()
+            entry.wakeup.clear()
+            await self._drain(entry)
+
+    async def _drain(self, entry: _Running) -> None:
+        """Publish what the workflow emitted, in order, then write it to the store as one batch."""
+        while entry.outbox:
+            batch, entry.outbox = entry.outbox, []
+            for body in batch:
+                await self.bus.publish(self.to.daq, body, headers={"msg_type": body["msg_type"], "sender": self.name})
+            await self._record(entry, batch)
+
+    async def _record(self, entry: _Running, batch: list[dict[str, Any]]) -> None:
+        store = self.store
+        phase_before, stfs_before = entry.phase, entry.stf_count
+        for body in batch:
+            kind = body["msg_type"]
+            if kind == "stf_gen":
+                entry.stf_count += 1
+                continue
+            if kind not in STATE_MESSAGES:
+                continue
+            entry.phase = f"{body['state']}/{body['substate']}"
+            run = body["run_id"]
+            if kind == "start_run":
+                await store.runs.start_run(run, self.namespace, execution_id=entry.execution_id,
+                                           state=body["state"], substate=body["substate"])
+            elif kind in ("pause_run", "resume_run"):
+                await store.runs.update_run_state(run, body["state"], body["substate"])
+            elif kind == "end_run":
+                await store.runs.start_run(run, self.namespace, execution_id=entry.execution_id,
+                                           state=body["state"], substate=body["substate"])
+                await store.runs.update_run_state(run, body["state"], body["substate"])
+                await store.runs.end_run(run, body["total_stf_files"])
+                entry.run_ended = True
+            await store.events.add_state_event(
+                self.namespace, kind, body["state"], body["substate"], execution_id=entry.execution_id,
+                run_number=run, simulation_tick=body.get("simulation_tick"),
+                data={k: v for k, v in body.items() if k in ("total_stf_files", "reason")},
+            )
+        await store.events.add_messages([
+            MessageIn(namespace=self.namespace, execution_id=entry.execution_id, run_number=body.get("run_id"),
+                      msg_type=body["msg_type"], sender=self.name, destination=self.to.daq, body=body)
+            for body in batch
+        ])
+        if entry.phase != phase_before or entry.stf_count != stfs_before:
+            await store.executions.set_status(entry.execution_id, "running", phase=entry.phase,
+                                              stf_count=entry.stf_count)
+            await self._announce(entry, "phase" if entry.phase != phase_before else "stf", "running")
+
+    async def _close(self, entry: _Running, outcome: ExecutionOutcome) -> None:
+        error = outcome.error
+        if outcome.status == "terminated":
+            error = entry.stop_reason or f"terminated ({outcome.cause})"
+        if entry.run_number is not None and not entry.run_ended:
+            with contextlib.suppress(Exception):
+                run = await self.store.runs.get_run(entry.run_number)
+                if run.status == "running":
+                    await self.store.runs.end_run(entry.run_number, entry.stf_count)
+        await self.store.executions.set_status(entry.execution_id, outcome.status, error=error, phase=entry.phase,
+                                               stf_count=entry.stf_count)
+        level = self.log.info if outcome.status == "completed" else self.log.warning
+        level("execution %s %s: %d STFs in %.1f simulated s (%.3f s wall)%s", entry.execution_id, outcome.status,
+              entry.stf_count, outcome.simulated_seconds, outcome.wall_seconds, f": {error}" if error else "",
+              extra={"execution_id": entry.execution_id})
+        await self._announce(entry, outcome.status, outcome.status, error=error)
+
+    async def _fail(self, entry: _Running, error: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.store.executions.set_status(entry.execution_id, "failed", error=error)
+        self.log.error("execution %s failed: %s", entry.execution_id, error, extra={"execution_id": entry.execution_id})
+        with contextlib.suppress(Exception):
+            await self._announce(entry, "failed", "failed", error=error)
+
+    async def _abandon(self, entry: _Running, error: str) -> None:
+        """Close an execution whose runner is going away (stop the executor, end the run)."""
+        with contextlib.suppress(Exception):
+            if entry.executor is not None:
+                entry.executor.stop()
+            await self._drain(entry)
+            if entry.run_number is not None and not entry.run_ended:
+                run = await self.store.runs.get_run(entry.run_number)
+                if run.status == "running":
+                    await self.store.runs.end_run(entry.run_number, entry.stf_count)
+            await self.store.executions.set_status(entry.execution_id, "terminated", error=error)
+            await self._announce(entry, "terminated", "terminated", error=error)
+
+    async def _announce(self, entry: _Running, event: ExecutionEvent, status: str, error: str | None = None) -> None:
+        await self.publish(
+            self.to.execution,
+            ExecutionStatusChanged(namespace=self.namespace, execution_id=entry.execution_id, event=event,
+                                   status=status, phase=entry.phase, run_number=entry.run_number,
+                                   stf_count=entry.stf_count, error=error),
+            persistent=False,
+        )
