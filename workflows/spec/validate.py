@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pydantic import BaseModel
+
 from workflows.spec.criteria import ExpressionError, check_expression
 from workflows.spec.errors import SpecInvalidError, SpecSyntaxError
 from workflows.spec.layout import TABLES
@@ -256,3 +258,32 @@ def require_valid(text: str) -> Spec:
     if errors:
         raise SpecInvalidError(errors)
     return parsed.spec
+
+
+class SpecReport(BaseModel):
+    """The outcome of checking a SPEC.md, shaped for an MCP tool result (``spec_validate``).
+
+    Example::
+
+        >>> report = validate_report("# SPEC: x\\n")
+        >>> (report.valid, report.errors)
+        (False, 1)
+    """
+
+    valid: bool
+    name: str | None
+    errors: int
+    warnings: int
+    problems: list[Problem]
+
+
+def validate_report(text: str) -> SpecReport:
+    """Check SPEC.md text and summarise: valid when no problem is an error."""
+    problems = validate_text(text)
+    errors = sum(1 for p in problems if p.severity == "error")
+    name = None
+    for line in text.split("\n"):
+        if line.startswith("# SPEC: "):
+            name = line[len("# SPEC: "):].strip() or None
+            break
+    return SpecReport(valid=errors == 0, name=name, errors=errors, warnings=len(problems) - errors, problems=problems)

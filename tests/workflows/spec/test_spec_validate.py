@@ -11,7 +11,7 @@ from workflows.spec.errors import SpecInvalidError, SpecSyntaxError
 from workflows.spec.model import Constraint, Criterion, Decision, Input, Parameter, Spec, Stage
 from workflows.spec.parse import read_spec
 from workflows.spec.render import render_spec
-from workflows.spec.validate import check_spec, require_valid, validate_text
+from workflows.spec.validate import check_spec, require_valid, validate_report, validate_text
 
 EXAMPLES = Path(__file__).parents[3] / "skills" / "examples"
 
@@ -194,3 +194,14 @@ def test_expressions_evaluate_over_results_and_parameters() -> None:
         check_expression("(lambda: 1)()", [])
     with pytest.raises(ExpressionError):
         check_expression("status.__class__", [])
+
+
+def test_the_report_summarises_for_an_mcp_tool() -> None:
+    spec = _base()
+    spec.decisions[0].choice = ""
+    report = validate_report(render_spec(spec))
+    assert (report.valid, report.name, report.errors, report.warnings) == (True, "demo", 0, 1)
+    spec.constraints[0].check = ""
+    report = validate_report(render_spec(spec))
+    assert not report.valid and report.errors == 1
+    assert report.model_dump(mode="json")["problems"][1]["code"] == "open-decision"
