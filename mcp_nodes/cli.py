@@ -65,8 +65,18 @@ def serve(
         Gateway base URL, e.g. http://127.0.0.1:8700.
     labels
         Routing labels, k=v,k=v.
+    host
+        Interface to bind (127.0.0.1 unless you mean to expose the node).
     port
         HTTP port (0 = any free port).
+    state_dir
+        Holds node.db, node.token and identity.key (default ~/.controlroom).
+    database_url
+        SQLAlchemy async URL (default SQLite in the state dir).
+    bus
+        embedded: agents in-process; stomp: agents as child processes on a broker.
+    gateway_token
+        Token presented to the gateway's registry (default: --token).
     """
     settings = _settings(name=name, gateway=gateway, labels=_labels(labels) if labels else None, host=host,
                          port=port, state_dir=state_dir, database_url=database_url, bus=bus, stomp=stomp,

@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 from fastmcp import FastMCP
+from pydantic import SecretStr
 
 from mcp_nodes.http import serve_http
 from mcp_nodes.registration import NodeInfo, NodeRegistration, NodeStatus
@@ -56,15 +57,15 @@ async def serve_node(settings: NodeSettings, *,
     ``started`` is called with the MCP URL once the node accepts connections.
     """
     if settings.token is None:
-        settings = settings.model_copy(update={"token": ensure_token(settings)})
+        settings = settings.model_copy(update={"token": SecretStr(ensure_token(settings))})
     async with AsyncExitStack() as stack:
         runtime = await stack.enter_async_context(node_runtime(settings))
         mcp = runtime.build()
         port = await stack.enter_async_context(serve_http(mcp.http_app(path="/mcp"), settings.host, settings.port))
         url = settings.mcp_url(port)
         if settings.gateway:
-            token = (settings.gateway_token or settings.token)
-            assert token is not None
+            token = settings.gateway_token or settings.token
+            assert token is not None  # set above
             info = await node_info(mcp, runtime, url)
 
             def status() -> NodeStatus:
@@ -72,8 +73,7 @@ async def serve_node(settings: NodeSettings, *,
                                   namespaces=runtime.manager.namespaces())
 
             await stack.enter_async_context(NodeRegistration(
-                settings.gateway, token.get_secret_value() if hasattr(token, "get_secret_value") else str(token),
-                info, settings.register_interval_s, status=status))
+                settings.gateway, token.get_secret_value(), info, settings.register_interval_s, status=status))
         log.info("node %s serving MCP at %s", settings.name, url)
         if started is not None:
             result = started(url)
