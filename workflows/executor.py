@@ -198,6 +198,9 @@ class WorkflowExecutor:
                 if limit is not None and limit.processed:
                     return self._close(generator, ctx, "duration_limit", outcome)
                 if not process.is_alive:
+                    if not process.ok:  # the workflow raised; its own finally blocks have run
+                        process.defused = True
+                        return outcome("failed", "error", process.value)
                     return outcome("completed", "finished")
                 if isinstance(env, simpy.rt.RealtimeEnvironment):
                     if await self._wait_until_due(env):

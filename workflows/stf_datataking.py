@@ -91,17 +91,18 @@ class _Run:
         return self.params.stf_count > 0 and self.stf_sequence >= self.params.stf_count
 
     def stf(self) -> None:
-        self.stf_sequence += 1
-        name = stf_filename(self.run_id, self.stf_sequence)
+        sequence = self.stf_sequence + 1
+        name = stf_filename(self.run_id, sequence)
         self.ctx.emit(
             StfGen(
                 **self.fields("run", "physics"),
                 filename=name,
-                sequence=self.stf_sequence,
+                sequence=sequence,
                 size_bytes=stf_size_bytes(name),
                 checksum=stf_checksum(name),
             )
         )
+        self.stf_sequence = sequence  # counted once broadcast: end_run's total matches what was sent
 
     def end(self, reason: EndReason) -> None:
         self.open = False
