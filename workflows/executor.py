@@ -202,10 +202,9 @@ class WorkflowExecutor:
                         process.defused = True
                         return outcome("failed", "error", process.value)
                     return outcome("completed", "finished")
-                if isinstance(env, simpy.rt.RealtimeEnvironment):
-                    if await self._wait_until_due(env):
-                        continue  # stop requested while waiting
-                elif steps % self.yield_every == 0:
+                if isinstance(env, simpy.rt.RealtimeEnvironment) and await self._wait_until_due(env):
+                    continue  # stop requested while waiting
+                if steps % self.yield_every == 0:  # also when real time is catching up
                     await asyncio.sleep(0)
                     if self._stop.is_set():
                         continue
