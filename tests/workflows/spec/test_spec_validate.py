@@ -205,3 +205,12 @@ def test_the_report_summarises_for_an_mcp_tool() -> None:
     report = validate_report(render_spec(spec))
     assert not report.valid and report.errors == 1
     assert report.model_dump(mode="json")["problems"][1]["code"] == "open-decision"
+
+
+def test_the_epic_example_names_agent_classes_that_exist() -> None:
+    import importlib
+
+    spec = require_valid((EXAMPLES / "epic-fast-processing" / "SPEC.md").read_text(encoding="utf-8"))
+    for stage in spec.stages:
+        module, _, name = stage.callable.partition(":")
+        assert isinstance(getattr(importlib.import_module(module), name), type), stage.callable
