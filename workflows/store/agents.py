@@ -47,27 +47,28 @@ class Agents:
         status: AgentStatus,
         pid: int | None = None,
         hostname: str | None = None,
-        mode: AgentMode = "inprocess",
+        mode: AgentMode | None = None,
         execution_id: str | None = None,
         detail: str | None = None,
         restarts: int | None = None,
         heartbeat: datetime | None = None,
     ) -> AgentRecord:
-        """Create or refresh agent ``name`` (a heartbeat): status, last_heartbeat and what is given."""
+        """Create or refresh agent ``name`` (a heartbeat): status, last_heartbeat and whatever else
+        is given; None keeps the stored value (``mode`` starts as ``inprocess``)."""
         if status not in _AGENT_STATUSES:
             raise InvalidQuery("status", f"unknown agent status {status!r}; use one of {', '.join(_AGENT_STATUSES)}")
-        if mode not in ("inprocess", "process"):
+        if mode is not None and mode not in ("inprocess", "process"):
             raise InvalidQuery("mode", f"unknown mode {mode!r}; use inprocess or process")
         beat = as_utc(heartbeat, "heartbeat") if heartbeat else utcnow()
-        changes: dict[str, Any] = {"status": status, "last_heartbeat": beat, "mode": mode,
+        changes: dict[str, Any] = {"status": status, "last_heartbeat": beat,
                                    "namespace": namespace, "agent_type": agent_type}
-        for key, value in (("pid", pid), ("hostname", hostname), ("execution_id", execution_id),
+        for key, value in (("mode", mode), ("pid", pid), ("hostname", hostname), ("execution_id", execution_id),
                            ("detail", detail), ("restarts", restarts)):
             if value is not None:
                 changes[key] = value
         insert = self._db.insert(AgentRow).values(
             name=name, namespace=namespace, agent_type=agent_type, status=status, pid=pid,
-            hostname=hostname, mode=mode, execution_id=execution_id, last_heartbeat=beat,
+            hostname=hostname, mode=mode or "inprocess", execution_id=execution_id, last_heartbeat=beat,
             started_at=beat, restarts=restarts or 0, detail=detail,
         )
         async with self._db.transaction() as session:

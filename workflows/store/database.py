@@ -69,6 +69,7 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._read: async_sessionmaker[AsyncSession] | None = None
         self._write: async_sessionmaker[AsyncSession] | None = None
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if backend == "sqlite" else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -167,9 +168,19 @@ class Database:
         on the busy timeout instead of failing when a read turns into a write)."""
         if self._write is None:
             raise StoreError("the database is not open: call `await db.open()` first")
-        async with self._translated():
+        async with self._write_turn(), self._translated():
             async with self._write() as session, session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def _write_turn(self) -> AsyncIterator[None]:
+        # SQLite has one writer at a time: queue this process's writers on a lock instead of
+        # letting them spin in SQLite's busy handler (other processes still use busy_timeout).
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
 
     def insert(self, model: Any) -> Any:
         """The dialect's INSERT for ``model`` (it has ``on_conflict_do_nothing/do_update``)."""
