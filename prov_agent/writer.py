@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections import deque
@@ -31,7 +32,9 @@ from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError, Write
 
 log = logging.getLogger(__name__)
 
-_bits = random.Random().getrandbits  # unique ids, not secrets: a seeded-from-urandom PRNG is enough
+_rng = random.Random()  # unique ids, not secrets: a PRNG seeded from urandom, reseeded in forked children
+os.register_at_fork(after_in_child=_rng.seed)
+_bits = _rng.getrandbits
 Pending = tuple[str, str, float, dict[str, Any]]
 
 
