@@ -15,7 +15,7 @@ class ProvError(Exception):
     """Root of the provenance library's errors."""
 
 
-class InvalidProvInput(ProvError, ValueError):
+class InvalidProvInput(ProvError):
     """A caller passed something the provenance model cannot take."""
 
     def __init__(self, field: str, problem: str, fix: str) -> None:
