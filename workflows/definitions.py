@@ -42,7 +42,13 @@ class WorkflowDefinition:
     def __post_init__(self) -> None:
         if not self.source:
             module = inspect.getmodule(self.function)
-            text = inspect.getsource(module) if module is not None else inspect.getsource(self.function)  # type: ignore[arg-type]
+            try:
+                text = inspect.getsource(module if module is not None else self.function)  # type: ignore[arg-type]
+            except (OSError, TypeError):
+                raise DefinitionError(
+                    f"the source of workflow {self.name!r} cannot be read (defined outside a file?); "
+                    "pass source=<the code> to WorkflowDefinition"
+                ) from None
             object.__setattr__(self, "source", text)
 
     @property

@@ -45,3 +45,13 @@ def test_definitions_are_immutable_and_versions_coexist() -> None:
     assert reg.get("tiny") is v2 and reg.get("tiny", "1") is v1
     assert [d.version for d in reg.all()] == ["1", "2"]
     assert v1.source_hash != v2.source_hash
+
+
+def test_code_without_a_file_needs_its_source_given() -> None:
+    namespace: dict[str, Any] = {}
+    code = "def generated(ctx):\n    yield ctx.env.timeout(1)\n"
+    exec(compile(code, "<generated>", "exec"), namespace)  # what a generated workflow looks like
+    with pytest.raises(DefinitionError, match="cannot be read .*pass source=<the code>"):
+        WorkflowDefinition("generated", "1", namespace["generated"], DaqParameters, "generated")
+    d = WorkflowDefinition("generated", "1", namespace["generated"], DaqParameters, "generated", source=code)
+    assert d.source_hash == hashlib.sha256(code.encode()).hexdigest()
