@@ -1,0 +1,580 @@
+"""The STOMP adapter: ActiveMQ (or any STOMP 1.2 broker) through stomp.py.
+
+stomp.py reads frames on its own receiver thread. This adapter never runs a handler there: the
+listener only passes each frame to the asyncio loop with ``call_soon_threadsafe``, into the
+subscription's inbox, and one task per subscription hands the frames to its handler in order.
+Publishing, acks and nacks are buffered socket writes made from the loop thread.
+
+What the broker sees:
+
+* ``SEND`` with ``persistent:true``, ``content-type:application/json`` and, for a TTL, ``expires``
+  (milliseconds since the epoch; ActiveMQ drops the message once it has expired).
+* ``SUBSCRIBE`` with ``ack:client-individual`` (or ``auto``) and ``activemq.prefetchSize``.
+* Giving a queue message back (``nack()`` or a handler that raised) re-sends a copy with
+  ``controlroom-redeliveries`` counted up and acks the original, in one STOMP transaction: on
+  ActiveMQ 5 a STOMP ``NACK`` sends the message straight to the dead-letter queue, which is what
+  happens here only once ``max_redeliveries`` is exceeded. A topic message is given back to the
+  same subscriber (a topic has no other consumer to take it).
+* A consumer that goes away without acking (unsubscribe, disconnect, killed process) leaves its
+  messages to the broker, which redelivers them with ``redelivered:true``.
+
+The connection heart-beats (10 s both ways by default). When it drops, the adapter reconnects
+with exponential backoff and re-subscribes every live subscription; frames received on the old
+connection are dropped (the broker redelivers them) and publishing waits for the new connection.
+
+Example::
+
+    async with StompBus("127.0.0.1", 61613) as bus:
+        async def on_slice(delivery: Delivery) -> None:
+            await bus.publish(destination("ns1", "queue", "results"), {"slice_id": delivery.body["slice_id"]})
+            await delivery.ack()
+
+        await bus.subscribe(destination("ns1", "queue", "slices"), on_slice, ack="client", prefetch=4)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import stomp
+import stomp.exception
+
+from agents.testbed.bus.base import AckMode, Bus, Delivery, MessageHandler
+from agents.testbed.bus.errors import BrokerError, BrokerUnavailableError, BusClosedError, BusError
+
+__all__ = ["StompBus"]
+
+log = logging.getLogger(__name__)
+
+REDELIVERIES = "controlroom-redeliveries"
+_JSON = "application/json"
+
+
+class _Listener(stomp.ConnectionListener):
+    """Runs on stomp.py's receiver thread: forwards to the loop and does nothing else."""
+
+    def __init__(self, bus: StompBus, loop: asyncio.AbstractEventLoop, generation: int) -> None:
+        self._bus = bus
+        self._loop = loop
+        self._generation = generation
+
+    def _forward(self, callback: Any, *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
+            self._loop.call_soon_threadsafe(callback, self._generation, *args)
+
+    def on_message(self, frame: stomp.utils.Frame) -> None:
+        # Append first, then wake the loop only if no drain is already scheduled: under load one
+        # wake-up carries many frames (a self-pipe write per frame costs more than the frame).
+        bus = self._bus
+        bus._incoming.append((self._generation, frame))
+        if not bus._drain_scheduled:
+            bus._drain_scheduled = True
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(bus._drain)
+
+    def on_receipt(self, frame: stomp.utils.Frame) -> None:
+        self._forward(self._bus._on_receipt, frame.headers.get("receipt-id", ""))
+
+    def on_error(self, frame: stomp.utils.Frame) -> None:
+        self._forward(self._bus._on_error, dict(frame.headers), frame.body or "")
+
+    def on_disconnected(self) -> None:
+        self._forward(self._bus._on_disconnected)
+
+
+class _WriteBuffer:
+    """Coalesces the frames written on the loop thread into one ``sendall`` per loop turn.
+
+    Measured: a ``sendall`` per frame spends ~200 µs waiting for the GIL held by stomp.py's
+    receiver thread, which capped the slice pattern near 1,000/s; one write per turn removes that.
+    Frames from other threads (stomp.py's heart-beats, CONNECT/DISCONNECT in a worker thread) go
+    straight to the socket, as before.
+    """
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._write = transport.send
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._chunks: list[bytes] = []
+        self._scheduled = False
+        transport.send = self.send
+
+    def send(self, data: bytes) -> None:
+        if threading.get_ident() != self._loop_thread:
+            self._write(data)
+            return
+        self._chunks.append(data)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._chunks:
+            return
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        try:
+            self._write(data)
+        except (stomp.exception.StompException, OSError) as exc:
+            log.warning("writing %d bytes to the broker failed (%s); the connection will be restored", len(data), exc)
+
+
+class _StompSubscription:
+    """A live subscription: its inbox on the loop, the task feeding its handler, its SUBSCRIBE."""
+
+    def __init__(
+        self, bus: StompBus, sub_id: str, destination: str, handler: MessageHandler, ack: AckMode, prefetch: int
+    ) -> None:
+        self._bus = bus
+        self.sub_id = sub_id
+        self.destination = destination
+        self.is_queue = destination.startswith("/queue/")
+        self._handler = handler
+        self.client_ack = ack == "client"
+        self.prefetch = prefetch
+        # (generation, frame, local redeliveries) in arrival order
+        self.inbox: deque[tuple[int, stomp.utils.Frame, int]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._settled: set[str] = set()
+        self.closed = False
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"stomp:{destination}")
+
+    def subscribe_headers(self) -> dict[str, str]:
+        return {"activemq.prefetchSize": str(self.prefetch)}
+
+    def push(self, generation: int, frame: stomp.utils.Frame) -> None:
+        self.inbox.append((generation, frame, 0))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _run(self) -> None:
+        inbox = self.inbox
+        bus = self._bus
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            if not inbox:
+                self._waiter = loop.create_future()
+                await self._waiter
+                self._waiter = None
+                continue
+            generation, frame, local_redeliveries = inbox.popleft()
+            if generation != bus._generation:
+                continue  # from a connection that is gone: the broker redelivers it
+            headers = frame.headers
+            ack_id = headers.get("ack", headers.get("message-id", ""))
+            expires = headers.get("expires", "0")
+            if expires not in ("", "0") and int(expires) <= time.time() * 1000:
+                bus._send_ack(self, ack_id, generation)
+                continue
+            try:
+                body = json.loads(frame.body)
+                if not isinstance(body, dict):
+                    raise ValueError("the body is not a JSON object")
+            except ValueError as exc:
+                log.error("message %s on %s is not a JSON object (%s): dead-lettered",
+                          headers.get("message-id"), self.destination, exc)
+                bus._send_nack(self, ack_id, generation)
+                continue
+            redeliveries = int(headers.get(REDELIVERIES, "0")) + local_redeliveries
+            if headers.get("redelivered") == "true":
+                redeliveries = max(redeliveries, 1)
+            delivery = Delivery(
+                destination=self.destination,
+                body=body,
+                message_id=headers.get("message-id", ""),
+                headers=dict(headers),
+                redelivered=redeliveries > 0,
+                redeliveries=redeliveries,
+                _ack=self._make_ack(ack_id, generation) if self.client_ack else None,
+                _nack=self._make_nack(ack_id, generation, frame, redeliveries) if self.client_ack else None,
+            )
+            try:
+                await self._handler(delivery)
+            except Exception:
+                log.exception("handler for %s failed on message %s", self.destination, delivery.message_id)
+                if self.client_ack and ack_id not in self._settled:
+                    self._give_back(ack_id, generation, frame, redeliveries)
+            self._settled.discard(ack_id)
+
+    def _make_ack(self, ack_id: str, generation: int) -> Any:
+        async def ack() -> None:
+            if ack_id in self._settled:
+                return
+            self._settled.add(ack_id)
+            self._bus._send_ack(self, ack_id, generation)
+
+        return ack
+
+    def _make_nack(self, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int) -> Any:
+        async def nack() -> None:
+            if ack_id in self._settled:
+                return
+            self._give_back(ack_id, generation, frame, redeliveries)
+
+        return nack
+
+    def _give_back(self, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int) -> None:
+        self._settled.add(ack_id)
+        if redeliveries + 1 > self._bus.max_redeliveries:
+            log.warning("message %s on %s dead-lettered after %d redeliveries",
+                        frame.headers.get("message-id"), self.destination, redeliveries)
+            self._bus._send_nack(self, ack_id, generation)
+        elif self.is_queue:
+            self._bus._requeue(self, ack_id, generation, frame, redeliveries + 1)
+        else:
+            self._settled.discard(ack_id)
+            self.inbox.appendleft((generation, frame, redeliveries + 1 - int(frame.headers.get(REDELIVERIES, "0"))))
+
+    async def cancel(self) -> None:
+        """Unsubscribe; the broker redelivers whatever this subscription had not acked."""
+        if self.closed:
+            return
+        self.closed = True
+        self._bus._forget(self)
+        task = self._task
+        if task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.inbox.clear()
+
+
+class StompBus(Bus):
+    """The bus over a STOMP 1.2 broker (ActiveMQ 5.17 here; Artemis and RabbitMQ speak STOMP too).
+
+    ``connect_timeout_s`` bounds the first connection and how long ``publish`` waits for a lost
+    connection to come back; the reconnect delay starts at ``reconnect_initial_s`` and doubles up
+    to ``reconnect_max_s``. ``max_redeliveries`` bounds how often a failing message is given back
+    before it goes to the broker's dead-letter queue (``ActiveMQ.DLQ``).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 61613,
+        *,
+        username: str | None = None,
+        passcode: str | None = None,
+        heartbeats_ms: tuple[int, int] = (10_000, 10_000),
+        connect_timeout_s: float = 10.0,
+        reconnect_initial_s: float = 0.1,
+        reconnect_max_s: float = 5.0,
+        max_redeliveries: int = 10,
+    ) -> None:
+        if max_redeliveries < 0:
+            raise ValueError("max_redeliveries must be >= 0")
+        self.host = host
+        self.port = port
+        self.max_redeliveries = max_redeliveries
+        self._username = username
+        self._passcode = passcode
+        self._heartbeats = heartbeats_ms
+        self._connect_timeout_s = connect_timeout_s
+        self._reconnect_initial_s = reconnect_initial_s
+        self._reconnect_max_s = reconnect_max_s
+        self._conn: stomp.Connection12 | None = None
+        self._writer: _WriteBuffer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._generation = 0
+        self._connected = asyncio.Event()
+        self._subs: dict[str, _StompSubscription] = {}
+        self._receipts: dict[str, asyncio.Future[None]] = {}
+        self._errors: deque[BrokerError] = deque(maxlen=32)
+        self._incoming: deque[tuple[int, stomp.utils.Frame]] = deque()  # filled by receiver threads
+        self._drain_scheduled = False
+        self._ids = itertools.count(1)
+        self._tag = uuid.uuid4().hex[:8]
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._closing = False
+        self.reconnects = 0
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect (retrying with backoff for up to ``connect_timeout_s``); raise if the broker stays away."""
+        self._loop = asyncio.get_running_loop()
+        self._closing = False
+        await self._establish(deadline=time.monotonic() + self._connect_timeout_s)
+
+    async def _establish(self, deadline: float) -> None:
+        delay = self._reconnect_initial_s
+        while True:
+            self._generation += 1
+            generation = self._generation
+            conn = stomp.Connection12(
+                [(self.host, self.port)],
+                heartbeats=self._heartbeats,
+                reconnect_attempts_max=1,
+                timeout=max(0.5, min(5.0, deadline - time.monotonic())),
+            )
+            assert self._loop is not None
+            conn.set_listener("controlroom", _Listener(self, self._loop, generation))
+            try:
+                await asyncio.to_thread(
+                    conn.connect, self._username, self._passcode, wait=True
+                )
+            except (stomp.exception.StompException, OSError) as exc:
+                with contextlib.suppress(Exception):
+                    conn.disconnect()
+                if self._closing:
+                    raise BusClosedError("the STOMP bus was closed while connecting") from exc
+                if time.monotonic() + delay > deadline:
+                    raise BrokerUnavailableError(
+                        f"the STOMP broker at {self.host}:{self.port} did not accept a connection within "
+                        f"{self._connect_timeout_s:g} s ({type(exc).__name__}); start it (e.g. .ci/activemq.sh start) "
+                        "or fix host/port"
+                    ) from exc
+                await asyncio.sleep(delay * (1 + random.random() * 0.1))
+                delay = min(delay * 2, self._reconnect_max_s)
+                continue
+            if self._closing:
+                with contextlib.suppress(Exception):
+                    conn.disconnect()
+                raise BusClosedError("the STOMP bus was closed while connecting")
+            sock = conn.transport.socket
+            if sock is not None:  # stomp.py leaves Nagle on: small ACK/SEND frames would wait ~40 ms
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._writer = _WriteBuffer(conn.transport, self._loop)
+            self._conn = conn
+            for sub in self._subs.values():
+                sub.inbox.clear()
+                conn.subscribe(sub.destination, sub.sub_id, ack=_ack_header(sub), headers=sub.subscribe_headers())
+            self._connected.set()
+            return
+
+    def _on_disconnected(self, generation: int) -> None:
+        if generation != self._generation or self._closing:
+            return
+        log.warning("lost the STOMP connection to %s:%s; reconnecting", self.host, self.port)
+        self._connected.clear()
+        self._generation += 1  # frames of the old connection are now stale
+        for future in self._receipts.values():
+            if not future.done():
+                future.set_exception(BrokerUnavailableError("the connection dropped before the broker answered"))
+        self._receipts.clear()
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        while not self._closing:
+            try:
+                await self._establish(deadline=time.monotonic() + 3600.0)
+                self.reconnects += 1
+                log.info("reconnected to %s:%s; %d subscriptions resumed", self.host, self.port, len(self._subs))
+                return
+            except BusClosedError:
+                return
+            except BusError:
+                log.exception("reconnecting to %s:%s failed; trying again", self.host, self.port)
+
+    async def _ready(self) -> stomp.Connection12:
+        if self._closing or self._loop is None:
+            raise BusClosedError("the STOMP bus is not connected: use 'async with StompBus(...)' or await connect()")
+        if self._errors:
+            raise self._errors.popleft()
+        if not self._connected.is_set():
+            try:
+                await asyncio.wait_for(self._connected.wait(), self._connect_timeout_s)
+            except TimeoutError:
+                raise BrokerUnavailableError(
+                    f"the STOMP broker at {self.host}:{self.port} has been away for more than "
+                    f"{self._connect_timeout_s:g} s; the bus keeps reconnecting"
+                ) from None
+        assert self._conn is not None
+        return self._conn
+
+    # -- frames from the receiver thread (run on the loop) -----------------------------------
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        incoming = self._incoming
+        subs = self._subs
+        while incoming:
+            generation, frame = incoming.popleft()
+            if generation != self._generation:
+                continue
+            sub = subs.get(frame.headers.get("subscription", ""))
+            if sub is not None:
+                sub.push(generation, frame)
+
+    def _on_receipt(self, generation: int, receipt_id: str) -> None:
+        future = self._receipts.pop(receipt_id, None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def _on_error(self, generation: int, headers: dict[str, str], body: str) -> None:
+        error = BrokerError(headers.get("message", "unknown error"), body)
+        log.error("%s", error)
+        future = self._receipts.pop(headers.get("receipt-id", ""), None)
+        if future is not None and not future.done():
+            future.set_exception(error)
+        else:
+            self._errors.append(error)
+
+    # -- the verbs ----------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        destination: str,
+        body: Mapping[str, Any],
+        *,
+        persistent: bool = True,
+        ttl_s: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Send a JSON body; waits (up to ``connect_timeout_s``) while the connection is being restored."""
+        _check_destination(destination)
+        try:
+            payload = json.dumps(body, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise BusError(f"body for {destination} is not JSON-serialisable: {exc}; send plain dicts, "
+                           "lists, strings, numbers, booleans and None") from exc
+        frame_headers = dict(headers) if headers else {}
+        frame_headers["persistent"] = "true" if persistent else "false"
+        if ttl_s is not None:
+            if ttl_s <= 0:
+                raise ValueError(f"ttl_s must be > 0 seconds (got {ttl_s}); leave it None for no expiry")
+            frame_headers["expires"] = str(int((time.time() + ttl_s) * 1000))
+        while True:
+            conn = await self._ready()
+            try:
+                conn.send(destination, payload, content_type=_JSON, headers=frame_headers)
+                return
+            except (stomp.exception.StompException, OSError):
+                if self._conn is conn:
+                    self._on_disconnected(self._generation)
+
+    async def subscribe(
+        self,
+        destination: str,
+        handler: MessageHandler,
+        *,
+        ack: AckMode = "auto",
+        prefetch: int = 1,
+    ) -> _StompSubscription:
+        """Subscribe and wait for the broker's receipt (a refusal raises ``BrokerError``)."""
+        _check_destination(destination)
+        if ack not in ("auto", "client"):
+            raise ValueError(f"ack {ack!r} is not valid: use 'auto' or 'client'")
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be >= 1 (got {prefetch})")
+        conn = await self._ready()
+        sub = _StompSubscription(self, f"{self._tag}-{next(self._ids)}", destination, handler, ack, prefetch)
+        self._subs[sub.sub_id] = sub
+        try:
+            await self._with_receipt(
+                lambda receipt: conn.subscribe(
+                    destination, sub.sub_id, ack=_ack_header(sub), headers={**sub.subscribe_headers(), "receipt": receipt}
+                )
+            )
+        except BaseException:
+            await sub.cancel()
+            raise
+        return sub
+
+    async def _with_receipt(self, send: Any) -> None:
+        assert self._loop is not None
+        receipt = f"r-{self._tag}-{next(self._ids)}"
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._receipts[receipt] = future
+        send(receipt)
+        try:
+            await asyncio.wait_for(future, self._connect_timeout_s)
+        except TimeoutError:
+            self._receipts.pop(receipt, None)
+            raise BrokerUnavailableError(f"the broker did not confirm within {self._connect_timeout_s:g} s") from None
+
+    async def close(self) -> None:
+        """Unsubscribe everything (the broker redelivers what was not acked) and disconnect."""
+        if self._closing:
+            return
+        self._closing = True
+        for sub in list(self._subs.values()):
+            await sub.cancel()
+        if self._reconnecting is not None and not self._reconnecting.done():
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, BusError):
+                await self._reconnecting
+        conn, self._conn = self._conn, None
+        self._connected.clear()
+        if self._writer is not None:
+            self._writer.flush()
+        if conn is not None and conn.is_connected():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.to_thread(conn.disconnect, receipt=uuid.uuid4().hex), 5.0)
+
+    # -- acks, from the loop thread -----------------------------------------------------------
+
+    def _forget(self, sub: _StompSubscription) -> None:
+        if self._subs.pop(sub.sub_id, None) is None:
+            return
+        conn = self._conn
+        if conn is not None and self._connected.is_set():
+            with contextlib.suppress(stomp.exception.StompException, OSError):
+                conn.unsubscribe(sub.sub_id)
+
+    def _live(self, generation: int) -> stomp.Connection12 | None:
+        if generation != self._generation or not self._connected.is_set():
+            return None  # that connection is gone; the broker redelivers the message
+        return self._conn
+
+    def _send_ack(self, sub: _StompSubscription, ack_id: str, generation: int) -> None:
+        if not sub.client_ack:
+            return
+        conn = self._live(generation)
+        if conn is not None:
+            with contextlib.suppress(stomp.exception.StompException, OSError):
+                conn.ack(ack_id)
+
+    def _send_nack(self, sub: _StompSubscription, ack_id: str, generation: int) -> None:
+        if not sub.client_ack:
+            return
+        conn = self._live(generation)
+        if conn is not None:
+            with contextlib.suppress(stomp.exception.StompException, OSError):
+                conn.nack(ack_id)
+
+    def _requeue(
+        self, sub: _StompSubscription, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int
+    ) -> None:
+        conn = self._live(generation)
+        if conn is None:
+            return
+        keep = {k: v for k, v in frame.headers.items() if k not in _BROKER_HEADERS}
+        keep[REDELIVERIES] = str(redeliveries)
+        keep["persistent"] = frame.headers.get("persistent", "true")
+        with contextlib.suppress(stomp.exception.StompException, OSError):
+            transaction = conn.begin()
+            conn.send(sub.destination, frame.body, content_type=_JSON, headers={**keep, "transaction": transaction})
+            conn.ack(ack_id, transaction=transaction)
+            conn.commit(transaction)
+
+
+_BROKER_HEADERS = frozenset(
+    {"ack", "subscription", "message-id", "destination", "content-length", "content-type", "redelivered",
+     "timestamp", "priority", "persistent", "transaction", "receipt"}
+)
+
+
+def _ack_header(sub: _StompSubscription) -> str:
+    return "client-individual" if sub.client_ack else "auto"
+
+
+def _check_destination(destination: str) -> None:
+    if not (destination.startswith(("/queue/", "/topic/")) and len(destination) > 7):
+        raise BusError(f"destination {destination!r} is not valid: it must start with /queue/ or /topic/ "
+                       "(build it with agents.testbed.bus.destination())")
