@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.testbed.testbed import TestbedStatus
+from agents.testbed.status import TestbedStatus
 from workflows.store.records import ExecutionRecord
 
 __all__ = ["DefinitionInfo", "MessageSent", "NodeHealth", "PruneResult", "SystemState", "WaitResult"]

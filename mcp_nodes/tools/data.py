@@ -39,7 +39,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_run(run_number: RunNumber) -> RunRecord:
-        """One run by number."""
+        """One data-taking run by number: state, substate, status, start/end time, total STF files, execution."""
         record = await store.runs.get_run(run_number)
         check(record.namespace)
         return record
@@ -60,7 +60,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     @mcp.tool(annotations=READ_ONLY)
     async def get_stf_file(filename: Annotated[str, Field(
             min_length=1, max_length=300, description="STF filename, e.g. 'swf.100010.000001.stf'")]) -> StfFileRecord:
-        """One STF file by filename."""
+        """One STF file by filename: run, sequence, size, checksum, status (registered/ready/processed/failed)."""
         record = await store.runs.get_stf(filename)
         check(record.namespace)
         return record
@@ -85,7 +85,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         tf_filename: Annotated[str, Field(min_length=1, max_length=300, description="TF sample filename (from list_tf_slices)")],
         slice_id: Annotated[int, Field(ge=0, le=1_000_000, description="slice number within the TF sample")],
     ) -> SliceRecord:
-        """One TF slice by (tf_filename, slice_id)."""
+        """One TF slice by (tf_filename, slice_id): status, retries, worker, request/processing times, result, error."""
         record = await store.runs.get_slice(tf_filename, slice_id)
         check(record.namespace)
         return record

@@ -41,7 +41,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_log_entry(log_id: Annotated[int, Field(ge=1, description="log entry id from list_logs")]) -> LogRecord:
-        """One log entry with its extra fields."""
+        """One log entry by id (from list_logs), with its level, agent, execution and extra fields."""
         record = await store.logs.get_log(log_id)
         if record.namespace is not None:
             require_namespace(current_identity(), record.namespace)

@@ -63,7 +63,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_namespace(name: NamespaceArg) -> NamespaceRecord:
-        """One namespace with its description and counts."""
+        """One namespace by name, with its description and its execution and agent counts."""
         require_namespace(current_identity(), name)
         return await store.namespaces.get(name)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastmcp import Context, FastMCP
 from pydantic import Field
 
-from agents.testbed.testbed import WorkflowMonitor
+from agents.testbed.status import WorkflowMonitor
 from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
 from mcp_nodes.definitions_view import list_definitions
 from mcp_nodes.models import DefinitionInfo, WaitResult
