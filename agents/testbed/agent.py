@@ -4,7 +4,10 @@ Lifecycle: ``STARTING`` (connecting, subscribing) -> ``READY`` (idle, waiting fo
 ``PROCESSING`` (at least one handler busy) -> ``READY`` ... -> ``EXITED``. A heartbeat goes
 to the namespace's heartbeat topic and into the store (``store.agents.upsert_agent``) every
 ``heartbeat_interval_s`` AND at once on every status change, so readiness is visible
-immediately; status flips faster than a store write coalesce into the next heartbeat.
+immediately. Busy/idle flips faster than 0.25 s coalesce into the next heartbeat, and a mere
+READY <-> PROCESSING flip reaches the store at most once a second (STARTING, the first READY
+and EXITED are always written at once): a pool of workers in fast mode would otherwise write
+a row per slice.
 
 Handlers are coroutines on the agent's event loop; a subclass wraps each in :meth:`busy` so
 the status follows the work. Long work must await (``asyncio.sleep``, ``to_thread``), never block.
@@ -35,6 +38,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +53,10 @@ from agents.testbed.logsink import LogBuffer, LogFlusher
 from agents.testbed.messages import AgentStatus, Heartbeat
 
 AgentMode = Literal["inprocess", "process"]
+BUS_BEAT_GAP_S = 0.25
+"""Least time between two heartbeats on the bus: faster busy/idle flips coalesce."""
+STORE_BEAT_GAP_S = 1.0
+"""Least time between two store writes caused only by a READY <-> PROCESSING flip."""
 
 
 def agent_name(agent_type: str, namespace: str, agent_id: str) -> str:
@@ -101,6 +109,8 @@ class Agent(ABC):
         self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self.heartbeats_sent = 0
+        self._stored_status: AgentStatus | None = None
+        self._stored_at = float("-inf")
 
     # --- for subclasses ----------------------------------------------------------------------
 
@@ -214,6 +224,7 @@ class Agent(ABC):
 
     async def _heartbeat_loop(self) -> None:
         interval = self.context.heartbeat_interval_s
+        gap = min(BUS_BEAT_GAP_S, interval)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=interval)
@@ -224,31 +235,40 @@ class Agent(ABC):
                 raise
             except Exception as exc:  # noqa: BLE001 - a missed heartbeat is retried next interval
                 self.log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(gap)  # status flips within the gap coalesce into the next heartbeat
 
     async def _heartbeat(self) -> None:
+        """Publish a heartbeat; write it to the store unless only a busy/idle flip happened recently."""
         status = self.status
-        message = Heartbeat(
-            namespace=self.namespace,
-            agent=self.name,
-            agent_type=self.agent_type,
-            status=status,
-            pid=self.pid,
-            hostname=self.hostname,
-            execution_id=self.execution_id,
-            detail=self.detail,
-        )
-        await self.store.agents.upsert_agent(
-            name=self.name,
-            namespace=self.namespace,
-            agent_type=self.agent_type,
-            status=status,
-            pid=self.pid,
-            hostname=self.hostname,
-            mode=self.context.mode,
-            execution_id=self.execution_id,
-            detail=self.detail,
-        )
+        now = time.monotonic()
+        flip_only = {status, self._stored_status} <= {"READY", "PROCESSING"}
+        due = now - self._stored_at >= min(STORE_BEAT_GAP_S, self.context.heartbeat_interval_s)
+        if status != self._stored_status and (not flip_only or due) or now - self._stored_at >= self.context.heartbeat_interval_s * 0.9:
+            await self.store.agents.upsert_agent(
+                name=self.name,
+                namespace=self.namespace,
+                agent_type=self.agent_type,
+                status=status,
+                pid=self.pid,
+                hostname=self.hostname,
+                mode=self.context.mode,
+                execution_id=self.execution_id,
+                detail=self.detail,
+            )
+            self._stored_status, self._stored_at = status, now
+        elif status != self._stored_status:
+            self._changed.set()  # write the new status once the store gap has passed
         if status != "EXITED" or not self.bus_closed():
+            message = Heartbeat(
+                namespace=self.namespace,
+                agent=self.name,
+                agent_type=self.agent_type,
+                status=status,
+                pid=self.pid,
+                hostname=self.hostname,
+                execution_id=self.execution_id,
+                detail=self.detail,
+            )
             with contextlib.suppress(Exception):
                 await self.publish(self.to.heartbeat, message, persistent=False, ttl_s=600)
         self.heartbeats_sent += 1

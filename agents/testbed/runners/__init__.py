@@ -1,0 +1,1 @@
+"""How an agent runs: in this process (asyncio task) or as a child process (STOMP)."""

@@ -1,0 +1,231 @@
+"""The supervisor: keeps one namespace's agents running, restarts crashes, sizes the worker pool.
+
+Each agent has a watch task: it starts the agent through an :class:`AgentRunner`, waits for it
+to end, and when the end was not asked for (a crash, a ``kill -9``, a cancelled task) it
+restarts the agent after a backoff of 1, 2, 4 ... seconds (capped at ``backoff_max_s``; the
+sequence starts again once an agent has stayed up for ``healthy_after_s``). Every restart is
+logged (app_logs, through the supervisor's :class:`~agents.testbed.logsink.LogBuffer`) and
+counted in the agent's store row (``restarts``). The worker pool grows and shrinks with
+:meth:`Supervisor.scale_workers`; removed workers stop cleanly (their unacknowledged slice, if
+any, goes back to the queue).
+
+Example::
+
+    supervisor = Supervisor("ns1", store=store, make_runner=lambda spec: InProcessRunner(spec, ctx))
+    await supervisor.start([AgentSpec("data", "ns1", "1")])
+    await supervisor.scale_workers(4)
+    await supervisor.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agents.testbed.errors import AgentNotFound
+from agents.testbed.logsink import LogBuffer, LogFlusher
+from agents.testbed.runners.base import AgentRunner, AgentSpec
+from workflows.store.records import AgentRecord
+
+WORKER = "worker"
+
+
+@dataclass
+class Supervised:
+    """One agent under supervision."""
+
+    spec: AgentSpec
+    runner: AgentRunner | None = None
+    watch: asyncio.Task[None] | None = None
+    restarts: int = 0
+    failures_in_row: int = 0
+    wanted: bool = True
+    last_crash: str | None = None
+    started_at: float = 0.0
+    started_wall: float = 0.0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Supervisor:
+    """Runs and watches the agents of one namespace."""
+
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        store: object,
+        make_runner: Callable[[AgentSpec], AgentRunner],
+        mode: str = "inprocess",
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        healthy_after_s: float = 60.0,
+        worker_options: dict[str, object] | None = None,
+    ) -> None:
+        self.namespace = namespace
+        self.store = store
+        self.make_runner = make_runner
+        self.mode = mode
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.healthy_after_s = healthy_after_s
+        self.worker_options = dict(worker_options or {})
+        self.agents: dict[str, Supervised] = {}
+        self.name = f"supervisor-{namespace}"
+        self.log = logging.getLogger(f"controlroom.supervisor.{namespace}")
+        self.log.setLevel(logging.INFO)
+        self._buffer = LogBuffer(namespace=namespace, agent=self.name)
+        self.log.addHandler(self._buffer)
+        self._flusher = LogFlusher(self._buffer, store, interval_s=0.5)
+        self._flusher_started = False
+        self._worker_ids = 0
+        self._scale_lock = asyncio.Lock()
+        self.stopping = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, specs: list[AgentSpec]) -> None:
+        """Start the given agents (each under its own watch task)."""
+        if not self._flusher_started:
+            await self._flusher.__aenter__()
+            self._flusher_started = True
+        for spec in specs:
+            await self.add(spec)
+
+    async def add(self, spec: AgentSpec) -> Supervised:
+        """Start and watch one more agent."""
+        entry = Supervised(spec)
+        self.agents[spec.name] = entry
+        entry.watch = asyncio.create_task(self._watch(entry), name=f"watch-{spec.name}")
+        return entry
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop every agent (workers first, the workflow runner last) and the log flusher."""
+        self.stopping = True
+        order = sorted(self.agents.values(), key=lambda e: (e.spec.agent_type != WORKER, e.spec.agent_type == "workflow_runner"))
+        await asyncio.gather(*(self._retire(e, timeout_s) for e in order if e.spec.agent_type == WORKER))
+        for entry in order:
+            if entry.spec.agent_type != WORKER:
+                await self._retire(entry, timeout_s)
+        self.agents.clear()
+        if self._flusher_started:
+            await self._flusher.close()
+            self._flusher_started = False
+        self.log.removeHandler(self._buffer)
+
+    async def _retire(self, entry: Supervised, timeout_s: float) -> None:
+        entry.wanted = False
+        entry.wake.set()
+        if entry.runner is not None:
+            await entry.runner.stop(timeout_s)
+        if entry.watch is not None:
+            with contextlib.suppress(BaseException):
+                await entry.watch
+        await self._mark(entry, "EXITED", "stopped by the supervisor")
+
+    # --- control -----------------------------------------------------------------------------
+
+    def get(self, name: str) -> Supervised:
+        """The supervised agent ``name``."""
+        entry = self.agents.get(name)
+        if entry is None:
+            raise AgentNotFound(name)
+        return entry
+
+    async def restart(self, name: str, reason: str | None = None) -> None:
+        """Stop an agent cleanly and start a fresh incarnation at once (counted as a restart)."""
+        entry = self.get(name)
+        self.log.info("restarting %s on request%s", name, f": {reason}" if reason else "")
+        old = entry.watch
+        entry.wanted = False
+        entry.wake.set()
+        if entry.runner is not None:
+            await entry.runner.stop()
+        if old is not None:
+            with contextlib.suppress(BaseException):
+                await old
+        entry.wanted = True
+        entry.wake = asyncio.Event()
+        entry.restarts += 1
+        entry.watch = asyncio.create_task(self._watch(entry), name=f"watch-{name}")
+
+    async def kill(self, name: str, reason: str | None = None) -> None:
+        """End an agent at once and keep it down (it leaves the testbed)."""
+        entry = self.get(name)
+        entry.wanted = False
+        entry.wake.set()
+        self.log.warning("killing %s%s", name, f": {reason}" if reason else "")
+        if entry.runner is not None:
+            await entry.runner.kill()
+        if entry.watch is not None:
+            with contextlib.suppress(BaseException):
+                await entry.watch
+        self.agents.pop(name, None)
+        await self._mark(entry, "EXITED", f"killed{': ' + reason if reason else ''}")
+
+    async def scale_workers(self, count: int, reason: str = "") -> int:
+        """Grow or shrink the worker pool to ``count``; returns the new size."""
+        async with self._scale_lock:
+            if self.stopping:
+                return self.worker_count()
+            workers = sorted((e for e in self.agents.values() if e.spec.agent_type == WORKER),
+                             key=lambda e: int(e.spec.agent_id.lstrip("w") or 0))
+            if count > len(workers):
+                self.log.info("scaling workers %d -> %d%s", len(workers), count, f" ({reason})" if reason else "")
+                for _ in range(count - len(workers)):
+                    self._worker_ids += 1
+                    await self.add(AgentSpec(WORKER, self.namespace, f"w{self._worker_ids}", dict(self.worker_options)))
+            elif count < len(workers):
+                self.log.info("scaling workers %d -> %d%s", len(workers), count, f" ({reason})" if reason else "")
+                extra = workers[count:]
+                for entry in extra:
+                    self.agents.pop(entry.spec.name, None)
+                await asyncio.gather(*(self._retire(e, 10.0) for e in extra))
+            return self.worker_count()
+
+    def worker_count(self) -> int:
+        """Workers currently in the pool."""
+        return sum(1 for e in self.agents.values() if e.spec.agent_type == WORKER)
+
+    # --- watching ----------------------------------------------------------------------------
+
+    async def _watch(self, entry: Supervised) -> None:
+        name = entry.spec.name
+        while entry.wanted and not self.stopping:
+            entry.runner = self.make_runner(entry.spec)
+            entry.started_at = time.monotonic()
+            entry.started_wall = time.time()
+            try:
+                await entry.runner.start()
+                crash = await entry.runner.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed launch is a crash like any other
+                crash = f"could not start: {type(exc).__name__}: {exc}"
+            if crash is None or not entry.wanted or self.stopping:
+                return
+            if time.monotonic() - entry.started_at >= self.healthy_after_s:
+                entry.failures_in_row = 0
+            entry.failures_in_row += 1
+            entry.restarts += 1
+            entry.last_crash = crash
+            delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (entry.failures_in_row - 1))
+            self.log.warning("agent %s %s; restart %d in %.1f s", name, crash, entry.restarts, delay,
+                             extra={"restart": entry.restarts, "backoff_s": delay})
+            await self._mark(entry, "EXITED", f"{crash}; restarting in {delay:.1f} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(entry.wake.wait(), delay)
+
+    async def _mark(self, entry: Supervised, status: str, detail: str) -> AgentRecord | None:
+        """Write the supervisor's view of an agent into the store (restart count, exit reason)."""
+        try:
+            return await self.store.agents.upsert_agent(  # type: ignore[attr-defined]
+                name=entry.spec.name, namespace=self.namespace, agent_type=entry.spec.agent_type, status=status,
+                mode=self.mode, detail=detail, restarts=entry.restarts,
+            )
+        except Exception as exc:  # noqa: BLE001 - the store may be away; the log keeps the fact
+            self.log.warning("could not record %s as %s: %s", entry.spec.name, status, exc)
+            return None

@@ -1,0 +1,704 @@
+"""The testbed manager: start and stop testbeds, run workflows, watch and steer them.
+
+One :class:`TestbedManager` per execution node. A *testbed* is the set of agents of one
+namespace: the workflow runner, the agents its testbed config enables (``[agents.NAME]
+enabled = true`` in e.g. ``testbed.toml``) and, with fast processing, a pool of slice workers
+(``[agents.worker] count = N`` to start with; the fast processing agent scales it, bounded by
+the manager's ``worker_limit``). Agents run in-process (``mode="inprocess"``: asyncio tasks on
+the manager's bus) or as child processes (``mode="process"``: STOMP to ``stomp``, store at
+``database_url``), under one :class:`~agents.testbed.supervisor.Supervisor` per namespace.
+
+The manager listens, per namespace, to the heartbeat topic (readiness without polling the
+store), the execution topic (so :meth:`TestbedManager.wait_for_execution` wakes on every
+change) and the testbed_control topic (``scale_workers``).
+
+At enter it closes what the store says this node was running before (a previous process of the
+node): executions -> terminated with an error saying the node restarted, agents -> EXITED,
+agent processes still alive -> stopped (their process group), testbed -> stopped. Running agents
+are not re-adopted: a node restart starts testbeds afresh. At exit it stops every testbed.
+
+Example::
+
+    async with TestbedManager(store=store, bus_factory=EmbeddedBus, mode="inprocess", node_name="local") as m:
+        await m.start_testbed("ns1")
+        record = await m.start_workflow("ns1", parameters={"stf_count": 5})
+        record = await m.wait_for_execution(record.execution_id, timeout_s=60)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from agents.testbed.agent import AgentContext
+from agents.testbed.bus.base import Bus, Delivery, Subscription
+from agents.testbed.catalog import AGENT_TYPES
+from agents.testbed.destinations import Destinations
+from agents.testbed.errors import (
+    AgentNotFound,
+    ExecutionNotFound,
+    InvalidRequest,
+    TestbedError,
+    TestbedNotRunning,
+)
+from agents.testbed.messages import (
+    ExecutionStatusChanged,
+    Heartbeat,
+    RunWorkflow,
+    ScaleWorkers,
+    StopWorkflow,
+)
+from agents.testbed.parameters import TESTBED_PARAMETERS
+from agents.testbed.runners.base import AgentRunner, AgentSpec
+from agents.testbed.runners.inprocess import InProcessRunner
+from agents.testbed.runners.process import ProcessRunner, child_command, kill_group
+from agents.testbed.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
+from agents.testbed.supervisor import WORKER, Supervisor
+from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config, load_testbed
+from workflows.definitions import get_definition
+from workflows.errors import WorkflowError
+from workflows.store.errors import NotFound
+from workflows.store.records import TERMINAL_STATUSES, AgentRecord, ExecutionRecord
+
+Mode = Literal["inprocess", "process"]
+ProgressCallback = Callable[[ExecutionProgress], Awaitable[None]]
+NODE_RESTART_ERROR = "the execution node restarted while this execution was running; start it again"
+CORE_AGENT = "workflow_runner"
+PROGRESS_MIN_GAP_S = 0.2
+
+
+@dataclass
+class _Testbed:
+    """A running testbed (in memory)."""
+
+    namespace: str
+    config: str
+    mode: Mode
+    started_by: str
+    started_at: datetime
+    supervisor: Supervisor
+    agent_types: set[str]
+    slices_per_sample: int = 15
+    subscriptions: list[Subscription] = field(default_factory=list)
+    beats: dict[str, Heartbeat] = field(default_factory=dict)
+    drained: set[str] = field(default_factory=set)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    status: Literal["starting", "ready", "stopping", "stopped", "failed"] = "starting"
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+class TestbedManager:
+    """Starts, stops and steers the testbeds of one node (see the module docstring)."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        bus_factory: Callable[[], Bus],
+        mode: Mode,
+        node_name: str,
+        workflows_dir: Path | None = None,
+        stomp: tuple[str, int] | None = None,
+        database_url: str | None = None,
+        database_schema: str | None = None,
+        heartbeat_interval_s: float = 60.0,
+        worker_limit: int | None = None,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        ready_timeout_s: float = 60.0,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        if mode not in ("inprocess", "process"):
+            raise InvalidRequest(f"mode {mode!r} is not valid: use 'inprocess' or 'process'")
+        if mode == "process" and (stomp is None or database_url is None):
+            raise InvalidRequest("mode 'process' needs stomp=(host, port) and database_url for the child processes")
+        self.store = store
+        self.bus_factory = bus_factory
+        self.mode: Mode = mode
+        self.node_name = node_name
+        self.workflows_dir = workflows_dir or DEFAULT_WORKFLOWS_DIR
+        self.stomp = stomp
+        self.database_url = database_url
+        self.database_schema = database_schema
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.worker_limit = worker_limit
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self.ready_timeout_s = ready_timeout_s
+        self.drain_timeout_s = drain_timeout_s
+        self.bus: Bus | None = None
+        self._testbeds: dict[str, _Testbed] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.log = logging.getLogger("controlroom.testbed")
+
+    # --- lifespan ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self.bus = self.bus_factory()
+        await self.bus.connect()
+        await self._recover()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for namespace in list(self._testbeds):
+            with contextlib.suppress(Exception):
+                await self.stop_testbed(namespace, reason="the execution node is shutting down")
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
+
+    async def _recover(self) -> None:
+        """Close what a previous process of this node left running (see the module docstring)."""
+        for record in await self.store.agents.list_testbeds():
+            if record.node != self.node_name or record.status in ("stopped", "failed"):
+                continue
+            for info in (record.agents or {}).values():
+                pid = info.get("pid") if isinstance(info, dict) else None
+                if record.mode == "process" and isinstance(pid, int) and _is_our_child(pid):
+                    kill_group(pid, signal.SIGTERM)
+            await self.store.executions.close_running(namespace=record.namespace, status="terminated",
+                                                      error=NODE_RESTART_ERROR)
+            page = await self.store.agents.list_agents(namespace=record.namespace, limit=200)
+            for agent in page.items:
+                if agent.status != "EXITED":
+                    await self.store.agents.upsert_agent(
+                        name=agent.name, namespace=agent.namespace, agent_type=agent.agent_type, status="EXITED",
+                        mode=agent.mode, detail="the execution node restarted",
+                    )
+            await self.store.agents.upsert_testbed(record.namespace, record.config_name, "stopped", mode=record.mode,
+                                                   node=self.node_name)
+            self.log.warning("closed testbed %s left running by a previous node process", record.namespace)
+
+    # --- testbeds ----------------------------------------------------------------------------
+
+    def namespaces(self) -> list[str]:
+        """Namespaces with a running testbed on this node, sorted."""
+        return sorted(self._testbeds)
+
+    async def start_testbed(
+        self,
+        namespace: str,
+        config: str = "testbed",
+        started_by: str = "anonymous",
+        reason: str | None = None,
+    ) -> TestbedStatus:
+        """Start the agents ``config`` enables in ``namespace`` and wait until they are ready.
+
+        A testbed already running in the namespace is not started twice: its status comes back
+        with ``already_running=True``.
+        """
+        _check_namespace(namespace)
+        async with self._lock(namespace):
+            if namespace in self._testbeds:
+                status = await self.testbed_status(namespace)
+                return status.model_copy(update={"already_running": True,
+                                                 "message": "a testbed is already running in this namespace"})
+            try:
+                testbed_file = load_testbed(self.workflows_dir, f"{config.removesuffix('.toml')}.toml")
+            except WorkflowError as exc:
+                raise InvalidRequest(f"config: {exc}") from exc
+            specs, workers = self._specs(namespace, testbed_file.agents)
+            assert self.bus is not None, "use the manager as an async context manager"
+            await self.store.namespaces.ensure(namespace)
+            await self.store.agents.upsert_testbed(namespace, config, "starting", mode=self.mode, node=self.node_name,
+                                                   started_by=started_by, agents={})
+            supervisor = Supervisor(
+                namespace, store=self.store, make_runner=self._runner_factory(), mode=self.mode,
+                backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
+            )
+            testbed = _Testbed(namespace=namespace, config=config, mode=self.mode, started_by=started_by,
+                               started_at=datetime.now(UTC), supervisor=supervisor,
+                               agent_types={s.agent_type for s in specs})
+            self._testbeds[namespace] = testbed
+            to = Destinations.of(namespace)
+            testbed.subscriptions += [
+                await self.bus.subscribe(to.heartbeat, lambda d, t=testbed: self._on_heartbeat(t, d)),
+                await self.bus.subscribe(to.execution, lambda d, t=testbed: self._on_execution(t, d)),
+                await self.bus.subscribe(to.testbed_control, lambda d, t=testbed: self._on_control(t, d)),
+            ]
+            supervisor.log.info("testbed %s starting (%s mode, config %s) by %s%s", namespace, self.mode, config,
+                                started_by, f": {reason}" if reason else "")
+            await supervisor.start(specs)
+            if workers:
+                await supervisor.scale_workers(self._bounded(workers), "initial pool")
+            ready = await self._wait_ready(testbed, self.ready_timeout_s)
+            testbed.status = "ready" if ready else "starting"
+            await self._record_testbed(testbed)
+            status = await self.testbed_status(namespace)
+            if not ready:
+                status = status.model_copy(update={"message": f"not every agent was READY within {self.ready_timeout_s:.0f} s"})
+            return status
+
+    def _specs(self, namespace: str, agents: dict[str, dict[str, Any]]) -> tuple[list[AgentSpec], int]:
+        specs = [AgentSpec(CORE_AGENT, namespace, "1")]
+        workers = 0
+        for agent_type, table in agents.items():
+            if not table.get("enabled", True):
+                continue
+            if agent_type == WORKER:
+                workers = int(table.get("count", 1))
+                continue
+            if agent_type not in AGENT_TYPES or agent_type == CORE_AGENT:
+                known = ", ".join(sorted(set(AGENT_TYPES) - {CORE_AGENT}))
+                raise InvalidRequest(f"config: [agents.{agent_type}] is not a known agent type; use one of {known}")
+            options = {k: v for k, v in table.items() if k not in ("enabled", "script")}
+            specs.append(AgentSpec(agent_type, namespace, "1", options))
+        if any(s.agent_type == "fast_processing" for s in specs) and workers == 0:
+            workers = 1
+        return specs, workers
+
+    def _runner_factory(self) -> Callable[[AgentSpec], AgentRunner]:
+        if self.mode == "inprocess":
+            bus = self.bus
+
+            def context_for(spec: AgentSpec) -> AgentContext:
+                return AgentContext(namespace=spec.namespace, bus=bus, store=self.store,  # type: ignore[arg-type]
+                                    agent_id=spec.agent_id, mode="inprocess",
+                                    heartbeat_interval_s=self.heartbeat_interval_s, options=spec.options)
+
+            return lambda spec: InProcessRunner(spec, context_for)
+
+        log = logging.getLogger("controlroom.testbed.children")
+
+        def make(spec: AgentSpec) -> AgentRunner:
+            command = child_command(spec, stomp=self.stomp, database_url=self.database_url,  # type: ignore[arg-type]
+                                    heartbeat_interval_s=self.heartbeat_interval_s,
+                                    database_schema=self.database_schema)
+            testbed = self._testbeds.get(spec.namespace)
+            return ProcessRunner(spec, command, testbed.supervisor.log if testbed else log)
+
+        return make
+
+    async def stop_testbed(self, namespace: str, reason: str | None = None) -> TestbedStatus:
+        """Stop the namespace's workflows (end_run is broadcast) and agents; no process is left."""
+        _check_namespace(namespace)
+        async with self._lock(namespace):
+            testbed = self._testbeds.get(namespace)
+            if testbed is None:
+                raise TestbedNotRunning(namespace)
+            testbed.status = "stopping"
+            await self._record_testbed(testbed)
+            why = reason or "the testbed was stopped"
+            running = await self.store.executions.list(namespace=namespace, currently_running=True, limit=200)
+            for record in running.items:
+                with contextlib.suppress(Exception):
+                    await self.stop_workflow(record.execution_id, reason=why, timeout_s=10.0)
+            testbed.supervisor.log.info("testbed %s stopping%s", namespace, f": {reason}" if reason else "")
+            for subscription in testbed.subscriptions:
+                with contextlib.suppress(Exception):
+                    await subscription.cancel()
+            await testbed.supervisor.stop()
+            await self.store.executions.close_running(namespace=namespace, status="terminated",
+                                                      error=f"the testbed was stopped: {why}")
+            testbed.status = "stopped"
+            await self.store.agents.upsert_testbed(namespace, testbed.config, "stopped", mode=self.mode,
+                                                   node=self.node_name, agents={})
+            del self._testbeds[namespace]
+            return await self.testbed_status(namespace)
+
+    async def testbed_status(self, namespace: str) -> TestbedStatus:
+        """The namespace's testbed: its agents, their heartbeats, ``ready`` and ``idle``."""
+        _check_namespace(namespace)
+        testbed = self._testbeds.get(namespace)
+        if testbed is None:
+            try:
+                record = await self.store.agents.get_testbed(namespace)
+            except NotFound:
+                return TestbedStatus(namespace=namespace, status="stopped", ready=False, idle=False, mode=self.mode,
+                                     config="", node=self.node_name,
+                                     message="no testbed has run in this namespace; call start_testbed")
+            return TestbedStatus(namespace=namespace, status=record.status if record.status != "ready" else "stopped",
+                                 ready=False, idle=False, mode=record.mode if record.mode in ("inprocess", "process") else self.mode,
+                                 config=record.config_name, node=record.node or self.node_name,
+                                 started_by=record.started_by, started_at=record.started_at,
+                                 message="the testbed is not running on this node; call start_testbed")
+        agents: list[AgentState] = []
+        for name, entry in sorted(testbed.supervisor.agents.items()):
+            beat = testbed.beats.get(name)
+            runner = entry.runner
+            alive = runner is not None and runner.is_alive()
+            agents.append(AgentState(
+                name=name, agent_type=entry.spec.agent_type,
+                status=beat.status if beat is not None and alive else ("EXITED" if entry.last_crash else "STARTING"),
+                alive=alive, pid=runner.pid if runner is not None else None, restarts=entry.restarts,
+                last_heartbeat=beat.timestamp if beat is not None else None,
+                detail=entry.last_crash,
+            ))
+        ready = bool(agents) and all(a.alive and a.status in ("READY", "PROCESSING") for a in agents)
+        idle = ready and all(a.status == "READY" for a in agents)
+        return TestbedStatus(
+            namespace=namespace, status=testbed.status, ready=ready, idle=idle, mode=self.mode, config=testbed.config,
+            node=self.node_name, started_by=testbed.started_by, started_at=testbed.started_at,
+            workers=testbed.supervisor.worker_count(), agents=agents,
+            message="ready" if ready else "waiting for agents to report READY",
+        )
+
+    async def _wait_ready(self, testbed: _Testbed, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if (await self.testbed_status(testbed.namespace)).ready:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(testbed.changed.wait(), min(remaining, 0.5))
+
+    async def _record_testbed(self, testbed: _Testbed) -> None:
+        agents = {
+            name: {"type": e.spec.agent_type, "pid": e.runner.pid if e.runner is not None else None}
+            for name, e in testbed.supervisor.agents.items()
+        }
+        await self.store.agents.upsert_testbed(testbed.namespace, testbed.config, testbed.status, mode=self.mode,
+                                               node=self.node_name, started_by=testbed.started_by, agents=agents)
+
+    # --- subscriptions -----------------------------------------------------------------------
+
+    async def _on_heartbeat(self, testbed: _Testbed, delivery: Delivery) -> None:
+        beat = Heartbeat.model_validate(delivery.body)
+        testbed.beats[beat.agent] = beat
+        testbed.notify()
+
+    async def _on_execution(self, testbed: _Testbed, delivery: Delivery) -> None:
+        event = ExecutionStatusChanged.model_validate(delivery.body)
+        if event.event == "drained":
+            testbed.drained.add(event.execution_id)
+        testbed.notify()
+
+    async def _on_control(self, testbed: _Testbed, delivery: Delivery) -> None:
+        if delivery.body.get("msg_type") != "scale_workers":
+            return
+        message = ScaleWorkers.model_validate(delivery.body)
+        wanted = self._bounded(message.count)
+        size = await testbed.supervisor.scale_workers(wanted, message.reason)
+        await self._record_testbed(testbed)
+        testbed.notify()
+        self.log.info("namespace %s: worker pool is %d (asked %d)", testbed.namespace, size, message.count)
+
+    def _bounded(self, count: int) -> int:
+        return min(count, self.worker_limit) if self.worker_limit is not None else count
+
+    # --- workflows ---------------------------------------------------------------------------
+
+    async def start_workflow(
+        self,
+        namespace: str,
+        workflow: str = "stf_datataking",
+        config: str = "fast_processing_default",
+        parameters: dict[str, Any] | None = None,
+        realtime: bool = False,
+        executed_by: str = "anonymous",
+        reason: str | None = None,
+    ) -> ExecutionRecord:
+        """Validate, store and start an execution on the namespace's testbed.
+
+        Everything is checked before anything is stored: a rejected call changes nothing.
+        ``parameters`` are the config's parameters plus the testbed's own ``realtime_factor``
+        (wall seconds per simulated second, real-time runs) and ``slice_failure_rate`` (0..1,
+        failure injection).
+        """
+        _check_namespace(namespace)
+        testbed = self._testbeds.get(namespace)
+        if testbed is None:
+            raise TestbedNotRunning(namespace)
+        try:
+            definition = get_definition(workflow)
+        except WorkflowError as exc:
+            raise InvalidRequest(f"workflow: {exc}") from exc
+        workflow_params, testbed_params = _split_parameters(parameters or {})
+        try:
+            expanded = expand_config(config, workflows_dir=self.workflows_dir, testbed=_testbed_file(self.workflows_dir, testbed.config),
+                                     parameters=workflow_params, namespace=namespace)
+        except WorkflowError as exc:
+            extra = ""
+            if "unknown parameter" in str(exc):
+                extra = f"; testbed parameters: {', '.join(sorted(TESTBED_PARAMETERS))}"
+            raise InvalidRequest(f"{exc}{extra}") from exc
+        if expanded.workflow_name and expanded.workflow_name != workflow:
+            raise InvalidRequest(
+                f"config: {config!r} is a config of workflow {expanded.workflow_name!r}, not {workflow!r}; "
+                f"pass workflow={expanded.workflow_name!r} or another config"
+            )
+        if not executed_by:
+            raise InvalidRequest("executed_by: must not be empty")
+        assert self.bus is not None
+        await self.store.definitions.register(definition.name, definition.version, definition.source,
+                                              definition.parameter_schema(), definition.description)
+        effective = {**expanded.parameters.model_dump(mode="json"), **testbed_params}
+        record = await self.store.executions.create(
+            workflow, namespace, executed_by, expanded.model_dump(mode="json"), expanded.config_hash,
+            definition.source_hash, effective, realtime, reason=reason, node=self.node_name,
+            definition_version=definition.version,
+        )
+        testbed.slices_per_sample = int(effective.get("slices_per_sample", 15))
+        await self.bus.publish(Destinations.of(namespace).workflow_control,
+                               RunWorkflow(namespace=namespace, execution_id=record.execution_id).model_dump(mode="json"))
+        return record
+
+    async def _execution(self, execution_id: str) -> ExecutionRecord:
+        try:
+            return await self.store.executions.get(execution_id)
+        except NotFound:
+            raise ExecutionNotFound(execution_id) from None
+
+    async def stop_workflow(self, execution_id: str, reason: str | None = None, timeout_s: float = 15.0) -> ExecutionRecord:
+        """Stop an execution: the runner broadcasts end_run and closes it ``terminated``.
+
+        If the runner cannot (it is down), the execution and its run are closed here, so
+        nothing stays running. Stopping a finished execution returns it unchanged.
+        """
+        record = await self._execution(execution_id)
+        if record.status in TERMINAL_STATUSES:
+            return record
+        testbed = self._testbeds.get(record.namespace)
+        why = reason or "stopped by request"
+        if testbed is not None and self.bus is not None:
+            await self.bus.publish(
+                Destinations.of(record.namespace).workflow_control,
+                StopWorkflow(namespace=record.namespace, execution_id=execution_id, reason=why).model_dump(mode="json"),
+            )
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                record = await self._execution(execution_id)
+                if record.status in TERMINAL_STATUSES:
+                    return record
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(testbed.changed.wait(), 0.25)
+        if record.run_number is not None:
+            with contextlib.suppress(NotFound):
+                run = await self.store.runs.get_run(record.run_number)
+                if run.status == "running":
+                    await self.store.runs.end_run(record.run_number, record.stf_count)
+        return await self.store.executions.set_status(
+            execution_id, "terminated", error=f"{why} (closed by the testbed manager: the workflow runner did not answer)"
+        )
+
+    async def wait_for_execution(
+        self,
+        execution_id: str,
+        timeout_s: float,
+        on_progress: ProgressCallback | None = None,
+    ) -> ExecutionRecord:
+        """Wait until the execution ends AND its processing drained, or ``timeout_s`` passes.
+
+        ``on_progress`` gets a snapshot on every phase or STF change and at least every second.
+        The drain wait after the end is bounded by ``drain_timeout_s``. Returns the record as
+        it is then (still running if the timeout passed).
+        """
+        if timeout_s < 0:
+            raise InvalidRequest(f"timeout_s: must be >= 0, got {timeout_s}")
+        record = await self._execution(execution_id)
+        started = time.monotonic()
+        deadline = started + timeout_s
+        ended_at: float | None = None
+        last_key: tuple[Any, ...] | None = None
+        last_sent = 0.0
+        while True:
+            record = await self._execution(execution_id)
+            testbed = self._testbeds.get(record.namespace)
+            progress = await self._progress(record, testbed, time.monotonic() - started)
+            key = (progress.status, progress.phase, progress.stf_count, progress.tf_samples,
+                   tuple(sorted(progress.slices.items())), progress.drained)
+            now = time.monotonic()
+            if on_progress is not None and (key != last_key or now - last_sent >= 1.0):
+                last_key, last_sent = key, now
+                await on_progress(progress)
+            if record.status in TERMINAL_STATUSES:
+                ended_at = ended_at or now
+                if progress.drained or testbed is None or now - ended_at >= self.drain_timeout_s:
+                    return record
+            if now >= deadline:
+                return record
+            wait = min(deadline - now, 1.0)
+            if testbed is None:
+                await asyncio.sleep(min(wait, PROGRESS_MIN_GAP_S))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(testbed.changed.wait(), wait)
+                # many events arrive in bursts (heartbeats, STFs): look again at most 5 times a second
+                await asyncio.sleep(max(0.0, min(PROGRESS_MIN_GAP_S - (time.monotonic() - now), deadline - time.monotonic())))
+
+    async def _progress(self, record: ExecutionRecord, testbed: _Testbed | None, elapsed_s: float) -> ExecutionProgress:
+        execution_id = record.execution_id
+        slices = await self.store.runs.slice_counts(execution_id)
+        samples = (await self.store.runs.list_tf_samples(execution_id=execution_id, limit=1)).total
+        drained = await self._drained(record, testbed, samples, slices)
+        expected = record.parameters.get("stf_count") or None
+        return ExecutionProgress(
+            execution_id=execution_id, status=record.status, phase=record.phase, run_number=record.run_number,
+            stf_count=record.stf_count, stf_expected=expected, tf_samples=samples, slices=slices,
+            drained=drained, elapsed_s=round(elapsed_s, 3),
+        )
+
+    async def _drained(self, record: ExecutionRecord, testbed: _Testbed | None, samples: int,
+                       slices: dict[str, int]) -> bool:
+        """Whether everything downstream of the run is resolved (see docs/testbed.md)."""
+        if record.status not in TERMINAL_STATUSES:
+            return False
+        if testbed is None or record.run_number is None:
+            return True
+        types = testbed.agent_types
+        if "fast_processing" in types and record.execution_id in testbed.drained:
+            return True
+        stf_total = record.stf_count
+        if "data" in types:
+            registered = (await self.store.runs.list_stf(execution_id=record.execution_id, limit=1)).total
+            if registered < stf_total:
+                return False
+        if "processing" in types:
+            done = 0
+            for status in ("processed", "failed"):
+                done += (await self.store.runs.list_stf(execution_id=record.execution_id, status=status, limit=1)).total
+            if done < stf_total:
+                return False
+        if "fastmon" in types and samples < stf_total:
+            return False
+        if "fast_processing" in types and "fastmon" in types:
+            per_sample = int(record.parameters.get("slices_per_sample", testbed.slices_per_sample))
+            resolved = slices.get("done", 0) + slices.get("failed", 0)
+            if resolved < samples * per_sample:
+                return False
+        return True
+
+    async def monitor(self, execution_id: str) -> WorkflowMonitor:
+        """One execution on one page: status, DAQ phase, run, counts by status, events, errors, latency."""
+        record = await self._execution(execution_id)
+        store = self.store
+        stf_files: dict[str, int] = {}
+        for status in ("registered", "ready", "processed", "failed"):
+            total = (await store.runs.list_stf(execution_id=execution_id, status=status, limit=1)).total
+            if total:
+                stf_files[status] = total
+        samples = (await store.runs.list_tf_samples(execution_id=execution_id, limit=1)).total
+        slices = await store.runs.slice_counts(execution_id)
+        run_status = None
+        p50 = p99 = None
+        workers_active = workers_target = None
+        if record.run_number is not None:
+            with contextlib.suppress(NotFound):
+                run_status = (await store.runs.get_run(record.run_number)).status
+            with contextlib.suppress(NotFound):
+                state = await store.runs.get_run_state(record.run_number)
+                p50, p99 = state.latency_p50_ms, state.latency_p99_ms
+                workers_active, workers_target = state.workers_active, state.workers_target
+        events = (await store.events.list_state_events(execution_id=execution_id, limit=20)).items
+        errors = (await store.logs.list_logs(execution_id=execution_id, min_level=logging.ERROR, limit=20)).items
+        end = record.end_time or datetime.now(UTC)
+        return WorkflowMonitor(
+            execution_id=execution_id, namespace=record.namespace, workflow_name=record.workflow_name,
+            status=record.status, phase=record.phase, run_number=record.run_number, run_status=run_status,
+            realtime=record.realtime, stf_count=record.stf_count,
+            stf_expected=record.parameters.get("stf_count") or None, stf_files=stf_files, tf_samples=samples,
+            slices=slices, workers_active=workers_active, workers_target=workers_target,
+            slice_latency_p50_ms=p50, slice_latency_p99_ms=p99, recent_events=list(events), errors=list(errors),
+            error=record.error, start_time=record.start_time, end_time=record.end_time,
+            duration_s=round((end - record.start_time).total_seconds(), 3), parameters=record.parameters,
+        )
+
+    # --- agents and messages -----------------------------------------------------------------
+
+    def _find(self, name: str) -> _Testbed:
+        for testbed in self._testbeds.values():
+            if name in testbed.supervisor.agents:
+                return testbed
+        raise AgentNotFound(name)
+
+    async def restart_agent(self, name: str, reason: str | None = None) -> AgentRecord:
+        """Stop an agent cleanly and start it again; returns its record once it is READY (or after 30 s)."""
+        testbed = self._find(name)
+        await testbed.supervisor.restart(name, reason)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline:
+            entry = testbed.supervisor.agents.get(name)
+            beat = testbed.beats.get(name)
+            if entry is not None and entry.runner is not None and entry.runner.is_alive() and beat is not None \
+                    and beat.status in ("READY", "PROCESSING") and beat.pid == entry.runner.pid \
+                    and beat.timestamp.timestamp() >= entry.started_wall:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(testbed.changed.wait(), 0.5)
+        await self._record_testbed(testbed)
+        return await self.store.agents.get_agent(name)
+
+    async def kill_agent(self, name: str, reason: str | None = None) -> AgentRecord:
+        """End an agent at once (SIGKILL for a process) and keep it down; it is marked EXITED."""
+        testbed = self._find(name)
+        await testbed.supervisor.kill(name, reason)
+        testbed.beats.pop(name, None)
+        await self._record_testbed(testbed)
+        return await self.store.agents.get_agent(name)
+
+    async def send_message(self, namespace: str, msg_type: str, body: dict[str, Any], reason: str | None = None) -> None:
+        """Publish a control message on the namespace's testbed_control topic."""
+        _check_namespace(namespace)
+        if not msg_type or not msg_type.replace("_", "").isalnum():
+            raise InvalidRequest(f"msg_type {msg_type!r} is not valid: use letters, digits and '_', e.g. 'scale_workers'")
+        if namespace not in self._testbeds:
+            raise TestbedNotRunning(namespace)
+        message = {**body, "msg_type": msg_type, "namespace": namespace,
+                   "timestamp": datetime.now(UTC).isoformat(), "reason": reason}
+        if msg_type == "scale_workers":
+            try:
+                ScaleWorkers.model_validate(message)
+            except ValueError as exc:
+                raise InvalidRequest(f"body: a scale_workers message needs count (an integer >= 0): {exc}") from exc
+        assert self.bus is not None
+        await self.bus.publish(Destinations.of(namespace).testbed_control, message, persistent=False)
+
+    def _lock(self, namespace: str) -> asyncio.Lock:
+        return self._locks.setdefault(namespace, asyncio.Lock())
+
+
+def _check_namespace(namespace: str) -> None:
+    try:
+        Destinations.of(namespace)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _split_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate the testbed's own parameters (validated here) from the workflow's."""
+    workflow: dict[str, Any] = {}
+    testbed: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if key in TESTBED_PARAMETERS:
+            _kind, low, high = TESTBED_PARAMETERS[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise InvalidRequest(f"parameters.{key}: must be a number between {low:g} and {high:g}, got {value!r}")
+            testbed[key] = float(value)
+        else:
+            workflow[key] = value
+    return workflow, testbed
+
+
+def _testbed_file(workflows_dir: Path, config: str) -> str | None:
+    name = f"{config.removesuffix('.toml')}.toml"
+    return name if (workflows_dir / name).is_file() else None
+
+
+def _is_our_child(pid: int) -> bool:
+    """Whether ``pid`` runs an agent child (so a recycled pid is never signalled)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"agents.testbed.child" in fh.read()
+    except OSError:
+        return False
+
+
+__all__ = ["TestbedError", "TestbedManager"]
