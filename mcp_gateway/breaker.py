@@ -63,5 +63,13 @@ class Breakers:
             breaker = self._by_node[node] = Breaker(self._failures_to_open, self._reset_s)
         return breaker
 
+    def any_open(self) -> bool:
+        """True when some breaker has tripped (open or half-open); cheap, for the routing hot path."""
+        return any(b.opened_at is not None for b in self._by_node.values())
+
+    def is_open(self, node: str) -> bool:
+        breaker = self._by_node.get(node)
+        return breaker is not None and breaker.state == "open"
+
     def reset(self, node: str) -> None:
         self._by_node.pop(node, None)

@@ -76,6 +76,20 @@ class Router:
         self.breakers = breakers
         self._locate = locate
         self.owners: dict[EntityKey, Owner] = {}
+        self._candidates: dict[tuple[str, tuple[tuple[str, str], ...]], list[NodeState]] = {}
+        self._candidates_of: object = None
+
+    def _healthy_with(self, tool: LogicalTool, labels: dict[str, str] | None = None) -> list[NodeState]:
+        """Up nodes offering ``tool`` (and carrying ``labels``), cached until the catalog is rebuilt."""
+        if self._candidates_of is not self.registry.catalog:
+            self._candidates, self._candidates_of = {}, self.registry.catalog
+        key = (tool.name, tuple(sorted(labels.items())) if labels else ())
+        found = self._candidates.get(key)
+        if found is None:
+            found = [s for s in self.registry.healthy() if s.name in tool.nodes
+                     and all(s.info.labels.get(k) == v for k, v in key[1])]
+            self._candidates[key] = found
+        return found
 
     async def owner_of(self, entity: EntityKey) -> Owner | None:
         """The cached owner, else ask the healthy nodes (and cache the answer)."""
@@ -139,19 +153,24 @@ class Router:
                     raise NodeDown(_down_message(states[0], self._alternatives(tool, exclude=holders)))
                 best = min(healthy, key=lambda s: (s.load, s.name))
                 return Route(node=best.name, reason="namespace", namespace=namespace)
-        candidates = [s for s in self.registry.healthy()
-                      if s.name in tool.nodes and self.breakers[s.name].state != "open"]
+        candidates: list[NodeState] = []
+        reason = "least_loaded"
+        if principal.labels:
+            candidates = self._without_open_breakers(self._healthy_with(tool, principal.labels))
+            reason = "labels"
+        if not candidates:
+            candidates = self._without_open_breakers(self._healthy_with(tool))
+            reason = "least_loaded"
         if not candidates:
             raise RoutingError(f"no healthy node offers {tool.name!r} (nodes with it: "
                                f"{', '.join(sorted(tool.nodes)) or 'none'}); list_nodes shows their health")
-        reason = "least_loaded"
-        if principal.labels:
-            matching = [s for s in candidates
-                        if all(s.info.labels.get(k) == v for k, v in principal.labels.items())]
-            if matching:
-                candidates, reason = matching, "labels"
         best = min(candidates, key=lambda s: (s.load, s.name))
         return Route(node=best.name, reason=reason, namespace=namespace)  # type: ignore[arg-type]
+
+    def _without_open_breakers(self, states: list[NodeState]) -> list[NodeState]:
+        if not self.breakers.any_open():
+            return states
+        return [s for s in states if not self.breakers.is_open(s.name)]
 
     def _alternatives(self, tool: LogicalTool, exclude: list[str]) -> list[str]:
         return sorted(s.name for s in self.registry.healthy() if s.name in tool.nodes and s.name not in exclude)

@@ -166,7 +166,7 @@ async def serve(name: str, port: int, gateway: str | None, token: str | None, se
                 namespaces: list[str], labels: dict[str, str], interval: float) -> None:
     app, mcp, state = build_node(name, secret)
     state["namespaces"].update(namespaces)
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, see serve_gateway
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
