@@ -103,7 +103,7 @@ class Agent(ABC):
         self.log = logging.getLogger(f"controlroom.agent.{self.name}")
         self.log.setLevel(logging.INFO)
         self._buffer = LogBuffer(namespace=self.namespace, agent=self.name)
-        self._stop = asyncio.Event()
+        self._exit = asyncio.Event()
         self._changed = asyncio.Event()
         self._busy = 0
         self._subscriptions: list[Subscription] = []
@@ -171,7 +171,7 @@ class Agent(ABC):
 
     def stop(self) -> None:
         """Ask the agent to exit; :meth:`run` returns once it has."""
-        self._stop.set()
+        self._exit.set()
 
     async def run(self) -> None:
         """Start, serve until :meth:`stop`, then exit; heart-beats and flushes logs meanwhile."""
@@ -186,7 +186,7 @@ class Agent(ABC):
                 self._set_status("READY")
                 self.ready.set()
                 self.log.info("agent %s ready (%s mode, pid %d)", self.name, self.context.mode, self.pid)
-                await self._stop.wait()
+                await self._exit.wait()
                 self.log.info("agent %s exiting", self.name)
                 await self._shutdown(heartbeat)
                 heartbeat = None
