@@ -74,21 +74,18 @@ class Logs:
         conditions: list[ColumnElement[bool]] = equals(
             LogRow, namespace=namespace, agent=agent, execution_id=execution_id, instance=instance
         )
+        residual: list[ColumnElement[bool]] = []
         if min_level is not None:
-            level = level_number(min_level)
-            if conditions:
-                # An equality filter's (column, created_at, id) index already yields newest first;
-                # "+ 0" keeps the planner from trading it for a range scan on level and a sort.
-                conditions.append(LogRow.level + literal(0) >= level)
-            else:
-                conditions.append(LogRow.level >= level)
+            # "+ 0": the (filter, created_at, id, level) indexes yield newest first and carry the
+            # level, so the planner must not trade them for a range scan on level and a sort.
+            residual.append(LogRow.level + literal(0) >= level_number(min_level))
         if search:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(LogRow.message.ilike(f"%{escaped}%", escape="\\"))
+            residual.append(LogRow.message.ilike(f"%{escaped}%", escape="\\"))
         conditions += time_range(LogRow.created_at, start_time, end_time)
         async with self._db.session() as session:
             return await fetch_page(session, LogRow, LogRecord, conditions,
-                                    (LogRow.created_at, LogRow.id), limit, cursor, "logs")
+                                    (LogRow.created_at, LogRow.id), limit, cursor, "logs", residual)
 
     async def get_log(self, log_id: int) -> LogRecord:
         """Log line ``log_id``; NotFound when there is none."""

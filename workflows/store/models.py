@@ -262,12 +262,14 @@ class MessageRow(Base):
 
 class LogRow(Base):
     __tablename__ = "app_logs"
+    # (filter, created_at, id) gives each filtered list newest first; the trailing level lets
+    # a min_level threshold be checked inside the index, before any row is read. No
+    # (level, created_at) index: a level range cannot yield newest first without a sort.
     __table_args__ = (
-        Index(None, "created_at", "id"),
-        Index(None, "namespace", "created_at", "id"),
-        Index(None, "agent", "created_at", "id"),
-        Index(None, "execution_id", "created_at", "id"),
-        Index(None, "level", "created_at", "id"),
+        Index(None, "created_at", "id", "level"),
+        Index(None, "namespace", "created_at", "id", "level"),
+        Index(None, "agent", "created_at", "id", "level"),
+        Index(None, "execution_id", "created_at", "id", "level"),
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)

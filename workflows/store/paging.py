@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -89,39 +89,63 @@ async def fetch_page(
     limit: int,
     cursor: str | None,
     kind: str,
+    residual: Sequence[ColumnElement[bool]] = (),
 ) -> Page[R]:
-    """One page of ``model`` rows matching ``conditions``, ordered by ``order`` descending."""
+    """One page of ``model`` rows matching ``conditions`` and ``residual``, newest first by ``order``.
+
+    ``conditions`` are the filters an index answers; ``residual`` the ones checked row by row
+    (a level threshold, a substring). One statement: the capped count rides along as
+    uncorrelated scalar subqueries (evaluated once), and rows come back as plain tuples.
+    With residual filters the count looks at the newest COUNT_CAP rows of the indexed filters
+    only, and says it is a lower bound when there are more.
+    """
     check_limit(limit)
-    where = list(conditions)
-    total, capped = await count_capped(session, model, where)
+    total_expr, scanned_expr = _capped_counts(model, conditions, residual, order)
+    where = [*conditions, *residual]
     if cursor:
         values = decode_cursor(kind, cursor, len(order))
         bounds = [literal(v, type_=c.type) for v, c in zip(values, order, strict=True)]
         where.append(tuple_(*order) < tuple_(*bounds) if len(order) > 1 else order[0] < bounds[0])
-    stmt = select(model).where(*where).order_by(*(c.desc() for c in order)).limit(limit + 1)
-    rows = list((await session.scalars(stmt)).all())
+    columns = list(model.__table__.c)
+    stmt = (select(*columns, total_expr.label("_total"), scanned_expr.label("_scanned")).where(*where)
+            .order_by(*(c.desc() for c in order)).limit(limit + 1))
+    rows = list((await session.execute(stmt)).mappings().all())
+    if rows:
+        total, scanned = int(rows[0]["_total"] or 0), int(rows[0]["_scanned"] or 0)
+    elif cursor:
+        counts = (await session.execute(select(total_expr, scanned_expr))).one()
+        total, scanned = int(counts[0] or 0), int(counts[1] or 0)
+    else:
+        total = scanned = 0
     has_more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if has_more:
         last = rows[-1]
-        next_cursor = encode_cursor(kind, [getattr(last, c.key) for c in order])
+        next_cursor = encode_cursor(kind, [last[c.key] for c in order])
     return Page[record](  # type: ignore[valid-type]
-        items=[record.model_validate(row) for row in rows],
-        total=total,
-        total_is_lower_bound=capped,
+        items=[record.model_validate({c.key: row[c.key] for c in columns}) for row in rows],
+        total=min(total, COUNT_CAP),
+        total_is_lower_bound=scanned > COUNT_CAP,
         has_more=has_more,
         next_cursor=next_cursor,
     )
 
 
-async def count_capped(
-    session: AsyncSession, model: type[Any], conditions: Sequence[ColumnElement[bool]]
-) -> tuple[int, bool]:
-    """``(count, capped)``: matches counted up to COUNT_CAP; ``capped`` when there are more."""
-    inner = select(literal(1)).select_from(model).where(*conditions).limit(COUNT_CAP + 1).subquery()
-    count = (await session.execute(select(func.count()).select_from(inner))).scalar_one()
-    if count > COUNT_CAP:
-        return COUNT_CAP, True
-    return count, False
-
+def _capped_counts(
+    model: type[Any],
+    conditions: Sequence[ColumnElement[bool]],
+    residual: Sequence[ColumnElement[bool]],
+    order: Sequence[InstrumentedAttribute[Any]],
+) -> tuple[Any, Any]:
+    """Scalar subqueries ``(matches, rows looked at)``, both looking at COUNT_CAP + 1 rows at most."""
+    if not residual:
+        inner = select(literal(1)).select_from(model).where(*conditions).limit(COUNT_CAP + 1).subquery()
+        count = select(func.count()).select_from(inner).correlate(None).scalar_subquery()
+        return count, count
+    hit = case((and_(*residual), 1), else_=0).label("hit")
+    inner = (select(hit).select_from(model).where(*conditions).order_by(*(c.desc() for c in order))
+             .limit(COUNT_CAP + 1).subquery())
+    matches = select(func.coalesce(func.sum(inner.c.hit), 0)).select_from(inner).correlate(None)
+    looked_at = select(func.count()).select_from(inner).correlate(None)
+    return matches.scalar_subquery(), looked_at.scalar_subquery()

@@ -101,8 +101,13 @@ async def test_total_is_capped_and_says_so(store: Store) -> None:
     await store.logs.add_logs([_line(i) for i in range(COUNT_CAP + 5)])
     page = await store.logs.list_logs(limit=10)
     assert page.total == COUNT_CAP and page.total_is_lower_bound and page.has_more
-    small = await store.logs.list_logs(search="line 1000")
-    assert small.total == 6 and not small.total_is_lower_bound  # 1000, 10000..10004
+    # a row-by-row filter (search, min_level) is counted over the newest COUNT_CAP rows only
+    searched = await store.logs.list_logs(search="line 1000")
+    assert searched.total == 6 and searched.total_is_lower_bound  # 1000, 10000..10004
+    errors = await store.logs.list_logs(min_level="ERROR", limit=10)
+    assert errors.items == [] and errors.total == 0 and not errors.has_more
+    narrow = await store.logs.list_logs(start_time=T0 + timedelta(milliseconds=10_000), search="line")
+    assert narrow.total == 5 and not narrow.total_is_lower_bound
 
 
 async def test_prune_logs(store: Store) -> None:

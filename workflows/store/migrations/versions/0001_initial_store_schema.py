@@ -36,11 +36,10 @@ def upgrade() -> None:
     sa.Column('extra', JSON, nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_app_logs'))
     )
-    op.create_index(op.f('ix_app_logs_agent_created_at_id'), 'app_logs', ['agent', 'created_at', 'id'], unique=False)
-    op.create_index(op.f('ix_app_logs_created_at_id'), 'app_logs', ['created_at', 'id'], unique=False)
-    op.create_index(op.f('ix_app_logs_execution_id_created_at_id'), 'app_logs', ['execution_id', 'created_at', 'id'], unique=False)
-    op.create_index(op.f('ix_app_logs_level_created_at_id'), 'app_logs', ['level', 'created_at', 'id'], unique=False)
-    op.create_index(op.f('ix_app_logs_namespace_created_at_id'), 'app_logs', ['namespace', 'created_at', 'id'], unique=False)
+    op.create_index(op.f('ix_app_logs_agent_created_at_id_level'), 'app_logs', ['agent', 'created_at', 'id', 'level'], unique=False)
+    op.create_index(op.f('ix_app_logs_created_at_id_level'), 'app_logs', ['created_at', 'id', 'level'], unique=False)
+    op.create_index(op.f('ix_app_logs_execution_id_created_at_id_level'), 'app_logs', ['execution_id', 'created_at', 'id', 'level'], unique=False)
+    op.create_index(op.f('ix_app_logs_namespace_created_at_id_level'), 'app_logs', ['namespace', 'created_at', 'id', 'level'], unique=False)
 
     op.create_table('counters',
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -329,10 +328,9 @@ def downgrade() -> None:
     op.drop_table('run_states')
     op.drop_table('namespaces')
     op.drop_table('counters')
-    op.drop_index(op.f('ix_app_logs_namespace_created_at_id'), table_name='app_logs')
-    op.drop_index(op.f('ix_app_logs_level_created_at_id'), table_name='app_logs')
-    op.drop_index(op.f('ix_app_logs_execution_id_created_at_id'), table_name='app_logs')
-    op.drop_index(op.f('ix_app_logs_created_at_id'), table_name='app_logs')
-    op.drop_index(op.f('ix_app_logs_agent_created_at_id'), table_name='app_logs')
+    op.drop_index(op.f('ix_app_logs_namespace_created_at_id_level'), table_name='app_logs')
+    op.drop_index(op.f('ix_app_logs_execution_id_created_at_id_level'), table_name='app_logs')
+    op.drop_index(op.f('ix_app_logs_created_at_id_level'), table_name='app_logs')
+    op.drop_index(op.f('ix_app_logs_agent_created_at_id_level'), table_name='app_logs')
 
     op.drop_table('app_logs')
