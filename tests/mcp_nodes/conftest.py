@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from mcp_nodes.runtime import NodeRuntime
 
 TOKEN = "node-test-token"
-SECRET = "identity-test-secret"
+SECRET = "identity-test-secret-of-at-least-32-bytes"
 
 
 @dataclass
