@@ -46,3 +46,36 @@ def validate(
         verdict = "invalid" if errors else "valid"
         print(f"{path}: {verdict} ({len(errors)} error(s), {warnings} warning(s))")
     return 1 if errors else 0
+
+
+@app.command
+def generate(
+    path: Annotated[Path, Parameter(help="The SPEC.md to generate from.")],
+    *,
+    out: Annotated[Path, Parameter(name=["--out", "-o"], help="Directory to write the workflow into (created).")],
+    dry_run: Annotated[bool, Parameter(help="Run the workflow once in fast mode and check the criteria.")] = True,
+    workers: Annotated[int | None, Parameter(help="In-process workers of the dry run (default: agents.toml).")] = None,
+) -> int:
+    """Generate the task workflow of a SPEC.md (config, definition, agent wiring, README), then dry-run it.
+
+    The same spec always gives the same bytes. Scripts the stage commands run are copied from
+    beside the SPEC.md. Prints PASS/FAIL per automatic criterion; exit status 1 when the spec has
+    an error, the dry run fails or a criterion fails.
+    """
+    from workflows.spec.generate import generate_from_text
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"{path}: error: cannot read the file ({exc.strerror or exc})", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print(f"{path}: error: the file is not UTF-8 text", file=sys.stderr)
+        return 1
+    if workers is not None and workers < 1:
+        print("--workers must be >= 1", file=sys.stderr)
+        return 1
+    report = generate_from_text(text, out, source_dir=path.parent, dry_run=dry_run, workers=workers)
+    for line in report.lines():
+        print(line.replace("SPEC.md", str(path), 1) if line.startswith("SPEC.md") else line)
+    return 0 if report.ok else 1

@@ -1,0 +1,186 @@
+"""A task workflow: stages with symbolic counts, a parameter model and a config, runnable anywhere.
+
+Generated workflow modules build one :class:`TaskWorkflow`; it turns parameter values into a
+:class:`workflows.tasks.plan.TaskPlan` and runs it with the scheduler, either over a given bus
+(workers elsewhere, e.g. child processes on ActiveMQ) or locally (an embedded bus with in-process
+workers: the dry run, tests and single-host runs).
+
+Example::
+
+    >>> from pydantic import BaseModel
+    >>> class P(BaseModel):
+    ...     K: int = 3
+    >>> wf = TaskWorkflow(name="demo", version="1", description="", parameters=P,
+    ...                   stages=(TaskStage("work", count="K", sleep_s=0.5),))
+    >>> wf.plan(P(), run_dir="/tmp/run").planned_runs()
+    {'work': 3}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from agents.testbed.bus.base import Bus
+from workflows.tasks.config import TaskConfig, WorkflowTable
+from workflows.tasks.errors import PlanError
+from workflows.tasks.messages import Mode
+from workflows.tasks.plan import CallableTemplate, CommandTemplate, PayloadTemplate, SleepTemplate, StagePlan, TaskPlan
+from workflows.tasks.plan import build_plan
+from workflows.tasks.scheduler import EventSink, TaskRunSummary, TaskScheduler
+from workflows.tasks.worker import TaskWorker
+
+
+@dataclass(frozen=True)
+class TaskStage:
+    """One stage as a spec states it: count/repeat are integers or parameter names.
+
+    Exactly one payload: ``command`` (placeholders ``{index}``, ``{round}``, ``{run_dir}``,
+    ``{<parameter>}``), ``callable`` (``module:function``, called with ``index``, ``round``,
+    ``run_dir`` and ``params``) or ``sleep_s`` (synthetic work).
+    """
+
+    id: str
+    depends_on: tuple[str, ...] = ()
+    count: int | str = 1
+    repeat: int | str = 1
+    command: str = ""
+    callable: str = ""
+    sleep_s: float | None = None
+
+    def payload(self, values: Mapping[str, Any], run_dir: str, cwd: str | None) -> PayloadTemplate:
+        chosen = [bool(self.command), bool(self.callable), self.sleep_s is not None]
+        if sum(chosen) != 1:
+            raise PlanError(f"stage {self.id!r}: give exactly one of command, callable or sleep_s")
+        if self.command:
+            return CommandTemplate(self.command, {**values, "run_dir": run_dir}, cwd=cwd, stage=self.id)
+        if self.callable:
+            return CallableTemplate(self.callable, {"run_dir": run_dir, "params": dict(values)})
+        return SleepTemplate(float(self.sleep_s or 0.0))
+
+
+def _size(stage: str, what: str, value: int | str, values: Mapping[str, Any]) -> int:
+    if isinstance(value, int):
+        return value
+    if value not in values:
+        raise PlanError(f"stage {stage!r}: {what} names parameter {value!r}, which the workflow does not have")
+    number = values[value]
+    if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+        raise PlanError(f"stage {stage!r}: {what} = {value} = {number!r}; it must be an integer >= 1")
+    return number
+
+
+@dataclass(frozen=True)
+class TaskWorkflow:
+    """A named task workflow: stages, parameter model, config (policy, workers) and its directory."""
+
+    name: str
+    version: str
+    description: str
+    parameters: type[BaseModel]
+    stages: tuple[TaskStage, ...]
+    config: TaskConfig | None = None
+    directory: Path | None = None
+    criteria: tuple[tuple[str, str], ...] = field(default=())
+    """Automatic validation criteria: ``(id, expression)`` pairs (see :mod:`workflows.spec.criteria`)."""
+
+    def settings(self) -> TaskConfig:
+        """The config, or defaults when the workflow was built without one."""
+        return self.config or TaskConfig(workflow=WorkflowTable(name=self.name, version=self.version))
+
+    def default_parameters(self, overrides: Mapping[str, Any] | None = None) -> BaseModel:
+        """The parameter model with the config's defaults and ``overrides`` applied (validated)."""
+        return self.parameters.model_validate({**self.settings().parameters, **(overrides or {})})
+
+    def run_dir_for(self, execution_id: str) -> Path:
+        """Where an execution's files go: ``<directory>/<run_root>/<execution_id>``."""
+        root = Path(self.settings().tasks.run_root)
+        if not root.is_absolute():
+            root = (self.directory or Path.cwd()) / root
+        return root / execution_id
+
+    def plan(self, parameters: BaseModel, *, run_dir: str) -> TaskPlan:
+        """Resolve counts and payloads for these parameter values."""
+        values = parameters.model_dump()
+        cwd = str(self.directory) if self.directory is not None else None
+        settings = self.settings()
+        plans = []
+        for stage in self.stages:
+            timeout_s, retries = settings.policy(stage.id)
+            plans.append(StagePlan(
+                id=stage.id, depends_on=stage.depends_on,
+                count=_size(stage.id, "count", stage.count, values),
+                repeat=_size(stage.id, "repeat", stage.repeat, values),
+                payload=stage.payload(values, run_dir, cwd), timeout_s=timeout_s, retries=retries,
+            ))
+        return build_plan(plans)
+
+    async def run(
+        self,
+        bus: Bus,
+        *,
+        namespace: str,
+        execution_id: str,
+        parameters: BaseModel | None = None,
+        mode: Mode | None = None,
+        run_dir: Path | None = None,
+        on_event: EventSink | None = None,
+        scheduler_ready: asyncio.Future[TaskScheduler] | None = None,
+    ) -> TaskRunSummary:
+        """Run once over ``bus``; task workers must be consuming the namespace's tasks queue."""
+        params = parameters if parameters is not None else self.default_parameters()
+        directory = run_dir or self.run_dir_for(execution_id)
+        directory.mkdir(parents=True, exist_ok=True)
+        plan = self.plan(params, run_dir=str(directory))
+        scheduler = TaskScheduler(plan, bus, namespace=namespace, execution_id=execution_id,
+                                  mode=mode or self.settings().tasks.mode, on_event=on_event)
+        if scheduler_ready is not None and not scheduler_ready.done():
+            scheduler_ready.set_result(scheduler)
+        return await scheduler.run()
+
+    async def run_configured(self, **kwargs: Any) -> TaskRunSummary:
+        """Run as ``[agents.task_workers]`` says: ``embedded`` (a local run) or ``stomp`` (workers elsewhere)."""
+        workers = self.settings().workers()
+        if workers.bus == "embedded":
+            return await self.run_local(**kwargs)
+        from agents.testbed.bus.stomp import StompBus
+
+        host, _, port = workers.stomp.rpartition(":")
+        kwargs.pop("workers", None)
+        async with StompBus(host, int(port)) as bus:
+            return await self.run(bus, **kwargs)
+
+    async def run_local(
+        self,
+        *,
+        workers: int | None = None,
+        namespace: str = "local",
+        execution_id: str | None = None,
+        parameters: BaseModel | None = None,
+        mode: Mode | None = None,
+        run_dir: Path | None = None,
+        on_event: EventSink | None = None,
+        scheduler_ready: asyncio.Future[TaskScheduler] | None = None,
+    ) -> TaskRunSummary:
+        """Run on a private embedded bus with ``workers`` in-process workers (config default)."""
+        from agents.testbed.bus.embedded import EmbeddedBus
+
+        count = workers or self.settings().workers().count
+        async with EmbeddedBus() as bus:
+            pool = [TaskWorker(bus, namespace, name=f"{self.name}-worker-{i}") for i in range(count)]
+            for worker in pool:
+                await worker.start()
+            try:
+                return await self.run(bus, namespace=namespace, execution_id=execution_id or f"{self.name}-local",
+                                      parameters=parameters, mode=mode, run_dir=run_dir, on_event=on_event,
+                                      scheduler_ready=scheduler_ready)
+            finally:
+                for worker in pool:
+                    with contextlib.suppress(Exception):
+                        await worker.stop()
