@@ -243,3 +243,52 @@ async def test_a_closed_bus_refuses_work(make_bus: BusFactory, namespace: str) -
     await bus.close()
     with pytest.raises(BusClosedError):
         await bus.publish(destination(namespace, "queue", "q"), {"n": 1})
+
+
+async def test_client_ack_honours_prefetch(make_bus: BusFactory, namespace: str) -> None:
+    bus = await make_bus()
+    queue = destination(namespace, "queue", "prefetch")
+    held: list[Delivery] = []
+    inbox = Inbox()
+
+    async def holds(delivery: Delivery) -> None:
+        held.append(delivery)
+        inbox.add(delivery.body)
+
+    await bus.subscribe(queue, holds, ack="client", prefetch=2)
+    for n in range(5):
+        await bus.publish(queue, {"n": n})
+    await inbox.wait_for(2)
+    await asyncio.sleep(0.3)  # a third delivery would break the prefetch limit
+    assert [d.body["n"] for d in held] == [0, 1]
+    await held[0].ack()
+    await inbox.wait_for(3)
+    assert inbox.bodies[2] == {"n": 2}
+
+
+async def test_a_handler_may_cancel_its_own_subscription(make_bus: BusFactory, namespace: str) -> None:
+    bus = await make_bus()
+    queue = destination(namespace, "queue", "selfcancel")
+    inbox = Inbox()
+    subscription = None
+
+    async def once(delivery: Delivery) -> None:
+        inbox.add(delivery.body)
+        await delivery.ack()
+        assert subscription is not None
+        await subscription.cancel()
+
+    subscription = await bus.subscribe(queue, once, ack="client")
+    await bus.publish(queue, {"n": 0})
+    await bus.publish(queue, {"n": 1})
+    await inbox.wait_for(1)
+
+    rest = Inbox()
+
+    async def takes(delivery: Delivery) -> None:
+        rest.add(delivery.body)
+        await delivery.ack()
+
+    await (await make_bus()).subscribe(queue, takes, ack="client")
+    assert await rest.wait_for(1) == [{"n": 1}]
+    assert inbox.bodies == [{"n": 0}]
