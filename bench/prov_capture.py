@@ -39,12 +39,19 @@ class _Sink:
         return None
 
 
-def _sample_body() -> dict:
+def _sample_bodies() -> tuple[dict, dict]:
+    """The gateway's first call record in a stream (declares client and principal) and a later one."""
     sink = _Sink()
-    Recorder(sink, "gateway").gateway_call(  # type: ignore[arg-type]
-        "alice", "claude-code", "2.1.328", "list_runs", {"namespace": "alice", "limit": 50}, "node-1", "namespace", "ok", 0.0123
-    )
-    return sink.bodies[0]
+    rec = Recorder(sink, "gateway")  # type: ignore[arg-type]
+    for _ in range(2):
+        rec.gateway_call(
+            "alice", "claude-code", "2.1.328", "list_runs", {"namespace": "alice", "limit": 50}, "node-1", "namespace", "ok", 0.0123
+        )
+    return sink.bodies[0], sink.bodies[1]
+
+
+def _sample_body() -> dict:
+    return _sample_bodies()[0]
 
 
 async def hot_path(store: ProvStore) -> tuple[float, float, float]:
@@ -76,23 +83,19 @@ async def hot_path(store: ProvStore) -> tuple[float, float, float]:
 
 
 async def sustained(store: ProvStore) -> float:
-    base = _sample_body()
-    agent, call, person = base["elements"]
+    first, later = _sample_bodies()
+    [call] = later["elements"]  # the recorder declared the client and principal in `first`
+    associated, delegated = later["relations"]
     t0 = time.perf_counter()
     async with ProvWriter(store, flush_interval=0.2) as writer:
         append = writer.append
-        for i in range(N_SUSTAINED):
+        append("gateway", "gateway_call", first)
+        for i in range(1, N_SUSTAINED):
             ident = f"controlroom:call/{i:032x}"  # every record a distinct call, like the real thing
             append(
                 "gateway",
                 "gateway_call",
-                {
-                    "elements": [agent, {**call, "id": ident}, person],
-                    "relations": [
-                        {"rel": "wasAssociatedWith", "src": ident, "dst": agent["id"]},
-                        {"rel": "actedOnBehalfOf", "src": agent["id"], "dst": person["id"]},
-                    ],
-                },
+                {"elements": [{**call, "id": ident}], "relations": [{**associated, "src": ident}, delegated]},
             )
             if i % 2000 == 1999:
                 await asyncio.sleep(0)  # a real producer yields to the loop

@@ -33,6 +33,11 @@ _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=Fa
 _str = encode_basestring  # a str's JSON form, exactly as _dumps writes it
 
 
+def quoted(text: str) -> str:
+    """A string's JSON form exactly as :func:`canonical` writes it (quotes included)."""
+    return _str(text)
+
+
 def canonical(value: Any) -> str:
     """Canonical JSON text of ``value`` (what is hashed and what is stored)."""
     return _dumps(value)

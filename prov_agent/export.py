@@ -34,10 +34,28 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def to_document(rows: Iterable[StoredRow]) -> ProvDocument:
-    """Build one PROV document from stored rows (in any order)."""
+def referenced_undeclared(rows: Iterable[StoredRow]) -> set[str]:
+    """Ids that relations in ``rows`` point at but no element in ``rows`` declares."""
+    declared: set[str] = set()
+    referenced: set[str] = set()
+    for row in rows:
+        body = json.loads(row.body)
+        declared.update(e["id"] for e in body.get("elements", ()))
+        for r in body.get("relations", ()):
+            referenced.add(r["src"])
+            referenced.add(r["dst"])
+    return referenced - declared
+
+
+def to_document(rows: Iterable[StoredRow], declarations: Iterable[StoredRow] = ()) -> ProvDocument:
+    """Build one PROV document from stored rows (in any order).
+
+    ``declarations``: rows outside the scope whose elements declare ids the scope only refers
+    to; only those elements are taken from them (not their relations or other elements).
+    """
     elements: dict[str, dict[str, Any]] = {}
     relations: dict[tuple[str, str, str], None] = {}
+    rows = list(rows)
     for row in rows:
         body = json.loads(row.body)
         for e in body.get("elements", ()):
@@ -53,6 +71,12 @@ def to_document(rows: Iterable[StoredRow]) -> ProvDocument:
                 have["end"] = e["end"]
         for r in body.get("relations", ()):
             relations[(r["rel"], r["src"], r["dst"])] = None
+    referenced = {i for key in relations for i in key[1:]}
+    for row in declarations:
+        for e in json.loads(row.body).get("elements", ()):
+            if e["id"] in referenced and e["id"] not in elements:
+                elements[e["id"]] = {"class": e["class"], "attrs": dict(e.get("attrs", {})),
+                                     "start": e.get("start"), "end": e.get("end")}
 
     doc = ProvDocument()
     doc.add_namespace(ids.PREFIX, ids.NAMESPACE_URI)
@@ -83,4 +107,6 @@ def serialise(doc: ProvDocument, fmt: str) -> str:
 
 async def export_document(store: ProvStore, scope: Scope) -> ProvDocument:
     """The PROV document of everything in ``scope``."""
-    return to_document(await select_rows(store, scope))
+    rows = await select_rows(store, scope)
+    missing = referenced_undeclared(rows)
+    return to_document(rows, await store.first_declarations(missing) if missing else ())

@@ -131,8 +131,11 @@ def view(row: StoredRow) -> RecordView:
 def summarise(kind: str, body: RecordBody) -> str:
     by_class = {e.cls: e for e in body.elements}
     names = {e.id: e.id.rsplit("/", 1)[-1] for e in body.elements}
-    agent = next((names[e.id] for e in body.elements if e.cls in ("AIAgent", "SoftwareAgent")), "?")
+    # agents and persons may be declared in an earlier record: name them from the relations too
+    agent = next((names[e.id] for e in body.elements if e.cls in ("AIAgent", "SoftwareAgent")), None)
+    agent = agent or next((_local(r.dst) for r in body.relations if r.rel == "wasAssociatedWith"), "?")
     person = next((names[e.id] for e in body.elements if e.cls == "Person"), None)
+    person = person or next((_local(r.dst) for r in body.relations if r.rel == "actedOnBehalfOf"), None)
     if "AgentTool" in by_class:
         a = by_class["AgentTool"].attrs
         who = f"{agent} for {person}" if person else agent
@@ -193,6 +196,9 @@ async def lineage(store: ProvStore, entity: str) -> Lineage:
         for e in v.elements:
             classes.setdefault(e.id, e.cls)
     reached = {entity} | {e.dst for e in edges} | {e.src for e in edges}
+    for i in reached:  # declared in an earlier record (the gateway declares agents once per stream)
+        if i not in classes and (guess := class_by_prefix(i)) is not None:
+            classes[i] = guess
 
     def of(*wanted: str) -> list[str]:
         return sorted(i for i in reached if classes.get(i) in wanted)
@@ -261,6 +267,21 @@ async def _walk(
                     following.add(there)
         frontier = following
     return loaded, edges
+
+
+def _local(ident: str) -> str:
+    return ident.rsplit("/", 1)[-1]
+
+
+def class_by_prefix(ident: str) -> str | None:
+    """The class an undeclared hub id must have, from its prefix (agents, persons, models)."""
+    if ident.startswith("controlroom:agent/"):
+        return "Agent"
+    if ident.startswith("controlroom:person/"):
+        return "Person"
+    if ident.startswith("controlroom:model/"):
+        return "AIModel"
+    return None
 
 
 def _looks_like_hub(ident: str) -> bool:

@@ -114,6 +114,8 @@ class Recorder:
         self.writer = writer
         self.stream = stream
         self.redactor = redactor or Redactor()
+        # (stream, element id) -> attributes already declared by THIS recorder's gateway calls
+        self._declared: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- plain --------------------------------------------------------------------------------
 
@@ -278,7 +280,13 @@ class Recorder:
         call_id: str | None = None,
         stream: str | None = None,
     ) -> str:
-        """One routed MCP tools/call (the gateway's call record); returns the call's id."""
+        """One routed MCP tools/call (the gateway's call record); returns the call's id.
+
+        The client agent and the principal are declared (as elements) in the first call of
+        each stream that names them, or again when their attributes change; later calls
+        carry only the relations (wasAssociatedWith, actedOnBehalfOf), which keeps the
+        gateway's records small. Queries and exports resolve the ids either way.
+        """
         uid = call_id or uuid.uuid4().hex
         ident = ids.call_id(uid)
         client = AIAgent(name=client_name or "unknown-client", version=client_version)
@@ -290,9 +298,19 @@ class Recorder:
             extra["node_reason"] = node_reason
         self._tool_statements(
             stream or self.stream, "gateway_call", ident, client, tool, arguments, person, [], outcome,
-            duration_s * 1000.0, time.time() - duration_s, None, [], [], extra,
+            duration_s * 1000.0, time.time() - duration_s, None, [], [], extra, declare_once=True,
         )
         return ident
+
+    def _first_declaration(self, stream: str, ident: str, attrs: dict[str, Any]) -> bool:
+        """True when (stream, ident) with these attributes was not declared by this recorder yet."""
+        key = (stream, ident)
+        if self._declared.get(key) == attrs:
+            return False
+        if len(self._declared) >= 10_000:
+            self._declared.clear()  # bounded memory; re-declaring is harmless
+        self._declared[key] = attrs
+        return True
 
     def _tool_statements(
         self,
@@ -311,6 +329,7 @@ class Recorder:
         used: list[str],
         generated: list[str],
         extra: _BODY,
+        declare_once: bool = False,
     ) -> None:
         clean, args_digest = self.redactor.arguments(arguments)
         attrs: _BODY = {
@@ -324,11 +343,16 @@ class Recorder:
         if error:
             attrs["error"] = self.redactor.text(error)
         agent_ident = agent.element_id()
-        elements = [_actor(agent), _el(ident, "AgentTool", attrs, started, started + duration_ms / 1000.0)]
+        elements = [_el(ident, "AgentTool", attrs, started, started + duration_ms / 1000.0)]
+        agent_attrs = agent.attributes()
+        if not declare_once or self._first_declaration(stream, agent_ident, agent_attrs):
+            elements.insert(0, _el(agent_ident, agent.prov_class, agent_attrs))
         relations = [_rel("wasAssociatedWith", ident, agent_ident)]
         if on_behalf_of is not None:
-            elements.append(_el(on_behalf_of.element_id(), "Person", on_behalf_of.attributes()))
-            relations.append(_rel("actedOnBehalfOf", agent_ident, on_behalf_of.element_id()))
+            person_ident, person_attrs = on_behalf_of.element_id(), on_behalf_of.attributes()
+            if not declare_once or self._first_declaration(stream, person_ident, person_attrs):
+                elements.append(_el(person_ident, "Person", person_attrs))
+            relations.append(_rel("actedOnBehalfOf", agent_ident, person_ident))
         relations.extend(_rel("wasInformedBy", ident, ids.check_id(i, "informed_by")) for i in informed_by)
         relations.extend(_rel("used", ident, ids.check_id(i, "used")) for i in used)
         relations.extend(_rel("wasGeneratedBy", ids.check_id(i, "generated"), ident) for i in generated)

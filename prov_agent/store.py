@@ -21,7 +21,7 @@ from sqlalchemy import BigInteger, Integer, Column, Index, MetaData, String, Tab
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from prov_agent.chain import ChainProblem, StoredRow, Verification, check_stream
+from prov_agent.chain import DECLARED, ChainProblem, StoredRow, Verification, check_stream
 from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError
 
 _PREFIX = re.compile(r"^prov_[a-z0-9_]{0,40}$")
@@ -119,7 +119,12 @@ class ProvStore:
                         continue
                     await conn.exec_driver_sql(
                         records_sql,
-                        [(r.record_id, r.stream, r.seq, r.kind, r.time, r.body, r.prev_hash, r.hash) for r in rows],
+                        [
+                            (r.record_id, r.stream, r.seq, r.kind, r.time, r.body, r.prev_hash, r.hash)
+                            if isinstance(r, StoredRow)
+                            else r
+                            for r in rows
+                        ],
                     )
                     mention_params = list(mentions)
                     if mention_params:
@@ -247,6 +252,25 @@ class ProvStore:
             raise StoreError(f"could not read provenance records: {exc}") from exc
         out.sort(key=lambda r: (r.time, r.stream, r.seq))
         return out[offset : offset + limit if limit is not None else None]
+
+    async def first_declarations(self, element_ids: Iterable[str]) -> list[StoredRow]:
+        """For each id, the earliest record that declares it (exports use it for ids declared
+        outside their scope, e.g. an agent the gateway declared in an earlier call)."""
+        wanted = list(set(element_ids))
+        t = self.mentions_table
+        first: set[str] = set()
+        try:
+            async with self.engine.connect() as conn:
+                for i in range(0, len(wanted), 500):
+                    q = (
+                        select(func.min(t.c.record_id))
+                        .where(t.c.element_id.in_(wanted[i : i + 500]), t.c.role.op("&")(DECLARED) != 0)
+                        .group_by(t.c.element_id)
+                    )
+                    first.update((await conn.execute(q)).scalars())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read provenance mentions: {exc}") from exc
+        return await self.records(record_ids=first) if first else []
 
     async def mentioning(self, element_ids: Iterable[str], role: int | None = None) -> set[str]:
         """Ids of the records that mention any of these element ids (in that role, if given)."""

@@ -19,6 +19,7 @@ the event loop stays responsive) and writes the batch in ONE transaction. Guaran
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import random
@@ -27,7 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
-from prov_agent.chain import DECLARED, DOWN, GENESIS, UP, StoredRow, canonical, record_hash, time_text
+from prov_agent.chain import DECLARED, DOWN, GENESIS, UP, canonical as _canonical, quoted as _str, time_text
 from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ _bits = _rng.getrandbits
 Pending = tuple[str, str, float, dict[str, Any]]
 
 
-Chunk = tuple[list[StoredRow], list[tuple[str, str, int]]]
+#: One row as the store inserts it: (record_id, stream, seq, kind, time, body, prev_hash, hash).
+RowTuple = tuple[str, str, int, str, str, str, str, str]
+Chunk = tuple[list[RowTuple], list[tuple[str, str, int]]]
 _CHUNK = 4000
 
 
@@ -56,30 +59,58 @@ def _record_id(epoch: float) -> str:
     return f"{raw[:8]}-{raw[8:12]}-7{raw[13:16]}-{raw[16:20]}-{raw[20:32]}"
 
 
+def _roles(body: dict[str, Any]) -> dict[str, int]:
+    """Which ids a body mentions and how (DECLARED / UP / DOWN bits, see :mod:`prov_agent.chain`)."""
+    roles = {e["id"]: DECLARED for e in body.get("elements", ())}
+    get = roles.get
+    for r in body.get("relations", ()):
+        if r["rel"] == "hadMember":
+            up, down = r["dst"], r["src"]
+        else:
+            up, down = r["src"], r["dst"]
+        roles[up] = get(up, 0) | UP
+        roles[down] = get(down, 0) | DOWN
+    return roles
+
+
 def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> Chunk:
-    """Turn buffered tuples into chained rows; ``heads`` is advanced in place."""
-    rows: list[StoredRow] = []
+    """Turn buffered tuples into chained rows; ``heads`` is advanced in place.
+
+    The hot loop of a flush: one canonical encoding per body (stored exactly as hashed), one
+    sha256 per record over text built around it, rows as plain tuples.
+    """
+    rows: list[RowTuple] = []
     mentions: list[tuple[str, str, int]] = []
+    add_row, add_mentions = rows.append, mentions.extend
+    quoted: dict[str, str] = {}  # stream and kind names in JSON form, computed once per batch
+    last_ms, last_prefix = -1, ""
+    sha256 = hashlib.sha256
     for stream, kind, epoch, body in batch:
         seq, prev = heads.get(stream, (0, GENESIS))
         seq += 1
-        rid = _record_id(epoch)
+        ms = int(epoch * 1000)
+        if ms != last_ms:
+            last_ms, last_prefix = ms, f"{ms:012x}"
+        tail = f"{_bits(80):020x}"
+        rid = f"{last_prefix[:8]}-{last_prefix[8:12]}-7{tail[:3]}-{tail[3:7]}-{tail[7:]}"
         try:
-            body_json = canonical(body)
-            roles = {e["id"]: DECLARED for e in body.get("elements", ())}
-            for r in body.get("relations", ()):
-                up, down = (r["dst"], r["src"]) if r["rel"] == "hadMember" else (r["src"], r["dst"])
-                roles[up] = roles.get(up, 0) | UP
-                roles[down] = roles.get(down, 0) | DOWN
+            body_json = _canonical(body)
+            roles = _roles(body)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # Never drop a record: keep what can be kept, and say why.
-            body_json = canonical({"elements": [], "relations": [], "unserialisable": f"{exc}: {body!r}"[:4096]})
+            body_json = _canonical({"elements": [], "relations": [], "unserialisable": f"{exc}: {body!r}"[:4096]})
             roles = {}
             log.warning("provenance record in stream %s seq %d was not serialisable: %s", stream, seq, exc)
         ts = time_text(epoch)
-        digest = record_hash(rid, stream, seq, kind, ts, body_json, prev)
-        rows.append(StoredRow(rid, stream, seq, kind, ts, body_json, prev, digest))
-        mentions.extend((i, rid, role) for i, role in roles.items())
+        qs = quoted.get(stream) or quoted.setdefault(stream, _str(stream))
+        qk = quoted.get(kind) or quoted.setdefault(kind, _str(kind))
+        # the same text as chain.record_hash builds (the keys in sorted order)
+        digest = sha256(
+            f'{{"body":{body_json},"kind":{qk},"prev_hash":"{prev}","record_id":"{rid}",'
+            f'"seq":{seq},"stream":{qs},"time":"{ts}"}}'.encode()
+        ).hexdigest()
+        add_row((rid, stream, seq, kind, ts, body_json, prev, digest))
+        add_mentions([(i, rid, role) for i, role in roles.items()])
         heads[stream] = (seq, digest)
     return rows, mentions
 
