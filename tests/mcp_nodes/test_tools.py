@@ -118,7 +118,7 @@ async def test_every_tool_over_http(live_node: LiveNode) -> None:
 
         agents = await call(client, "list_agents", namespace=NS)
         assert agents["total"] >= 5
-        worker = next(a for a in agents["items"] if a["agent_type"] == "worker")
+        worker = next(a for a in agents["items"] if a["agent_type"] == "processing")
         assert (await call(client, "get_agent", name=worker["name"]))["name"] == worker["name"]
         restarted = await call(client, "restart_agent", name=worker["name"], reason="test restart")
         assert restarted["name"] == worker["name"]
