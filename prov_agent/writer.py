@@ -92,7 +92,7 @@ def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> Chunk:
         if ms != last_ms:
             last_ms, last_prefix = ms, f"{ms:012x}"
         tail = f"{_bits(80):020x}"
-        rid = f"{last_prefix[:8]}-{last_prefix[8:12]}-7{tail[:3]}-{tail[3:7]}-{tail[7:]}"
+        rid = f"{last_prefix[:8]}-{last_prefix[8:12]}-7{tail[:3]}-{tail[3:7]}-{tail[7:19]}"
         try:
             body_json = _canonical(body)
             roles = _roles(body)
