@@ -105,12 +105,12 @@ class NodeProcess:
 
 
 @pytest.fixture
-async def spawn(gateway: RunningGateway) -> AsyncIterator:
-    """``await spawn(name, namespaces)`` starts a registered sample node; all are killed at the end."""
+async def spawn_in() -> AsyncIterator:
+    """``await spawn_in(gateway, name, namespaces)`` starts a registered sample node; killed at the end."""
     started: list[NodeProcess] = []
 
-    async def start(name: str, namespaces: list[str], labels: dict[str, str] | None = None,
-                    port: int = 0) -> NodeProcess:
+    async def start(gateway: RunningGateway, name: str, namespaces: list[str],
+                    labels: dict[str, str] | None = None, port: int = 0) -> NodeProcess:
         token = await gateway.token(name, [], scopes=["node"])
         node = await NodeProcess(name, gateway.url, token, namespaces, labels, port).start()
         started.append(node)
@@ -119,3 +119,14 @@ async def spawn(gateway: RunningGateway) -> AsyncIterator:
     yield start
     for node in started:
         node.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+async def spawn(gateway: RunningGateway, spawn_in) -> AsyncIterator:  # type: ignore[no-untyped-def]
+    """``await spawn(name, namespaces)``: `spawn_in` bound to the ``gateway`` fixture."""
+
+    async def start(name: str, namespaces: list[str], labels: dict[str, str] | None = None,
+                    port: int = 0) -> NodeProcess:
+        return await spawn_in(gateway, name, namespaces, labels, port)
+
+    yield start
