@@ -225,6 +225,9 @@ class TaskScheduler:
         record.state = "running"
         record.worker = started.worker
         timeout = self.plan.stages[record.stage].timeout_s
+        previous = self._timers.pop(record.task_id, None)
+        if previous is not None:  # a redelivered task started again on another worker: restart the clock
+            previous.cancel()
         if timeout is not None:
             loop = asyncio.get_running_loop()
             self._timers[record.task_id] = loop.call_later(timeout + self.grace_s, self._expire, record.task_id,
