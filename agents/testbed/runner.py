@@ -52,6 +52,7 @@ class _Running:
     phase: str = "no_beam/not_ready"
     stf_count: int = 0
     run_ended: bool = False
+    finished: bool = False
 
 
 def workflow_parameters(record: Any) -> Any:
@@ -145,14 +146,17 @@ class WorkflowRunnerAgent(Agent):
                 if entry.stop_reason is not None:
                     executor.stop()
                 outcome = await executor.run()
+                entry.finished = True
                 entry.wakeup.set()
-                pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                await pump  # it drains what is left, then returns
                 pump = None
-                await self._drain(entry)
                 await self._close(entry, outcome)
         except asyncio.CancelledError:
+            if pump is not None:
+                pump.cancel()
+                with contextlib.suppress(BaseException):
+                    await pump
+                pump = None
             await self._abandon(entry, "the workflow runner was stopped while the execution ran")
             raise
         except Exception as exc:  # noqa: BLE001 - the execution fails, the runner lives on
@@ -174,14 +178,17 @@ class WorkflowRunnerAgent(Agent):
             await entry.wakeup.wait()
             entry.wakeup.clear()
             await self._drain(entry)
+            if entry.finished and not entry.outbox:
+                return
 
     async def _drain(self, entry: _Running) -> None:
         """Publish what the workflow emitted, in order, then write it to the store as one batch."""
         while entry.outbox:
-            batch, entry.outbox = entry.outbox, []
+            batch = list(entry.outbox)  # removed only once recorded: a cancelled drain is repeated, not lost
             for body in batch:
                 await self.bus.publish(self.to.daq, body, headers={"msg_type": body["msg_type"], "sender": self.name})
             await self._record(entry, batch)
+            del entry.outbox[: len(batch)]
 
     async def _record(self, entry: _Running, batch: list[dict[str, Any]]) -> None:
         store = self.store
