@@ -95,11 +95,8 @@ class McpPassthrough:
             await send(start)
             await send({"type": "http.response.body", "body": body})
             return
-        scope["user"] = AuthenticatedUser(AccessToken(
-            token="", client_id=principal.user, scopes=principal.scopes, subject=principal.user,
-            claims={"principal": principal}))
         if scope["method"] != "POST":
-            await self.inner(scope, receive, send)
+            await self.inner(_with_user(scope, principal), receive, send)
             return
         body = await _read_body(receive)
         message: Any = None
@@ -120,7 +117,7 @@ class McpPassthrough:
                 await send({"type": "http.response.start", "status": 202, "headers": []})
                 await send({"type": "http.response.body", "body": b""})
                 return
-        await self.inner(scope, _replay(body, receive), send)
+        await self.inner(_with_user(scope, principal), _replay(body, receive), send)
 
     def _key(self, headers: dict[bytes, bytes], principal: Principal, request_id: Any) -> tuple[str, Any]:
         return headers.get(b"mcp-session-id", principal.user.encode()).decode("latin-1"), request_id
@@ -157,13 +154,11 @@ class McpPassthrough:
                     pass
                 group.cancel_scope.cancel()
 
-            async def run() -> None:
-                nonlocal reply
-                reply = await self.handler(call)
-                group.cancel_scope.cancel()
-
             group.start_soon(watch_disconnect)
-            group.start_soon(run)
+            try:
+                reply = await self.handler(call)
+            finally:
+                group.cancel_scope.cancel()
         self._in_flight.pop(key, None)
         if reply is None:  # cancelled by the client: nothing to answer
             if writer.streaming:
@@ -172,6 +167,14 @@ class McpPassthrough:
         payload = json.dumps({"jsonrpc": "2.0", "id": call.request_id, "result": reply.result},
                              separators=(",", ":")).encode()
         await writer.finish(payload)
+
+
+def _with_user(scope: Scope, principal: Principal) -> Scope:
+    """Put the principal where FastMCP looks for the authenticated user."""
+    scope["user"] = AuthenticatedUser(AccessToken(
+        token="", client_id=principal.user, scopes=principal.scopes, subject=principal.user,
+        claims={"principal": principal}))
+    return scope
 
 
 async def _read_body(receive: Receive) -> bytes:
