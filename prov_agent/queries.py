@@ -186,10 +186,11 @@ async def agent_activity(store: ProvStore, agent: str, limit: int = 200, offset:
     return await timeline(store, Scope(kind="agent", value=agent), limit, offset)
 
 
-async def lineage(store: ProvStore, entity: str) -> Lineage:
-    """Walk backwards from an entity id to the activities, decisions, agents and persons behind it."""
+async def lineage(store: ProvStore, entity: str, direction: Literal["back", "forward"] = "back") -> Lineage:
+    """Walk backwards from an entity id to the activities, decisions, agents and persons behind it
+    (``direction="forward"``: what came of it instead: the runs, files and slices it led to)."""
     ids.check_id(entity, "entity")
-    rows, edges = await _walk(store, entity, "back")
+    rows, edges = await _walk(store, entity, direction)
     classes: dict[str, str] = {}
     views = sorted((view(r) for r in rows.values()), key=lambda v: (v.time, v.stream, v.seq))
     for v in views:
@@ -236,8 +237,9 @@ async def _walk(
     frontier = {start}
     classes: dict[str, str] = {}
     while frontier and len(loaded) < _MAX_WALK:
-        record_ids = await store.mentioning(frontier, role) - loaded.keys()
-        rows = await store.records(record_ids=record_ids)
+        # a record read for an earlier frontier may hold edges of this one: walk all, read new only
+        record_ids = await store.mentioning(frontier, role)
+        rows = await store.records(record_ids=record_ids - loaded.keys())
         for row in rows:
             loaded[row.record_id] = row
             bodies[row.record_id] = body = RecordBody.model_validate(json.loads(row.body))
