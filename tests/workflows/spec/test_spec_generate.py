@@ -19,7 +19,8 @@ TEXT = SPEC.read_text(encoding="utf-8")
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not {"__pycache__", "runs"} & set(p.relative_to(root).parts)}
 
 
 def test_same_spec_same_bytes(tmp_path: Path) -> None:
