@@ -132,6 +132,32 @@ class _WriteBuffer:
             log.warning("writing %d bytes to the broker failed (%s); the connection will be restored", len(data), exc)
 
 
+class _Pending:
+    """A client-ack delivery not yet settled: the first ``ack()`` or ``nack()`` wins."""
+
+    __slots__ = ("_sub", "_ack_id", "_generation", "_frame", "_redeliveries", "settled")
+
+    def __init__(
+        self, sub: _StompSubscription, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int
+    ) -> None:
+        self._sub = sub
+        self._ack_id = ack_id
+        self._generation = generation
+        self._frame = frame
+        self._redeliveries = redeliveries
+        self.settled = False
+
+    async def ack(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self._sub._bus._send_ack(self._sub, self._ack_id, self._generation)
+
+    async def nack(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self._sub.give_back(self._ack_id, self._generation, self._frame, self._redeliveries)
+
+
 class _StompSubscription:
     """A live subscription: its inbox on the loop, the task feeding its handler, its SUBSCRIBE."""
 
@@ -148,7 +174,6 @@ class _StompSubscription:
         # (generation, frame, local redeliveries) in arrival order
         self.inbox: deque[tuple[int, stomp.utils.Frame, int]] = deque()
         self._waiter: asyncio.Future[None] | None = None
-        self._settled: set[str] = set()
         self.closed = False
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"stomp:{destination}")
 
@@ -199,36 +224,19 @@ class _StompSubscription:
                 headers=dict(headers),
                 redelivered=redeliveries > 0,
                 redeliveries=redeliveries,
-                _ack=self._make_ack(ack_id, generation) if self.client_ack else None,
-                _nack=self._make_nack(ack_id, generation, frame, redeliveries) if self.client_ack else None,
             )
+            pending = _Pending(self, ack_id, generation, frame, redeliveries) if self.client_ack else None
+            if pending is not None:
+                delivery._ack, delivery._nack = pending.ack, pending.nack
             try:
                 await self._handler(delivery)
             except Exception:
                 log.exception("handler for %s failed on message %s", self.destination, delivery.message_id)
-                if self.client_ack and ack_id not in self._settled:
-                    self._give_back(ack_id, generation, frame, redeliveries)
-            self._settled.discard(ack_id)
+                if pending is not None and not pending.settled:
+                    pending.settled = True
+                    self.give_back(ack_id, generation, frame, redeliveries)
 
-    def _make_ack(self, ack_id: str, generation: int) -> Any:
-        async def ack() -> None:
-            if ack_id in self._settled:
-                return
-            self._settled.add(ack_id)
-            self._bus._send_ack(self, ack_id, generation)
-
-        return ack
-
-    def _make_nack(self, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int) -> Any:
-        async def nack() -> None:
-            if ack_id in self._settled:
-                return
-            self._give_back(ack_id, generation, frame, redeliveries)
-
-        return nack
-
-    def _give_back(self, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int) -> None:
-        self._settled.add(ack_id)
+    def give_back(self, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int) -> None:
         if redeliveries + 1 > self._bus.max_redeliveries:
             log.warning("message %s on %s dead-lettered after %d redeliveries",
                         frame.headers.get("message-id"), self.destination, redeliveries)
@@ -236,7 +244,6 @@ class _StompSubscription:
         elif self.is_queue:
             self._bus._requeue(self, ack_id, generation, frame, redeliveries + 1)
         else:
-            self._settled.discard(ack_id)
             self.inbox.appendleft((generation, frame, redeliveries + 1 - int(frame.headers.get(REDELIVERIES, "0"))))
 
     async def cancel(self) -> None:
