@@ -3,7 +3,9 @@
 Agents receive only an ``execution_id`` in their messages (as in the reference testbed) and
 read the execution's effective parameters from the store. :class:`ExecutionParameters` is the
 agents' view: the workflow's validated parameters (``workflows.params``) plus the testbed-level
-knobs that belong to the run rather than the DAQ (``realtime_factor``, ``slice_failure_rate``).
+knobs that belong to the run rather than the DAQ (``realtime_factor``: wall seconds per simulated
+second in real time; ``slice_failure_rate``: fraction of slice payloads that fail; ``duration``:
+simulated seconds after which the run ends, 0 = no limit).
 
 Example::
 
@@ -20,6 +22,7 @@ from typing import Any
 TESTBED_PARAMETERS: dict[str, tuple[type, float, float]] = {
     "realtime_factor": (float, 1e-6, 1e6),
     "slice_failure_rate": (float, 0.0, 1.0),
+    "duration": (float, 0.0, 1e9),
 }
 """Parameters the testbed owns (not the workflow config): name -> (type, min, max)."""
 
@@ -42,6 +45,8 @@ class ExecutionParameters:
     max_worker_count: int = 60
     worker_count_min: int = 1
     slice_failure_rate: float = 0.0
+    duration: float = 0.0
+    """Simulated seconds after which the run is ended (0 = no limit)."""
 
     def tf_sample_size(self) -> int:
         """TFs fastmon samples from one STF: ``max(1, round(tfs_per_stf * stf_sampling_rate))``."""

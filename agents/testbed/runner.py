@@ -135,6 +135,7 @@ class WorkflowRunnerAgent(Agent):
                     run_id=entry.run_number,
                     mode="realtime" if record.realtime else "fast",
                     realtime_factor=knobs.realtime_factor,
+                    duration=knobs.duration or None,
                 )
                 entry.executor = executor
                 await self.store.executions.set_status(execution_id, "running", run_number=entry.run_number,
@@ -191,31 +192,35 @@ class WorkflowRunnerAgent(Agent):
             del entry.outbox[: len(batch)]
 
     async def _record(self, entry: _Running, batch: list[dict[str, Any]]) -> None:
+        """One batch into the store: the run row (its latest state only), state events, messages,
+        the execution's phase and STF count."""
         store = self.store
         phase_before, stfs_before = entry.phase, entry.stf_count
+        last_state: dict[str, Any] | None = None
+        events: list[dict[str, Any]] = []
         for body in batch:
             kind = body["msg_type"]
             if kind == "stf_gen":
                 entry.stf_count += 1
-                continue
-            if kind not in STATE_MESSAGES:
-                continue
-            entry.phase = f"{body['state']}/{body['substate']}"
-            run = body["run_id"]
-            if kind == "start_run":
-                await store.runs.start_run(run, self.namespace, execution_id=entry.execution_id,
-                                           state=body["state"], substate=body["substate"])
-            elif kind in ("pause_run", "resume_run"):
-                await store.runs.update_run_state(run, body["state"], body["substate"])
-            elif kind == "end_run":
-                await store.runs.start_run(run, self.namespace, execution_id=entry.execution_id,
-                                           state=body["state"], substate=body["substate"])
-                await store.runs.update_run_state(run, body["state"], body["substate"])
-                await store.runs.end_run(run, body["total_stf_files"])
-                entry.run_ended = True
+            elif kind in STATE_MESSAGES:
+                entry.phase = f"{body['state']}/{body['substate']}"
+                events.append(body)
+                if kind == "start_run" or kind == "end_run":
+                    await store.runs.start_run(body["run_id"], self.namespace, execution_id=entry.execution_id,
+                                               state=body["state"], substate=body["substate"])
+                if kind == "end_run":
+                    await store.runs.update_run_state(body["run_id"], body["state"], body["substate"])
+                    await store.runs.end_run(body["run_id"], body["total_stf_files"])
+                    entry.run_ended = True
+                    last_state = None
+                elif kind in ("pause_run", "resume_run"):
+                    last_state = body
+        if last_state is not None:
+            await store.runs.update_run_state(last_state["run_id"], last_state["state"], last_state["substate"])
+        for body in events:
             await store.events.add_state_event(
-                self.namespace, kind, body["state"], body["substate"], execution_id=entry.execution_id,
-                run_number=run, simulation_tick=body.get("simulation_tick"),
+                self.namespace, body["msg_type"], body["state"], body["substate"], execution_id=entry.execution_id,
+                run_number=body["run_id"], simulation_tick=body.get("simulation_tick"),
                 data={k: v for k, v in body.items() if k in ("total_stf_files", "reason")},
             )
         await store.events.add_messages([

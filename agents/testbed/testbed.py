@@ -91,6 +91,8 @@ class _Testbed:
     subscriptions: list[Subscription] = field(default_factory=list)
     beats: dict[str, Heartbeat] = field(default_factory=dict)
     drained: set[str] = field(default_factory=set)
+    finished: set[str] = field(default_factory=set)
+    ends: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     status: Literal["starting", "ready", "stopping", "stopped", "failed"] = "starting"
 
@@ -379,6 +381,10 @@ class TestbedManager:
         event = ExecutionStatusChanged.model_validate(delivery.body)
         if event.event == "drained":
             testbed.drained.add(event.execution_id)
+        if event.event in ("completed", "terminated", "failed", "drained"):
+            testbed.finished.add(event.execution_id)
+            testbed.ends.set()
+            testbed.ends = asyncio.Event()
         testbed.notify()
 
     async def _on_control(self, testbed: _Testbed, delivery: Delivery) -> None:
@@ -531,8 +537,12 @@ class TestbedManager:
             else:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(testbed.changed.wait(), wait)
-                # many events arrive in bursts (heartbeats, STFs): look again at most 5 times a second
-                await asyncio.sleep(max(0.0, min(PROGRESS_MIN_GAP_S - (time.monotonic() - now), deadline - time.monotonic())))
+                # events come in bursts (heartbeats, STFs): look again at most 5 times a second,
+                # but at once when this execution has ended or drained
+                pause = min(PROGRESS_MIN_GAP_S - (time.monotonic() - now), deadline - time.monotonic())
+                if pause > 0 and execution_id not in testbed.finished and execution_id not in testbed.drained:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(testbed.ends.wait(), pause)
 
     async def _progress(self, record: ExecutionRecord, testbed: _Testbed | None, elapsed_s: float) -> ExecutionProgress:
         execution_id = record.execution_id
