@@ -150,6 +150,7 @@ class Supervisor:
         entry.wanted = True
         entry.wake = asyncio.Event()
         entry.restarts += 1
+        await self._mark(entry, "EXITED", f"restarting on request{': ' + reason if reason else ''}")
         entry.watch = asyncio.create_task(self._watch(entry), name=f"watch-{name}")
 
     async def kill(self, name: str, reason: str | None = None) -> None:

@@ -662,7 +662,7 @@ class TestbedManager:
         if namespace not in self._testbeds:
             raise TestbedNotRunning(namespace)
         message = {**body, "msg_type": msg_type, "namespace": namespace,
-                   "timestamp": datetime.now(UTC).isoformat(), "reason": reason}
+                   "timestamp": datetime.now(UTC).isoformat(), "reason": reason or body.get("reason") or ""}
         if msg_type == "scale_workers":
             try:
                 ScaleWorkers.model_validate(message)
