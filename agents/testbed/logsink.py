@@ -47,8 +47,6 @@ class LogBuffer(logging.Handler):
         self.capacity = capacity
         self.records: deque[LogIn] = deque()
         self.dropped = 0
-        self.wakeup: asyncio.Event | None = None
-        self.batch_size = 500
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import uuid
@@ -112,4 +111,3 @@ async def test_kill_9_of_a_worker_loses_and_duplicates_nothing(process_manager: 
     assert sum(a.restarts for a in status.agents if a.agent_type == "worker") >= 1
     logs = await store.logs.list_logs(namespace=namespace, search="killed by signal SIGKILL")
     assert logs.total >= 1
-    await asyncio.sleep(0)
