@@ -59,7 +59,7 @@ __all__ = ["StompBus"]
 log = logging.getLogger(__name__)
 
 REDELIVERIES = "controlroom-redeliveries"
-CONFIRM_EVERY = 64
+CONFIRM_AFTER_S = 0.25
 _JSON = "application/json"
 
 
@@ -304,12 +304,15 @@ class StompBus(Bus):
         self._incoming: deque[tuple[int, stomp.utils.Frame]] = deque()  # filled by receiver threads
         self._drain_scheduled = False
         # every SEND the broker has not confirmed, oldest first: sent again after a reconnect, so a
-        # publish that returned is never lost (it may arrive twice). A receipt is asked for on one
-        # SEND in CONFIRM_EVERY (or when none is outstanding): a receipt makes ActiveMQ store that
-        # message synchronously, and asking on every SEND cut the slice pattern's rate by 2-3x.
+        # publish that returned is never lost (it may arrive twice). Confirmation is a receipt on
+        # an empty transaction written after the SENDs (the broker handles a connection's frames in
+        # order), asked CONFIRM_AFTER_S after a publish, one outstanding at a time. Any receipt
+        # makes ActiveMQ answer only once its store has caught up (~10 ms here), holding up that
+        # connection: a receipt per SEND cut the slice pattern's rate by 2-3x and one per loop turn
+        # made a prefetch-1 worker 8x slower than without.
         self._unconfirmed: deque[tuple[int, str, str, dict[str, str]]] = deque()
         self._confirms: dict[str, int] = {}  # outstanding receipt id -> newest seq it confirms
-        self._confirm_asked = 0
+        self._confirm_scheduled = False
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
         self._tag = uuid.uuid4().hex[:8]
@@ -481,16 +484,24 @@ class StompBus(Bus):
         conn = await self._ready()
         seq = next(self._seq)
         self._unconfirmed.append((seq, destination, payload, frame_headers))
-        send_headers = frame_headers
-        if not self._confirms or seq - self._confirm_asked >= CONFIRM_EVERY:
-            send_headers = {**frame_headers, "receipt": self._ask_confirm(seq)}
         assert self._writer is not None
-        self._writer.send(encode_send(destination, payload, send_headers))
+        self._writer.send(encode_send(destination, payload, frame_headers))
+        if not self._confirm_scheduled:
+            self._confirm_scheduled = True
+            assert self._loop is not None
+            self._loop.call_later(CONFIRM_AFTER_S, self._confirm_soon)
+
+    def _confirm_soon(self) -> None:
+        self._confirm_scheduled = False
+        unconfirmed = self._unconfirmed
+        if not unconfirmed or self._conn is None or not self._connected.is_set():
+            return
+        if not self._confirms:
+            self._ask_for_confirmation(self._conn)
 
     def _ask_confirm(self, seq: int) -> str:
         receipt = f"c-{self._tag}-{seq}"
         self._confirms[receipt] = seq
-        self._confirm_asked = seq
         return receipt
 
     def _confirmed(self, seq: int) -> None:
@@ -498,15 +509,16 @@ class StompBus(Bus):
         unconfirmed = self._unconfirmed
         while unconfirmed and unconfirmed[0][0] <= seq:
             unconfirmed.popleft()
-        if unconfirmed and not self._confirms and self._conn is not None and self._connected.is_set():
-            self._ask_for_confirmation(self._conn)
+        if unconfirmed and not self._confirms and not self._confirm_scheduled:
+            self._confirm_scheduled = True
+            assert self._loop is not None
+            self._loop.call_later(CONFIRM_AFTER_S, self._confirm_soon)
 
     def _ask_for_confirmation(self, conn: stomp.Connection12) -> None:
         # a receipt on an empty transaction confirms the SENDs written before it
         receipt = self._ask_confirm(self._unconfirmed[-1][0])
-        with contextlib.suppress(stomp.exception.StompException, OSError):
-            conn.begin(transaction=receipt, headers={"receipt": receipt})
-            conn.abort(receipt)
+        if self._writer is not None:
+            self._writer.send(f"BEGIN\ntransaction:{receipt}\nreceipt:{receipt}\n\n\x00ABORT\ntransaction:{receipt}\n\n\x00".encode())
 
     async def subscribe(
         self,
