@@ -51,6 +51,7 @@ class Call:
     emit: Emit
     era: Era | None = None
     client: str | None = None
+    client_version: str | None = None
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     route: Route | None = None
 
@@ -107,8 +108,8 @@ class ObserveStage:
                 record = CallRecord(
                     call_id=call.call_id, request_id=call.request_id, started_at=started,
                     duration_ms=(time.perf_counter() - clock) * 1000, user=call.principal.user,
-                    client=call.client, era=call.era, tool=call.tool.name,
-                    arguments_sha256=_digest(call.arguments), namespace=route.namespace if route else None,
+                    client=call.client, client_version=call.client_version, era=call.era, tool=call.tool.name,
+                    arguments=call.arguments, arguments_sha256=_digest(call.arguments), namespace=route.namespace if route else None,
                     node=route.node if route else None, reason=route.reason if route else None,
                     outcome=final.outcome, error=final.error)
                 with anyio.CancelScope(shield=True):

@@ -49,3 +49,7 @@ for _path, _name in _GROUPS:
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app() or 0)
+
+
+if __name__ == "__main__":
+    main()

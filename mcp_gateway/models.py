@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -81,8 +81,10 @@ class CallRecord(BaseModel):
     duration_ms: float
     user: str
     client: str | None = None
+    client_version: str | None = None
     era: Era | None = None
     tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict, description="as the client sent them; observers redact")
     arguments_sha256: str
     namespace: str | None = None
     node: str | None = None

@@ -11,6 +11,7 @@ notifications) is replayed to the FastMCP app unchanged. The principal rides in
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from mcp_gateway.models import Principal
 
 FORWARDED_HEADERS = frozenset({b"content-type", b"accept", b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
 CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
+MAX_REMEMBERED_SESSIONS = 10_000
 
 
 def _unauthorized(error: AuthError) -> tuple[dict[str, Any], bytes]:
@@ -82,6 +84,8 @@ class McpPassthrough:
         self.own_tools = own_tools
         self.path = path
         self._in_flight: dict[tuple[str, Any], anyio.CancelScope] = {}
+        # clientInfo of handshake-era sessions (learned from `initialize`), by mcp-session-id
+        self._session_clients: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
@@ -113,11 +117,29 @@ class McpPassthrough:
                 if tool is not None and name not in self.own_tools():
                     await self._call(scope, receive, send, headers, principal, tool, message, body)
                     return
+            elif method == "initialize":
+                info = (message.get("params") or {}).get("clientInfo")
+                if isinstance(info, dict):
+                    send = self._learn_session_client(send, info)
             elif method == "notifications/cancelled" and self._cancel(headers, principal, message):
                 await send({"type": "http.response.start", "status": 202, "headers": []})
                 await send({"type": "http.response.body", "body": b""})
                 return
         await self.inner(_with_user(scope, principal), _replay(body, receive), send)
+
+    def _learn_session_client(self, send: Send, info: dict[str, Any]) -> Send:
+        """Wrap ``send`` to remember ``info`` under the session id the response assigns."""
+
+        async def remember(event: dict[str, Any]) -> None:
+            if event["type"] == "http.response.start":
+                for key, value in event.get("headers", []):
+                    if key.lower() == b"mcp-session-id":
+                        self._session_clients[value] = info
+                        while len(self._session_clients) > MAX_REMEMBERED_SESSIONS:
+                            self._session_clients.popitem(last=False)
+            await send(event)
+
+        return remember
 
     def _key(self, headers: dict[bytes, bytes], principal: Principal, request_id: Any) -> tuple[str, Any]:
         return headers.get(b"mcp-session-id", principal.user.encode()).decode("latin-1"), request_id
@@ -136,6 +158,8 @@ class McpPassthrough:
         arguments = params.get("arguments") or {}
         meta = params.get("_meta") or {}
         client_info = meta.get(CLIENT_INFO_META) if isinstance(meta, dict) else None
+        if not isinstance(client_info, dict):
+            client_info = self._session_clients.get(headers.get(b"mcp-session-id", b""))
         era = headers.get(b"mcp-protocol-version", b"").decode("latin-1") or None
         writer = _Writer(send, headers.get(b"mcp-session-id"))
         call = Call(
@@ -143,7 +167,8 @@ class McpPassthrough:
             arguments=arguments if isinstance(arguments, dict) else {}, message=message, body=body,
             headers=[(k, v) for k, v in scope["headers"] if k in FORWARDED_HEADERS], emit=writer.event,
             era="2026-07-28" if era == "2026-07-28" else "2025-11-25",
-            client=client_info.get("name") if isinstance(client_info, dict) else None)
+            client=client_info.get("name") if isinstance(client_info, dict) else None,
+            client_version=client_info.get("version") if isinstance(client_info, dict) else None)
         key = self._key(headers, principal, call.request_id)
         reply = None
         async with anyio.create_task_group() as group:

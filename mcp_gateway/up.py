@@ -1,0 +1,168 @@
+"""`controlroom up`: the one command — a gateway, one local node, the embedded bus and store.
+
+Everything lives under one state directory (default ``~/.controlroom``): ``gateway.db`` (node
+registry, tokens), ``node.db`` (the testbed store), ``controlroom.db`` (provenance),
+``identity.key`` (the secret the gateway signs caller identities with, shared with the local
+node) and ``connection.json`` (the gateway URL and the user token, for `controlroom chat` and
+`controlroom debug`). The first start creates an admin token and prints it; later starts reuse it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable
+from pathlib import Path
+
+from cyclopts import App
+
+app = App(name="up", help="Start a gateway, one local node, the embedded bus and store; print how to connect.")
+
+
+@app.default
+def up(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    state_dir: Path | None = None,
+    node_port: int = 0,
+    bus: str = "embedded",
+    stomp: str | None = None,
+) -> int:
+    """Run until Ctrl-C.
+
+    Parameters
+    ----------
+    host: interface to bind (127.0.0.1 unless you mean to expose it)
+    port: the gateway's port (its MCP endpoint is http://HOST:PORT/mcp)
+    state_dir: where state lives (default ~/.controlroom)
+    node_port: the local node's port (0 picks a free one)
+    bus: embedded (agents in-process) or stomp (agents as child processes on a broker)
+    stomp: host:port of the STOMP broker, with --bus stomp
+    """
+    state = (state_dir or Path.home() / ".controlroom").expanduser()
+    try:
+        return asyncio.run(run_up(host=host, port=port, state_dir=state, node_port=node_port, bus=bus, stomp=stomp))
+    except KeyboardInterrupt:
+        return 0
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
+    """The user (admin) token and the local node's token: created on first start, then reused."""
+    from mcp_gateway.auth import create_token
+    from mcp_gateway.models import Principal
+
+    path = state_dir / "up-tokens.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        return saved["user"], saved["node"]
+    user = await create_token(store, Principal(user="admin", namespaces=["*"]))  # type: ignore[arg-type]
+    node = await create_token(store, Principal(user="local", scopes=["node"]))  # type: ignore[arg-type]
+    path.write_text(json.dumps({"user": user, "node": node}))
+    path.chmod(0o600)
+    return user, node
+
+
+async def run_up(
+    *, host: str, port: int, state_dir: Path, node_port: int = 0, bus: str = "embedded", stomp: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> None | int:
+    """Start everything, print the connection details, and run until ``stop`` is set or a signal arrives."""
+    import anyio
+    from pydantic import SecretStr
+
+    from agents.ai.connection import Connection, write_connection
+    from mcp_gateway.provenance import ProvCallObserver
+    from mcp_gateway.server import build_gateway, serve_gateway
+    from mcp_gateway.settings import GatewaySettings
+    from mcp_nodes.serve import serve_node
+    from mcp_nodes.settings import NodeSettings
+    from prov_agent.recorder import Recorder
+    from prov_agent.store import ProvStore, engine_for
+    from prov_agent.writer import ProvWriter
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    prov_engine = engine_for(state_dir=state_dir)
+    prov_store = ProvStore(prov_engine)
+    await prov_store.create_schema()
+    gateway_settings = GatewaySettings(host=host, port=port, state_dir=state_dir)
+    gateway_ready = asyncio.Event()
+    base_url: list[str] = []
+
+    async with ProvWriter(prov_store) as writer:
+        gateway = build_gateway(gateway_settings, observers=[ProvCallObserver(Recorder(writer, stream="gateway"))])
+
+        def on_gateway(url: str) -> None:
+            base_url.append(url)
+            gateway_ready.set()
+
+        gateway_stop = anyio.Event()
+        gateway_task = asyncio.create_task(serve_gateway(gateway=gateway, ready=on_gateway, stop=gateway_stop))
+        node_task: asyncio.Task[None] | None = None
+        try:
+            await _first(gateway_ready.wait(), gateway_task)
+            user_token, node_token = await _tokens(gateway.store, state_dir)
+            node_settings = NodeSettings(
+                name="local", host=host, port=node_port, state_dir=state_dir, bus=bus, stomp=stomp,  # type: ignore[arg-type]
+                token=SecretStr(node_token), gateway=base_url[0],
+                identity_secret=SecretStr(gateway_settings.resolved_secret()),
+                register_interval_s=gateway_settings.heartbeat_s,
+            )
+            node_ready = asyncio.Event()
+            node_task = asyncio.create_task(serve_node(node_settings, started=lambda _url: node_ready.set()))
+            await _first(node_ready.wait(), node_task)  # registered with the gateway by now
+            mcp_url = f"{base_url[0]}/mcp"
+            write_connection(state_dir, Connection(url=mcp_url, token=user_token))
+            print_banner(mcp_url, user_token, state_dir)
+            await _first(stop.wait(), gateway_task, node_task)
+        finally:
+            # the node first, so it deregisters while the gateway still answers; one cancellation
+            # each (asyncio's, not a cancel scope's) lets their clean-up await what it must
+            for task in (node_task, gateway_task):
+                if task is not None and not task.done():
+                    if task is gateway_task:
+                        gateway_stop.set()
+                    else:
+                        task.cancel()
+                    try:
+                        await asyncio.wait_for(task, timeout=15)
+                    except (asyncio.CancelledError, TimeoutError):
+                        pass
+    await prov_engine.dispose()
+    return 0
+
+
+async def _first(awaitable: Awaitable[object], *tasks: asyncio.Task[None] | None) -> None:
+    """Wait for ``awaitable``; if one of ``tasks`` ends first, raise its error (a start-up failure)."""
+    waiter = asyncio.ensure_future(awaitable)
+    watched = {t for t in tasks if t is not None}
+    done, _ = await asyncio.wait({waiter, *watched}, return_when=asyncio.FIRST_COMPLETED)
+    if waiter not in done:
+        waiter.cancel()
+        for task in done:
+            task.result()
+        raise RuntimeError("a service of `controlroom up` stopped during start-up")
+
+
+def print_banner(mcp_url: str, token: str, state_dir: Path) -> None:
+    lines = [
+        f"controlroom is up — state in {state_dir}",
+        f"  MCP URL:  {mcp_url}",
+        f"  token:    {token}",
+        "Connect Claude Code:",
+        f'  claude mcp add --transport http controlroom {mcp_url} --header "Authorization: Bearer {token}"',
+        "Or the MCP Inspector:",
+        f'  npx @modelcontextprotocol/inspector --cli {mcp_url} --transport http --header "Authorization: Bearer {token}" --method tools/list',
+        "Ctrl-C stops everything.",
+    ]
+    print("\n".join(lines), flush=True)

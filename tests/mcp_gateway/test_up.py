@@ -1,0 +1,115 @@
+"""`controlroom up` end to end: one command, then a Claude-style session through the gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+
+from prov_agent.queries import Scope, timeline
+from prov_agent.store import ProvStore, engine_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[dict[str, str]]:
+    state = tmp_path / "state"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mcp_gateway.cli", "up", "--state-dir", str(state), "--port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    connection = state / "connection.json"
+    deadline = time.monotonic() + 60
+    while not connection.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            output = process.stdout.read() if process.stdout else ""
+            process.kill()
+            pytest.fail(f"controlroom up did not come up:\n{output}")
+        time.sleep(0.1)
+    details = json.loads(connection.read_text())
+    details["state_dir"] = str(state)
+    try:
+        yield details
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            out, _ = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, _ = process.communicate()
+        details["output"] = out
+        assert process.returncode == 0, out
+
+
+async def test_session_through_the_gateway_is_completed_and_recorded(up: dict[str, str]) -> None:
+    transport = StreamableHttpTransport(up["url"], headers={"Authorization": f"Bearer {up['token']}"})
+    async with Client(transport) as client:
+        names = {tool.name for tool in await client.list_tools()}
+        assert {"start_testbed", "start_workflow", "wait_for_execution", "list_nodes", "whoami"} <= names
+        started = await client.call_tool("start_testbed", {"namespace": "alice"})
+        assert started.structured_content["ready"] is True
+        execution = await client.call_tool(
+            "start_workflow", {"namespace": "alice", "config": "fast_processing_default", "parameters": {"stf_count": 10}}
+        )
+        execution_id = execution.structured_content["execution_id"]
+        progress: list[float] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(value)
+
+        waited = await client.call_tool("wait_for_execution", {"execution_id": execution_id, "timeout_s": 60},
+                                        progress_handler=on_progress)
+        assert waited.structured_content["finished"] is True and progress
+        final = await client.call_tool("get_workflow_execution", {"execution_id": execution_id})
+        assert final.structured_content["status"] == "completed"
+        assert final.structured_content["stf_count"] == 10
+        assert final.meta["controlroom/route"] == {"node": "local", "reason": "entity"}
+        bad = await client.call_tool("start_workflow", {"namespace": "alice", "parameters": {"stf_count": -1}},
+                                     raise_on_error=False)
+        assert bad.is_error and "stf_count" in bad.content[0].text
+
+    await _until_recorded(Path(up["state_dir"]), 6)
+    engine = engine_for(state_dir=Path(up["state_dir"]))
+    try:
+        store = ProvStore(engine)
+        assert (await store.verify()).ok
+        page = await timeline(store, Scope.parse("principal:admin"))
+        calls = [r for r in page.items if r.kind == "gateway_call"]
+        tools = [next(e.attrs.get("tool") for e in r.elements if e.cls == "AgentTool") for r in calls]
+        assert tools == ["start_testbed", "start_workflow", "wait_for_execution", "get_workflow_execution", "start_workflow"]
+        outcomes = [next(e.attrs.get("outcome") for e in r.elements if e.cls == "AgentTool") for r in calls]
+        assert outcomes[-1] == "is_error" and set(outcomes[:-1]) == {"ok"}
+        assert up["token"] not in json.dumps([r.model_dump(mode="json") for r in page.items])
+    finally:
+        await engine.dispose()
+
+
+async def _until_recorded(state_dir: Path, count: int) -> None:
+    """The writer flushes every 200 ms: wait (bounded) until ``count`` records are stored."""
+    import asyncio
+
+    engine = engine_for(state_dir=state_dir)
+    try:
+        store = ProvStore(engine)
+        for _ in range(50):
+            if await store.count() >= count:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
