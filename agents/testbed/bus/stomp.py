@@ -1,9 +1,10 @@
 """The STOMP adapter: ActiveMQ (or any STOMP 1.2 broker) through stomp.py.
 
 stomp.py reads frames on its own receiver thread. This adapter never runs a handler there: the
-listener only passes each frame to the asyncio loop with ``call_soon_threadsafe``, into the
-subscription's inbox, and one task per subscription hands the frames to its handler in order.
-Publishing, acks and nacks are buffered socket writes made from the loop thread.
+listener only appends each frame to a queue and wakes the asyncio loop with
+``call_soon_threadsafe`` (once per batch); the loop sorts the frames into the subscriptions'
+inboxes, and one task per subscription hands them to its handler in order. Publishing, acks and
+nacks are written from the loop thread, coalesced into one socket write per loop turn.
 
 What the broker sees:
 
@@ -21,6 +22,7 @@ What the broker sees:
 The connection heart-beats (10 s both ways by default). When it drops, the adapter reconnects
 with exponential backoff and re-subscribes every live subscription; frames received on the old
 connection are dropped (the broker redelivers them) and publishing waits for the new connection.
+Every publish is kept until the broker confirms it and is sent again after a reconnect.
 
 Example::
 
