@@ -1,9 +1,12 @@
-"""The per-stream hash chain: canonical JSON, record hashes, and the walk that checks them.
+"""The per-stream hash chain: record hashes, and the walk that checks them.
 
-A record's hash is the sha256 of the canonical JSON (sorted keys, no spaces, UTF-8) of
-``{body, kind, prev_hash, record_id, seq, stream, time}``; ``prev_hash`` is the previous
-record's hash in the same stream (``GENESIS`` for seq 1). Editing any field of a stored record,
-inserting one or deleting one breaks the chain at a place :func:`check_stream` names.
+A record's hash is the sha256 (over UTF-8) of the JSON text
+``{"body":BODY,"kind":…,"prev_hash":…,"record_id":…,"seq":…,"stream":…,"time":…}`` (keys in
+that order, no spaces) where BODY is the body column's text exactly as stored: the writer
+encodes a body once (compact JSON) and stores those very characters, so neither writing nor
+verifying re-encodes it. ``prev_hash`` is the previous record's hash in the same stream
+(``GENESIS`` for seq 1). Editing any field of a stored record (even re-formatting the body's
+JSON), inserting one or deleting one breaks the chain at a place :func:`check_stream` names.
 
 >>> h1 = record_hash("r1", "s", 1, "note", "2026-01-01T00:00:00.000000Z", canonical({}), GENESIS)
 >>> len(h1)
@@ -30,6 +33,7 @@ GENESIS = "0" * 64
 DECLARED, UP, DOWN = 1, 2, 4
 
 _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _str = encode_basestring  # a str's JSON form, exactly as _dumps writes it
 
 
@@ -39,8 +43,14 @@ def quoted(text: str) -> str:
 
 
 def canonical(value: Any) -> str:
-    """Canonical JSON text of ``value`` (what is hashed and what is stored)."""
+    """Canonical JSON text of ``value`` (sorted keys, no spaces): deterministic for equal values."""
     return _dumps(value)
+
+
+def compact(value: Any) -> str:
+    """Compact JSON text of ``value`` in its dicts' own key order (how the writer stores bodies:
+    25% cheaper than sorting, and the hash covers the stored text, not a re-encoding)."""
+    return _compact(value)
 
 
 _second_cache: dict[int, str] = {}
@@ -63,7 +73,7 @@ def parse_time(text: str) -> datetime:
 
 
 def record_hash(record_id: str, stream: str, seq: int, kind: str, time: str, body_json: str, prev_hash: str) -> str:
-    """sha256 of the canonical JSON of the whole record, ``body_json`` being canonical already."""
+    """sha256 of the whole record's JSON text, ``body_json`` being the body exactly as stored."""
     text = (
         f'{{"body":{body_json},"kind":{_str(kind)},"prev_hash":{_str(prev_hash)},'
         f'"record_id":{_str(record_id)},"seq":{int(seq)},"stream":{_str(stream)},"time":{_str(time)}}}'
@@ -129,11 +139,7 @@ def check_stream(rows: Iterable[StoredRow], stream_head: tuple[int, str] | None 
                     "deleted, inserted or edited)",
                 )
             )
-        try:
-            body_json = canonical(json.loads(row.body))
-        except ValueError:
-            body_json = row.body
-        actual = record_hash(row.record_id, row.stream, row.seq, row.kind, row.time, body_json, row.prev_hash)
+        actual = record_hash(row.record_id, row.stream, row.seq, row.kind, row.time, row.body, row.prev_hash)
         if actual != row.hash:
             problems.append(
                 ChainProblem(

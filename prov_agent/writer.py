@@ -2,7 +2,7 @@
 
 ``append`` puts one tuple on a deque (thread-safe, ~0.3 µs). A background task wakes every
 ``flush_interval`` seconds, takes everything buffered, assigns each record its stream's next
-seq, serialises it to canonical JSON, chains the hashes in seq order (in a worker thread, so
+seq, serialises it to compact JSON (stored exactly as hashed), chains the hashes in seq order (in a worker thread, so
 the event loop stays responsive) and writes the batch in ONE transaction. Guarantees:
 
 * clean shutdown (``close()`` / leaving ``async with``) flushes everything;
@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
-from prov_agent.chain import DECLARED, DOWN, GENESIS, UP, canonical as _canonical, quoted as _str, time_text
+from prov_agent.chain import DECLARED, DOWN, GENESIS, UP, compact as _encode, quoted as _str, time_text
 from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError, WriterClosed
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _roles(body: dict[str, Any]) -> dict[str, int]:
 def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> Chunk:
     """Turn buffered tuples into chained rows; ``heads`` is advanced in place.
 
-    The hot loop of a flush: one canonical encoding per body (stored exactly as hashed), one
+    The hot loop of a flush: one JSON encoding per body (stored exactly as hashed), one
     sha256 per record over text built around it, rows as plain tuples.
     """
     rows: list[RowTuple] = []
@@ -94,11 +94,11 @@ def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> Chunk:
         tail = f"{_bits(80):020x}"
         rid = f"{last_prefix[:8]}-{last_prefix[8:12]}-7{tail[:3]}-{tail[3:7]}-{tail[7:19]}"
         try:
-            body_json = _canonical(body)
+            body_json = _encode(body)
             roles = _roles(body)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # Never drop a record: keep what can be kept, and say why.
-            body_json = _canonical({"elements": [], "relations": [], "unserialisable": f"{exc}: {body!r}"[:4096]})
+            body_json = _encode({"elements": [], "relations": [], "unserialisable": f"{exc}: {body!r}"[:4096]})
             roles = {}
             log.warning("provenance record in stream %s seq %d was not serialisable: %s", stream, seq, exc)
         ts = time_text(epoch)
