@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
+from agents.ai.debugger.loop import StepObserver
+from agents.ai.debugger.policy import Policy
+from agents.ai.llm import LLM
+from agents.ai.provenance import ProvSteps
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.breaker import Breakers
 from mcp_gateway.calls import Forwarder, ObserveStage, RateLimitStage, RouteStage, compose
@@ -41,7 +46,13 @@ from mcp_gateway.registry_api import registry_routes
 from mcp_gateway.registry_store import RegistryStore, open_engine
 from mcp_gateway.routing import EntityKey, Owner, Router
 from mcp_gateway.settings import GatewaySettings
-from mcp_gateway.tools import CatalogProvider, add_gateway_tools
+from mcp_gateway.debugging import add_debug_tools
+from mcp_gateway.models import Principal
+from mcp_gateway.provenance import ProvCallObserver
+from mcp_gateway.skills import add_skills
+from mcp_gateway.tools import CatalogProvider, add_gateway_tools, current_principal
+from prov_agent.recorder import Recorder
+from prov_agent.tools import Caller, provenance_tools
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +95,16 @@ def build_gateway(
     *,
     engine: AsyncEngine | None = None,
     observers: Sequence[CallObserver] = (),
+    recorder: Recorder | None = None,
+    policy: Policy | None = None,
+    llm: LLM | None = None,
 ) -> Gateway:
-    """Assemble the gateway. ``engine`` defaults to one opened from ``settings``' database URL."""
+    """Assemble the gateway. ``engine`` defaults to one opened from ``settings``' database URL.
+
+    With a provenance ``recorder``, every routed call is recorded, the provenance tools are
+    served and the debugging agent's steps are recorded; ``policy`` and ``llm`` configure the
+    debugging agent (default policy; rules only without an LLM).
+    """
     settings = settings or GatewaySettings()
     owns_engine = engine is None
     engine = engine or open_engine(settings.resolved_database_url())
@@ -104,6 +123,8 @@ def build_gateway(
 
     router = Router(registry, breakers, locate)
     observer_list = list(observers)
+    if recorder is not None:
+        observer_list.append(ProvCallObserver(recorder))
 
     # The call chain for forwarded node tools, outermost first.
     handler = compose(
@@ -119,6 +140,11 @@ def build_gateway(
 
     mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, providers=[CatalogProvider(registry)])
     add_gateway_tools(mcp, registry, breakers)
+    add_debug_tools(mcp, handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
+                    step_observer=_debug_steps(recorder) if recorder is not None else None)
+    if recorder is not None:
+        mcp.mount(provenance_tools(lambda: recorder.writer.store, namespace_guard=_caller))
+    add_skills(mcp)
     mcp_app = mcp.http_app(path="/mcp", stateless_http=False)
 
     own_tool_names: set[str] = set()
@@ -157,6 +183,18 @@ def build_gateway(
 
     return Gateway(app=app, mcp=mcp, registry=registry, store=store, authenticator=authenticator,
                    router=router, observers=observer_list, settings=settings, _lifespan=lifespan())
+
+
+def _caller() -> Caller:
+    principal = current_principal()
+    return Caller(user=principal.user, namespaces=principal.namespaces)
+
+
+def _debug_steps(recorder: Recorder) -> Callable[[Principal], StepObserver]:
+    def observer(principal: Principal) -> StepObserver:
+        return ProvSteps(Recorder(recorder.writer, stream=f"debug-{uuid.uuid4().hex[:12]}"), principal=principal.user)
+
+    return observer
 
 
 async def serve_gateway(

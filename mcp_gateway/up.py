@@ -18,6 +18,8 @@ from pathlib import Path
 
 from cyclopts import App
 
+from agents.ai.llm import LLM
+
 app = App(name="up", help="Start a gateway, one local node, the embedded bus and store; print how to connect.")
 
 
@@ -77,7 +79,6 @@ async def run_up(
     from pydantic import SecretStr
 
     from agents.ai.connection import Connection, write_connection
-    from mcp_gateway.provenance import ProvCallObserver
     from mcp_gateway.server import build_gateway, serve_gateway
     from mcp_gateway.settings import GatewaySettings
     from mcp_nodes.serve import serve_node
@@ -100,7 +101,7 @@ async def run_up(
     base_url: list[str] = []
 
     async with ProvWriter(prov_store) as writer:
-        gateway = build_gateway(gateway_settings, observers=[ProvCallObserver(Recorder(writer, stream="gateway"))])
+        gateway = build_gateway(gateway_settings, recorder=Recorder(writer, stream="gateway"), llm=_llm_if_configured())
 
         def on_gateway(url: str) -> None:
             base_url.append(url)
@@ -140,6 +141,15 @@ async def run_up(
                         pass
     await prov_engine.dispose()
     return 0
+
+
+def _llm_if_configured() -> LLM | None:
+    """The debugging agent's LLM when an API key is configured (rules alone otherwise)."""
+    from agents.ai.anthropic_llm import AnthropicLLM
+    from agents.ai.settings import AISettings
+
+    settings = AISettings()
+    return AnthropicLLM(settings) if settings.configured else None
 
 
 async def _first(awaitable: Awaitable[object], *tasks: asyncio.Task[None] | None) -> None:

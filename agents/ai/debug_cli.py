@@ -51,7 +51,7 @@ def debug(
         return 2
     report = asyncio.run(_run(connection.url, connection.token, gate, execution_id, namespace))
     print_report(report, console)
-    return 0 if report.outcome in ("fixed", "reported", "awaiting_approval") else 1
+    return 0 if report.outcome in ("healthy", "fixed", "reported", "awaiting_approval") else 1
 
 
 async def _run(url: str, token: str, policy: Policy, execution_id: str | None, namespace: str | None) -> DebugReport:

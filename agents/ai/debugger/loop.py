@@ -26,7 +26,7 @@ from agents.ai.debugger.react import react
 from agents.ai.debugger.rules import Diagnosis, FixProposal
 from agents.ai.llm import LLM
 
-Outcome = Literal["fixed", "reported", "awaiting_approval", "stopped", "declined", "undiagnosed", "fix_failed", "not_verified"]
+Outcome = Literal["healthy", "fixed", "reported", "awaiting_approval", "stopped", "declined", "undiagnosed", "fix_failed", "not_verified"]
 StepKind = Literal["evidence", "diagnosis", "decision", "action", "verification", "report"]
 
 
@@ -82,6 +82,11 @@ class Approvals:
             raise KeyError(f"approval_id {approval_id!r} is not pending (pending: {known})") from None
 
 
+def _healthy(evidence: Evidence) -> bool:
+    """Nothing failed: no error texts, no failed tool, and the execution (if any) did not fail."""
+    return not evidence.texts() and evidence.status not in ("failed", "terminated")
+
+
 class Debugger:
     """Runs debugging sessions through a ``ToolCaller``."""
 
@@ -130,6 +135,12 @@ class Debugger:
             tool_errors=evidence.tool_errors, status=evidence.status,
         )
         diagnosis = rulebook.diagnose(evidence)
+        if diagnosis is None and _healthy(evidence):
+            report.seconds_to_diagnosis = asyncio.get_running_loop().time() - started
+            report.outcome = "healthy"
+            await self._step(report, "diagnosis", "healthy: no rule matched, no errors, nothing running late")
+            await self._step(report, "report", "nothing to fix")
+            return report
         if diagnosis is None and self.llm is not None and self.llm.configured:
             diagnosis, _ = await react(self.llm, self.tools, evidence)
         report.seconds_to_diagnosis = asyncio.get_running_loop().time() - started

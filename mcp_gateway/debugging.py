@@ -1,0 +1,126 @@
+"""The gateway's debugging tools: `debug_execution`, `approve_fix`, `list_pending_fixes`.
+
+The debugging agent reaches the nodes through the gateway's own call chain (observe → rate
+limit → route → forward) as the calling principal, so it can see and fix only what that
+principal may, and every tool call it makes is recorded like any client's. Its steps are
+recorded as PROV decisions when the gateway has a recorder.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastmcp import Context, FastMCP
+from fastmcp.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from agents.ai.debugger.evidence import ToolFailed
+from agents.ai.debugger.loop import Approvals, DebugReport, Debugger, StepObserver
+from agents.ai.debugger.policy import Policy
+from agents.ai.llm import LLM
+from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL_VERSION_META_KEY, Call, Handler
+from mcp_gateway.catalog import LogicalTool
+from mcp_gateway.models import Principal
+from mcp_gateway.tools import current_principal
+
+DEBUGGER_CLIENT = "controlroom-debugger"
+
+
+class GatewayToolCaller:
+    """A `ToolCaller` that sends node tool calls through the gateway's call chain as ``principal``."""
+
+    def __init__(self, handler: Handler, catalog: Callable[[], dict[str, LogicalTool]], principal: Principal) -> None:
+        self.handler = handler
+        self.catalog = catalog
+        self.principal = principal
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        tool = self.catalog().get(name)
+        if tool is None:
+            raise ToolFailed(f"tool {name!r} is not offered by any registered node")
+        request_id = uuid.uuid4().hex
+        message = {
+            "jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+            "params": {"name": name, "arguments": arguments,
+                       "_meta": {PROTOCOL_VERSION_META_KEY: MODERN_ERA, CLIENT_CAPABILITIES_META_KEY: {}}},
+        }
+        headers = [(b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
+                   (b"mcp-protocol-version", MODERN_ERA.encode()), (b"mcp-method", b"tools/call"),
+                   (b"mcp-name", name.encode())]
+
+        async def ignore(_: bytes) -> None:
+            return None
+
+        call = Call(principal=self.principal, request_id=request_id, tool=tool, arguments=arguments, message=message,
+                    body=json.dumps(message, separators=(",", ":")).encode(), headers=headers, emit=ignore,
+                    era=MODERN_ERA, client=DEBUGGER_CLIENT)
+        reply = await self.handler(call)
+        result = reply.result
+        text = "".join(block.get("text", "") for block in result.get("content", []) if isinstance(block, dict))
+        if result.get("isError") or reply.outcome != "ok":
+            raise ToolFailed(text or reply.error or f"{name} failed ({reply.outcome})")
+        structured = result.get("structuredContent")
+        if isinstance(structured, dict):
+            inner = structured.get("result")
+            return inner if set(structured) == {"result"} and isinstance(inner, dict) else structured
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return {"text": text}
+        return parsed if isinstance(parsed, dict) else {"result": parsed}
+
+
+def add_debug_tools(
+    mcp: FastMCP,
+    handler: Handler,
+    catalog: Callable[[], dict[str, LogicalTool]],
+    *,
+    policy: Policy,
+    llm: LLM | None = None,
+    step_observer: Callable[[Principal], StepObserver] | None = None,
+) -> Approvals:
+    """Register the debugging tools on the gateway's FastMCP server; returns the shared approvals."""
+    approvals = Approvals()
+
+    def debugger_for(principal: Principal) -> Debugger:
+        return Debugger(
+            GatewayToolCaller(handler, catalog, principal), policy=policy, llm=llm, approvals=approvals,
+            observer=step_observer(principal) if step_observer else None,
+        )
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+    async def debug_execution(ctx: Context, execution_id: str | None = None, namespace: str | None = None) -> DebugReport:
+        """Diagnose a failed, stuck or unhealthy execution (or a namespace's testbed) and apply the fix
+        the policy allows: rules from the failure catalog first, an LLM only when no rule matches and
+        one is configured. Fixes the policy marks ASK wait for approve_fix(approval_id). Returns every
+        step (evidence, diagnosis, decision, action, verification) with its rationale."""
+        if not execution_id and not namespace:
+            raise ToolError("give execution_id (e.g. stf_datataking-alice-0001) or namespace (a testbed to check)")
+        principal = current_principal()
+        if namespace and not principal.allows(namespace):
+            raise ToolError(f"namespace {namespace!r} is not granted to {principal.user}; whoami lists yours")
+        return await debugger_for(principal).debug(execution_id=execution_id, namespace=namespace, principal=principal.user)
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
+    def list_pending_fixes() -> list[DebugReport]:
+        """Fixes waiting for a human's approval (from debug_execution), with their diagnosis."""
+        principal = current_principal()
+        return [r for r in approvals.list() if principal.is_admin or r.principal == principal.user]
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
+    async def approve_fix(approval_id: str) -> DebugReport:
+        """Approve a pending fix (its approval_id came from debug_execution or list_pending_fixes):
+        the fix is applied through the gateway as you, then verified."""
+        principal = current_principal()
+        pending = {r.approval_id: r for r in approvals.list()}
+        report = pending.get(approval_id)
+        if report is None:
+            raise ToolError(f"approval_id {approval_id!r} is not pending; list_pending_fixes shows what is")
+        if not principal.is_admin and report.principal != principal.user:
+            raise ToolError(f"approval_id {approval_id!r} belongs to another principal")
+        return await debugger_for(principal).approve(approval_id, approver=principal.user)
+
+    return approvals
