@@ -5,7 +5,8 @@
    the full ``Recorder.gateway_call`` (redaction + statements + append) is printed for reference;
 2. sustained throughput: a producer appends realistic gateway-call records as fast as it can
    while the writer flushes every 200 ms into SQLite (WAL); records/s = records / time until
-   the last one is committed (goal: >= 50,000 records/s);
+   the last one is committed (goal: >= 50,000 records/s); also the process CPU per record (the
+   figure the machine's load does not distort) and the worst event-loop stall meanwhile;
 3. PROV-JSON export of 100,000 stored records (build the ProvDocument + serialise).
 
 The last line: ``prov_capture us_per_record=... records_per_s=... export_100k_s=...``.
@@ -82,11 +83,22 @@ async def hot_path(store: ProvStore) -> tuple[float, float, float]:
     return per_record, baseline, recorder_us
 
 
-async def sustained(store: ProvStore) -> float:
+async def _ticker(stop: asyncio.Event, lateness: list[float]) -> None:
+    """Wakes every millisecond and notes how late it woke (how long the loop was blocked)."""
+    while not stop.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(0.001)
+        lateness.append(time.perf_counter() - t - 0.001)
+
+
+async def sustained(store: ProvStore) -> tuple[float, float, float]:
+    """(records/s, process CPU us per record, worst event-loop stall in ms) for N_SUSTAINED records."""
     first, later = _sample_bodies()
     [call] = later["elements"]  # the recorder declared the client and principal in `first`
     associated, delegated = later["relations"]
-    t0 = time.perf_counter()
+    stop, lateness = asyncio.Event(), []
+    ticker = asyncio.create_task(_ticker(stop, lateness))
+    t0, c0 = time.perf_counter(), time.process_time()
     async with ProvWriter(store, flush_interval=0.2) as writer:
         append = writer.append
         append("gateway", "gateway_call", first)
@@ -99,7 +111,11 @@ async def sustained(store: ProvStore) -> float:
             )
             if i % 2000 == 1999:
                 await asyncio.sleep(0)  # a real producer yields to the loop
-    return N_SUSTAINED / (time.perf_counter() - t0)
+    rate = N_SUSTAINED / (time.perf_counter() - t0)
+    cpu_us = (time.process_time() - c0) / N_SUSTAINED * 1e6
+    stop.set()
+    await ticker
+    return rate, cpu_us, max(lateness) * 1000
 
 
 async def export_time(store: ProvStore) -> float:
@@ -120,14 +136,16 @@ async def main() -> None:
         per_record, baseline, recorder_us = await hot_path(store)
         print(f"hot path: append {per_record:.2f} us/record, no-op call {baseline:.2f} us, "
               f"overhead {per_record - baseline:.2f} us; full Recorder.gateway_call {recorder_us:.1f} us")
-        rate = await sustained(store)
-        print(f"sustained: {rate:,.0f} records/s into SQLite (flush every 200 ms)")
+        rate, cpu_us, stall_ms = await sustained(store)
+        print(f"sustained: {rate:,.0f} records/s into SQLite (flush every 200 ms); "
+              f"{cpu_us:.1f} us CPU per record (all threads); worst event-loop stall {stall_ms:.1f} ms")
         t0 = time.perf_counter()
         result = await store.verify()
         print(f"verify: {result.records} records ok={result.ok} in {time.perf_counter() - t0:.1f} s")
         export_s = await export_time(store)
         await engine.dispose()
-    print(f"prov_capture us_per_record={per_record:.2f} records_per_s={rate:.0f} export_100k_s={export_s:.1f}")
+    print(f"prov_capture us_per_record={per_record:.2f} records_per_s={rate:.0f} cpu_us_per_record={cpu_us:.1f} "
+          f"export_100k_s={export_s:.1f}")
 
 
 if __name__ == "__main__":
