@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,43 +12,17 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from prov_agent.queries import Scope, timeline
 from prov_agent.store import ProvStore, engine_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.up import start_up, stop_up
 
 
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[dict[str, str]]:
-    state = tmp_path / "state"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mcp_gateway.cli", "up", "--state-dir", str(state), "--port", str(free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    connection = state / "connection.json"
-    deadline = time.monotonic() + 60
-    while not connection.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = process.stdout.read() if process.stdout else ""
-            process.kill()
-            pytest.fail(f"controlroom up did not come up:\n{output}")
-        time.sleep(0.1)
-    details = json.loads(connection.read_text())
-    details["state_dir"] = str(state)
+    process, details = start_up(tmp_path / "state")
     try:
         yield details
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            out, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            out, _ = process.communicate()
-        details["output"] = out
-        assert process.returncode == 0, out
+        output = stop_up(process)
+        assert process.returncode == 0, output
 
 
 async def test_session_through_the_gateway_is_completed_and_recorded(up: dict[str, str]) -> None:
