@@ -3,7 +3,8 @@
 Fills a SQLite store with 1,000,000 log rows and 100,000 messages (once; the file is cached in
 the temp dir, re-runs reuse it), serves the node over streamable HTTP on 127.0.0.1 and times,
 through one fastmcp.Client, ``get_workflow_execution`` and ``list_logs`` returning 200 rows.
-Goal: p50 <= 5 ms for both.
+Goal: p50 <= 5 ms for both. A no-op tool on a bare FastMCP server, timed in the same run, gives
+the floor of the MCP stack under the machine's current load.
 
     .venv/bin/python bench/node_queries.py [--rows 1000000] [--messages 100000] [--calls 300]
 
@@ -21,7 +22,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastmcp import Client
+from fastmcp import Client, FastMCP
 
 from mcp_nodes.http import serve_http
 from mcp_nodes.runtime import node_runtime
@@ -57,6 +58,27 @@ async def fill(path: Path, rows: int, messages: int) -> str:
             for i in range(offset, min(messages, offset + batch))])
     await database.close()
     return execution.execution_id
+
+
+async def noop_baseline(calls: int) -> list[float]:
+    """The same client calling a no-op tool on a bare FastMCP server over HTTP: the floor of
+    the MCP stack on this machine at this moment (other load included)."""
+    bare = FastMCP("baseline")
+
+    @bare.tool
+    async def noop(value: int = 1) -> int:
+        """Return value."""
+        return value
+
+    figures = []
+    async with serve_http(bare.http_app(path="/mcp")) as port:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            for i in range(calls + 20):
+                t0 = time.perf_counter()
+                await client.call_tool("noop", {"value": i})
+                if i >= 20:
+                    figures.append((time.perf_counter() - t0) * 1000)
+    return figures
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -95,6 +117,7 @@ async def main(rows: int, messages: int, calls: int) -> None:
                                 figures[name].append(elapsed)
                         if name == "list_logs":
                             assert len(result.structured_content["items"]) == 200
+                    figures["noop_baseline"] = await noop_baseline(calls)
                     for name, values in figures.items():
                         print(f"{name}: p50={statistics.median(values):.2f} ms p99={percentile(values, 0.99):.2f} ms "
                               f"({len(values)} calls)")
@@ -103,7 +126,8 @@ async def main(rows: int, messages: int, calls: int) -> None:
     print(f"node_queries get_execution_p50_ms={statistics.median(figures['get_execution']):.2f} "
           f"get_execution_p99_ms={percentile(figures['get_execution'], 0.99):.2f} "
           f"list_logs_p50_ms={statistics.median(figures['list_logs']):.2f} "
-          f"list_logs_p99_ms={percentile(figures['list_logs'], 0.99):.2f} goal_ms=5")
+          f"list_logs_p99_ms={percentile(figures['list_logs'], 0.99):.2f} "
+          f"noop_baseline_p50_ms={statistics.median(figures['noop_baseline']):.2f} goal_ms=5")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastmcp import FastMCP
 from starlette.requests import Request
@@ -62,8 +64,16 @@ def build_node(settings: NodeSettings, *, store: Store, manager: TestbedManager,
     secret = settings.resolved_identity_secret()
     verifier = (NodeTokenVerifier(node_token=token, identity_secret=secret, node_name=settings.name)
                 if token is not None or secret is not None else None)
+    schemas: dict[str, dict[str, Any]] = {}
+
+    @asynccontextmanager
+    async def lifespan(server: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        schemas.update(await input_schemas(server))
+        yield {}
+
     mcp = FastMCP(
         name=f"controlroom-node-{settings.name}",
+        lifespan=lifespan,
         instructions=INSTRUCTIONS,
         version=node_version(),
         auth=verifier,
@@ -72,8 +82,18 @@ def build_node(settings: NodeSettings, *, store: Store, manager: TestbedManager,
         on_duplicate="error",
     )
     register_all(mcp, services)
+    # mcp 2.3's stateless (2026-07-28) path validates Mcp-Param headers against the called
+    # tool's input schema; without a lookup it runs a whole tools/list per tools/call
+    # (measured: ~65 ms of a 70 ms call with our 28 tools). The tool list is static: cache it.
+    mcp._mcp_server.get_tool_input_schema = schemas.get
     _add_routes(mcp, services, verifier)
     return mcp
+
+
+async def input_schemas(mcp: FastMCP) -> dict[str, dict[str, Any]]:
+    """Each tool's advertised inputSchema, by tool name."""
+    return {tool.name: tool.to_mcp_tool().model_dump(mode="json", by_alias=True)["inputSchema"]
+            for tool in await mcp.list_tools(run_middleware=False)}
 
 
 def _add_routes(mcp: FastMCP, services: NodeServices, verifier: NodeTokenVerifier | None) -> None:
