@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cyclopts import App
 
+from agents.ai.debugger.policy import Policy, load_policy
 from agents.ai.llm import LLM
 
 app = App(name="up", help="Start a gateway, one local node, the embedded bus and store; print how to connect.")
@@ -32,6 +33,7 @@ def up(
     node_port: int = 0,
     bus: str = "embedded",
     stomp: str | None = None,
+    policy: Path | None = None,
 ) -> int:
     """Run until Ctrl-C.
 
@@ -43,10 +45,14 @@ def up(
     node_port: the local node's port (0 picks a free one)
     bus: embedded (agents in-process) or stomp (agents as child processes on a broker)
     stomp: host:port of the STOMP broker, with --bus stomp
+    policy: the debugging agent's policy file (AUTO / ASK / STOP per scope and fix; see docs/debugging.md)
     """
     state = (state_dir or Path.home() / ".controlroom").expanduser()
     try:
-        return asyncio.run(run_up(host=host, port=port, state_dir=state, node_port=node_port, bus=bus, stomp=stomp))
+        gate = load_policy(policy) if policy else None
+        return asyncio.run(
+            run_up(host=host, port=port, state_dir=state, node_port=node_port, bus=bus, stomp=stomp, policy=gate)
+        )
     except KeyboardInterrupt:
         return 0
     except ValueError as error:
@@ -72,7 +78,7 @@ async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
 
 async def run_up(
     *, host: str, port: int, state_dir: Path, node_port: int = 0, bus: str = "embedded", stomp: str | None = None,
-    stop: asyncio.Event | None = None,
+    policy: Policy | None = None, stop: asyncio.Event | None = None,
 ) -> None | int:
     """Start everything, print the connection details, and run until ``stop`` is set or a signal arrives."""
     import anyio
@@ -101,7 +107,8 @@ async def run_up(
     base_url: list[str] = []
 
     async with ProvWriter(prov_store) as writer:
-        gateway = build_gateway(gateway_settings, recorder=Recorder(writer, stream="gateway"), llm=_llm_if_configured())
+        gateway = build_gateway(gateway_settings, recorder=Recorder(writer, stream="gateway"), policy=policy,
+                                llm=_llm_if_configured())
 
         def on_gateway(url: str) -> None:
             base_url.append(url)
