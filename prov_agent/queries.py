@@ -154,6 +154,18 @@ def summarise(kind: str, body: RecordBody) -> str:
     return f"{kind}: {len(body.elements)} elements, {len(body.relations)} relations"
 
 
+async def scope_record_ids(store: ProvStore, scope: Scope) -> set[str]:
+    """Ids of the records of an element scope (principal, agent, execution, entity)."""
+    target = scope.target()
+    if target is None:
+        raise InvalidProvInput("scope", f"{scope.kind!r} is not about one element", "use principal:, agent:, execution: or entity:")
+    if scope.kind == "execution":
+        back = await _walk(store, target, "back")
+        fwd = await _walk(store, target, "forward")
+        return set(back[0]) | set(fwd[0]) | await store.mentioning([target])
+    return await store.mentioning([target])
+
+
 async def select_rows(store: ProvStore, scope: Scope) -> list[StoredRow]:
     """Every record in a scope, ordered by time (exports and timelines use this)."""
     since, until = scope.bounds()
@@ -161,24 +173,39 @@ async def select_rows(store: ProvStore, scope: Scope) -> list[StoredRow]:
         return await store.records(since=since, until=until)
     if scope.kind == "stream":
         return await store.records(stream=scope.value, since=since, until=until)
-    target = scope.target()
-    assert target is not None
-    if scope.kind == "execution":
-        back = await _walk(store, target, "back")
-        fwd = await _walk(store, target, "forward")
-        wanted = set(back[0]) | set(fwd[0]) | await store.mentioning([target])
+    return await store.records(record_ids=await scope_record_ids(store, scope), since=since, until=until)
+
+
+async def page_rows(
+    store: ProvStore, scope: Scope, limit: int, offset: int = 0, only: set[str] | None = None
+) -> tuple[list[StoredRow], int]:
+    """One page of a scope's records (oldest first) and the scope's total, reading only the
+    page's bodies; ``only`` keeps just those record ids (access control)."""
+    since, until = scope.bounds()
+    if scope.kind in ("all", "stream") and only is None:
+        stream = scope.value if scope.kind == "stream" else None
+        total = await store.count(stream=stream, since=since, until=until)
+        rows = await store.records(stream=stream, since=since, until=until, limit=limit, offset=offset)
+        return rows, total
+    if scope.kind in ("all", "stream"):
+        wanted = set(only or ())
     else:
-        wanted = await store.mentioning([target])
-    return await store.records(record_ids=wanted, since=since, until=until)
+        wanted = await scope_record_ids(store, scope)
+        if only is not None:
+            wanted &= only
+    keys = await store.record_keys(wanted, since, until)
+    if scope.kind == "stream":
+        keys = [k for k in keys if k[1] == scope.value]
+    chosen = [k[3] for k in keys[offset : offset + limit]]
+    return (await store.records(record_ids=chosen) if chosen else []), len(keys)
 
 
 async def timeline(store: ProvStore, scope: Scope, limit: int = 200, offset: int = 0) -> RecordPage:
     """Records of a session (stream), principal, agent, execution or entity, oldest first."""
     if not 1 <= limit <= 10_000:
         raise InvalidProvInput("limit", f"{limit} is out of range", "use 1..10000")
-    rows = await select_rows(store, scope)
-    page = rows[offset : offset + limit]
-    return RecordPage(items=[view(r) for r in page], total=len(rows), has_more=offset + len(page) < len(rows))
+    rows, total = await page_rows(store, scope, limit, offset)
+    return RecordPage(items=[view(r) for r in rows], total=total, has_more=offset + len(rows) < total)
 
 
 async def agent_activity(store: ProvStore, agent: str, limit: int = 200, offset: int = 0) -> RecordPage:

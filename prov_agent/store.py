@@ -170,9 +170,45 @@ class ProvStore:
         async with self.engine.connect() as conn:
             return list((await conn.execute(select(t.c.stream).distinct().order_by(t.c.stream))).scalars())
 
-    async def count(self) -> int:
-        async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(self.records_table))).scalar_one())
+    async def count(self, *, stream: str | None = None, since: str | None = None, until: str | None = None) -> int:
+        """How many records (of a stream, in a time window, if given)."""
+        t = self.records_table
+        query = select(func.count()).select_from(t)
+        if stream is not None:
+            query = query.where(t.c.stream == stream)
+        if since is not None:
+            query = query.where(t.c.time >= since)
+        if until is not None:
+            query = query.where(t.c.time < until)
+        try:
+            async with self.engine.connect() as conn:
+                return int((await conn.execute(query)).scalar_one())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not count provenance records: {exc}") from exc
+
+    async def record_keys(
+        self, record_ids: Iterable[str], since: str | None = None, until: str | None = None
+    ) -> list[tuple[str, str, int, str]]:
+        """(time, stream, seq, record_id) of these records, in that order, without their bodies:
+        what a page of a large scope is cut from before the page's bodies are read."""
+        wanted = list(set(record_ids))
+        t = self.records_table
+        out: list[tuple[str, str, int, str]] = []
+        try:
+            async with self.engine.connect() as conn:
+                for i in range(0, len(wanted), 500):
+                    query = select(t.c.time, t.c.stream, t.c.seq, t.c.record_id).where(
+                        t.c.record_id.in_(wanted[i : i + 500])
+                    )
+                    if since is not None:
+                        query = query.where(t.c.time >= since)
+                    if until is not None:
+                        query = query.where(t.c.time < until)
+                    out.extend((a, b, int(c), d) for a, b, c, d in (await conn.execute(query)).all())
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read provenance records: {exc}") from exc
+        out.sort()
+        return out
 
     async def iter_stream(self, stream: str) -> AsyncIterator[StoredRow]:
         """Every row of a stream in seq order, read in batches."""

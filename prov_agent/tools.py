@@ -33,7 +33,7 @@ from prov_agent import ids
 from prov_agent.chain import ChainProblem
 from prov_agent.errors import ExportError, InvalidProvInput, ProvError, StoreError
 from prov_agent.export import referenced_undeclared, serialise, to_document
-from prov_agent.queries import Lineage, RecordView, Scope, lineage, select_rows, view
+from prov_agent.queries import Lineage, RecordView, Scope, lineage, page_rows, select_rows, view
 from prov_agent.store import ProvStore
 
 T = TypeVar("T")
@@ -250,14 +250,11 @@ def provenance_tools(
 
     async def page(acc: _Access, scope: Scope, limit: int, cursor: str | None, only: set[str] | None = None) -> TimelinePage:
         offset = _cursor(cursor)
-        rows = await select_rows(acc.store, scope)
-        if only is not None:
-            rows = [r for r in rows if r.record_id in only]
-        chosen = rows[offset : offset + limit]
-        after = offset + len(chosen)
-        more = after < len(rows)
+        rows, total = await page_rows(acc.store, scope, limit, offset, only)
+        after = offset + len(rows)
+        more = after < total
         return TimelinePage(
-            items=[view(r) for r in chosen], total=len(rows), has_more=more, next_cursor=_next_cursor(after) if more else None
+            items=[view(r) for r in rows], total=total, has_more=more, next_cursor=_next_cursor(after) if more else None
         )
 
     @mcp.tool(annotations=_READ_ONLY)

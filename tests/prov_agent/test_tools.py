@@ -197,3 +197,22 @@ async def test_mounts_under_another_server(recorded: tuple[ProvStore, Scenario])
         assert TOOLS <= names
         result = await client.call_tool("prov_verify", {})
     assert result.structured_content is not None and result.structured_content["ok"]
+
+
+@pytest.mark.parametrize("scope", ["all", "stream:node-1", "agent:claude-code", "principal:alice"])
+async def test_pages_concatenate_to_the_whole_scope_in_order(recorded: tuple[ProvStore, Scenario], scope: str) -> None:
+    from prov_agent.queries import select_rows
+
+    store, _ = recorded
+    server = provenance_tools(lambda: store)
+    expected = [r.record_id for r in await select_rows(store, Scope.parse(scope))]
+    got: list[str] = []
+    args: dict[str, Any] = {"scope": scope, "limit": 2}
+    while True:
+        page = await _call(server, "prov_timeline", **args)
+        assert page["total"] == len(expected)
+        got.extend(i["record_id"] for i in page["items"])
+        if not page["has_more"]:
+            break
+        args["cursor"] = page["next_cursor"]
+    assert got == expected and expected
