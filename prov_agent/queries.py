@@ -18,7 +18,7 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from prov_agent import ids
 from prov_agent.chain import DOWN, UP, StoredRow, parse_time, time_text

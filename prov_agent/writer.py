@@ -1,9 +1,10 @@
 """The buffered asynchronous writer: a cheap append on the hot path, hashing and storing off it.
 
-``append`` puts one tuple on a deque (thread-safe, ~0.3 µs). A background task wakes every
+``append`` puts one tuple on a deque (thread-safe, ~1 µs). A background task wakes every
 ``flush_interval`` seconds, takes everything buffered, assigns each record its stream's next
-seq, serialises it to compact JSON (stored exactly as hashed), chains the hashes in seq order (in a worker thread, so
-the event loop stays responsive) and writes the batch in ONE transaction. Guarantees:
+seq, serialises it to compact JSON (stored exactly as hashed), chains the hashes in seq order
+(in a worker thread, so the event loop stays responsive) and writes the batch in ONE
+transaction. Guarantees:
 
 * clean shutdown (``close()`` / leaving ``async with``) flushes everything;
 * after a SIGKILL at most what was appended since the last committed flush is lost, and what
@@ -53,12 +54,6 @@ class RecordSink(Protocol):
     async def heads(self, streams: Iterable[str]) -> dict[str, tuple[int, str]]: ...
 
 
-def _record_id(epoch: float) -> str:
-    """A UUIDv7-style id: time-ordered, so inserts land at the end of the index."""
-    raw = f"{int(epoch * 1000):012x}{_bits(80):020x}"
-    return f"{raw[:8]}-{raw[8:12]}-7{raw[13:16]}-{raw[16:20]}-{raw[20:32]}"
-
-
 def _roles(body: dict[str, Any]) -> dict[str, int]:
     """Which ids a body mentions and how (DECLARED / UP / DOWN bits, see :mod:`prov_agent.chain`)."""
     roles = {e["id"]: DECLARED for e in body.get("elements", ())}
@@ -91,7 +86,7 @@ def serialise(batch: list[Pending], heads: dict[str, tuple[int, str]]) -> Chunk:
         ms = int(epoch * 1000)
         if ms != last_ms:
             last_ms, last_prefix = ms, f"{ms:012x}"
-        tail = f"{_bits(80):020x}"
+        tail = f"{_bits(80):020x}"  # a UUIDv7-style id: time-ordered, inserts land at the index's end
         rid = f"{last_prefix[:8]}-{last_prefix[8:12]}-7{tail[:3]}-{tail[3:7]}-{tail[7:19]}"
         try:
             body_json = _encode(body)
