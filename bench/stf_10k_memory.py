@@ -6,7 +6,11 @@ and samples this process's RSS (psutil) every 0.25 s. Pipeline progress is the s
 resolved; RSS is printed at 10 %, 50 % and 100 % of it, with the peak. Flat memory means the
 growth after the first 10 % stays small whatever the run length.
 
-    .venv/bin/python bench/stf_10k_memory.py [--stf-count 10000] [--slices-per-sample 15]
+    .venv/bin/python bench/stf_10k_memory.py [--stf-count 10000] [--slices-per-sample 15] [--trace-python]
+
+``--trace-python`` also prints the Python heap (tracemalloc; about twice slower): it tells the
+agents' own memory (Python objects) from the SQLite library's page caches and WAL map, which
+RSS counts too.
 
 The run is bound by the store's write rate (every STF, sample and slice is a row); on this
 2-core machine ``--slices-per-sample 1`` keeps a 10,000-STF run to a few minutes.
@@ -20,6 +24,7 @@ import asyncio
 import shutil
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import psutil
@@ -38,7 +43,10 @@ async def main() -> None:
     parser.add_argument("--stf-count", type=int, default=10_000)
     parser.add_argument("--slices-per-sample", type=int, default=15)
     parser.add_argument("--workers", type=int, default=30)
+    parser.add_argument("--trace-python", action="store_true")
     args = parser.parse_args()
+    if args.trace_python:
+        tracemalloc.start()
     process = psutil.Process()
     samples: list[tuple[float, float]] = []
     marks: dict[int, float] = {}
@@ -66,8 +74,10 @@ async def main() -> None:
                     for pct in (10, 50, 100):
                         if pct not in marks and resolved >= expected * pct / 100:
                             marks[pct] = rss
+                            heap = (f"  Python heap {tracemalloc.get_traced_memory()[0] / MB:6.1f} MB"
+                                    if args.trace_python else "")
                             print(f"{pct:3d}%  {resolved:7d} slices  {time.perf_counter() - start:7.1f} s  "
-                                  f"RSS {rss:7.1f} MB", flush=True)
+                                  f"RSS {rss:7.1f} MB{heap}", flush=True)
 
                 record = await manager.start_workflow("mem", parameters={
                     "stf_count": args.stf_count, "physics_period_count": 0,
