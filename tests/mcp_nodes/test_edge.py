@@ -48,14 +48,14 @@ async def test_errors_are_one_clear_line(args: dict[str, object], expected: str)
 
 
 async def test_token_verifier_accepts_node_token_and_gateway_identity() -> None:
-    verifier = NodeTokenVerifier(node_token="tok", identity_secret="sec", node_name="n1")
+    verifier = NodeTokenVerifier(node_token="tok", identity_secret="s" * 32, node_name="n1")
     admin = await verifier.verify_token("tok")
     assert admin is not None and admin.claims["user"] == "node:n1" and admin.claims["namespaces"] == ["*"]
-    jwt = sign_identity("sec", Identity(user="alice", namespaces=["a"], request_id="r"))
+    jwt = sign_identity("s" * 32, Identity(user="alice", namespaces=["a"], request_id="r"))
     alice = await verifier.verify_token(jwt)
     assert alice is not None and alice.claims["user"] == "alice" and alice.claims["namespaces"] == ["a"]
     assert await verifier.verify_token("nope") is None
-    assert await verifier.verify_token(sign_identity("other", Identity(user="x", namespaces=["*"]))) is None
+    assert await verifier.verify_token(sign_identity("o" * 32, Identity(user="x", namespaces=["*"]))) is None
 
 
 def test_namespace_grants() -> None:
