@@ -154,7 +154,9 @@ class Supervisor:
         entry.watch = asyncio.create_task(self._watch(entry), name=f"watch-{name}")
 
     async def kill(self, name: str, reason: str | None = None) -> None:
-        """End an agent at once and keep it down (it leaves the testbed)."""
+        """End an agent at once and keep it down until ``restart`` (it stays in the testbed as EXITED,
+        so the testbed reports not ready: a missing agent is a failure, not a smaller testbed;
+        shrink the worker pool with ``scale_workers`` instead)."""
         entry = self.get(name)
         entry.wanted = False
         entry.wake.set()
@@ -164,7 +166,6 @@ class Supervisor:
         if entry.watch is not None:
             with contextlib.suppress(BaseException):
                 await entry.watch
-        self.agents.pop(name, None)
         await self._mark(entry, "EXITED", f"killed{': ' + reason if reason else ''}")
 
     async def scale_workers(self, count: int, reason: str = "") -> int:
@@ -172,7 +173,7 @@ class Supervisor:
         async with self._scale_lock:
             if self.stopping:
                 return self.worker_count()
-            workers = sorted((e for e in self.agents.values() if e.spec.agent_type == WORKER),
+            workers = sorted((e for e in self.agents.values() if e.spec.agent_type == WORKER and e.wanted),
                              key=lambda e: int(e.spec.agent_id.lstrip("w") or 0))
             if count > len(workers):
                 self.log.info("scaling workers %d -> %d%s", len(workers), count, f" ({reason})" if reason else "")
@@ -189,7 +190,7 @@ class Supervisor:
 
     def worker_count(self) -> int:
         """Workers currently in the pool."""
-        return sum(1 for e in self.agents.values() if e.spec.agent_type == WORKER)
+        return sum(1 for e in self.agents.values() if e.spec.agent_type == WORKER and e.wanted)
 
     # --- watching ----------------------------------------------------------------------------
 

@@ -337,7 +337,7 @@ class TestbedManager:
             alive = runner is not None and runner.is_alive()
             agents.append(AgentState(
                 name=name, agent_type=entry.spec.agent_type,
-                status=beat.status if beat is not None and alive else ("EXITED" if entry.last_crash else "STARTING"),
+                status=beat.status if beat is not None and alive else ("EXITED" if entry.last_crash or not entry.wanted else "STARTING"),
                 alive=alive, pid=runner.pid if runner is not None else None, restarts=entry.restarts,
                 last_heartbeat=beat.timestamp if beat is not None else None,
                 detail=entry.last_crash,
@@ -647,7 +647,8 @@ class TestbedManager:
         return await self.store.agents.get_agent(name)
 
     async def kill_agent(self, name: str, reason: str | None = None) -> AgentRecord:
-        """End an agent at once (SIGKILL for a process) and keep it down; it is marked EXITED."""
+        """End an agent at once (SIGKILL for a process) and keep it down until restart_agent; it is
+        marked EXITED and the testbed reports not ready."""
         testbed = self._find(name)
         await testbed.supervisor.kill(name, reason)
         testbed.beats.pop(name, None)

@@ -38,8 +38,11 @@ async def test_scale_restart_kill(manager: TestbedManager, store: Store) -> None
     killed = await manager.kill_agent(victim, reason="misbehaving")
     assert killed.status == "EXITED" and "misbehaving" in (killed.detail or "")
     status = await manager.testbed_status("theta")
-    assert victim not in {a.name for a in status.agents}
-    assert status.ready
+    assert {a.name: a.status for a in status.agents}[victim] == "EXITED"
+    assert not status.ready  # a killed agent is a failure the testbed shows
+    revived = await manager.restart_agent(victim, reason="back to work")
+    assert revived.status in ("READY", "PROCESSING")
+    assert (await manager.testbed_status("theta")).ready
 
     with pytest.raises(AgentNotFound, match="list_agents"):
         await manager.kill_agent("nobody-agent-theta-1")
