@@ -35,30 +35,13 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def referenced_undeclared(rows: Iterable[StoredRow]) -> set[str]:
-    """Ids that relations in ``rows`` point at but no element in ``rows`` declares."""
-    declared: set[str] = set()
-    referenced: set[str] = set()
-    for row in rows:
-        body = json.loads(row.body)
-        declared.update(e["id"] for e in body.get("elements", ()))
-        for r in body.get("relations", ()):
-            referenced.add(r["src"])
-            referenced.add(r["dst"])
-    return referenced - declared
-
-
-def to_document(rows: Iterable[StoredRow], declarations: Iterable[StoredRow] = ()) -> ProvDocument:
-    """Build one PROV document from stored rows (in any order).
-
-    ``declarations``: rows outside the scope whose elements declare ids the scope only refers
-    to; only those elements are taken from them (not their relations or other elements).
-    """
+def _merge(
+    bodies: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str, str], None], set[str]]:
+    """Elements merged by id, relations de-duplicated, and the ids referenced but not declared."""
     elements: dict[str, dict[str, Any]] = {}
     relations: dict[tuple[str, str, str], None] = {}
-    rows = list(rows)
-    for row in rows:
-        body = json.loads(row.body)
+    for body in bodies:
         for e in body.get("elements", ()):
             have = elements.get(e["id"])
             if have is None:
@@ -73,9 +56,34 @@ def to_document(rows: Iterable[StoredRow], declarations: Iterable[StoredRow] = (
         for r in body.get("relations", ()):
             relations[(r["rel"], r["src"], r["dst"])] = None
     referenced = {i for key in relations for i in key[1:]}
+    return elements, relations, referenced - elements.keys()
+
+
+def to_document(rows: Iterable[StoredRow], declarations: Iterable[StoredRow] = ()) -> ProvDocument:
+    """Build one PROV document from stored rows (in any order).
+
+    ``declarations``: rows outside the scope whose elements declare ids the scope only refers
+    to; only those elements are taken from them (not their relations or other elements).
+    """
+    return _document(*_merge([json.loads(row.body) for row in rows]), declarations)
+
+
+async def document_of(store: ProvStore, rows: list[StoredRow]) -> ProvDocument:
+    """The document of these rows, with the out-of-scope declarations of ids they refer to."""
+    merged = _merge([json.loads(row.body) for row in rows])
+    missing = merged[2]
+    return _document(*merged, await store.first_declarations(missing) if missing else ())
+
+
+def _document(
+    elements: dict[str, dict[str, Any]],
+    relations: dict[tuple[str, str, str], None],
+    missing: set[str],
+    declarations: Iterable[StoredRow],
+) -> ProvDocument:
     for row in declarations:
         for e in json.loads(row.body).get("elements", ()):
-            if e["id"] in referenced and e["id"] not in elements:
+            if e["id"] in missing and e["id"] not in elements:
                 elements[e["id"]] = {"class": e["class"], "attrs": dict(e.get("attrs", {})),
                                      "start": e.get("start"), "end": e.get("end")}
 
@@ -114,6 +122,4 @@ def serialise(doc: ProvDocument, fmt: str) -> str:
 
 async def export_document(store: ProvStore, scope: Scope) -> ProvDocument:
     """The PROV document of everything in ``scope``."""
-    rows = await select_rows(store, scope)
-    missing = referenced_undeclared(rows)
-    return to_document(rows, await store.first_declarations(missing) if missing else ())
+    return await document_of(store, await select_rows(store, scope))

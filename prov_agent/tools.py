@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 from prov_agent import ids
 from prov_agent.chain import ChainProblem
 from prov_agent.errors import ExportError, InvalidProvInput, ProvError, StoreError
-from prov_agent.export import referenced_undeclared, serialise, to_document
+from prov_agent.export import document_of, serialise
 from prov_agent.queries import Lineage, RecordView, Scope, lineage, page_rows, select_rows, view
 from prov_agent.store import ProvStore
 
@@ -378,9 +378,7 @@ def provenance_tools(
                     f"scope: {scope!r} covers {len(rows):,} records, over this tool's {max_export_records:,}; "
                     f"narrow it with since/until or a smaller scope, or run `{cli}`"
                 )
-            missing = referenced_undeclared(rows)
-            declared = await acc.store.first_declarations(missing) if missing else []
-            text = serialise(to_document(rows, declared), format)
+            text = serialise(await document_of(acc.store, rows), format)
             size = len(text.encode("utf-8"))
             if size > max_export_bytes:
                 raise ToolError(
