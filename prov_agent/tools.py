@@ -20,6 +20,7 @@ setup).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Literal, TypeVar
@@ -30,7 +31,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from prov_agent import ids
-from prov_agent.chain import ChainProblem
+from prov_agent.chain import UP, ChainProblem
 from prov_agent.errors import ExportError, InvalidProvInput, ProvError, StoreError
 from prov_agent.export import document_of, serialise
 from prov_agent.queries import Lineage, RecordView, Scope, lineage, page_rows, select_rows, view
@@ -188,14 +189,16 @@ class _Access:
         return self.caller is None or self.caller.is_admin
 
     async def execution_namespaces(self, execution: str) -> set[str]:
+        """The namespaces (Campaign ids) that hadMember this execution."""
         target = ids.execution_id(execution)
-        rows = await self.store.records(record_ids=await self.store.mentioning([target]))
+        # the member end of hadMember is an UP mention: skips the run and file records
+        rows = await self.store.records(record_ids=await self.store.mentioning([target], UP))
         prefix = "controlroom:namespace/"
         found: set[str] = set()
         for row in rows:
-            for r in view(row).relations:
-                if r.rel == "hadMember" and r.dst == target and r.src.startswith(prefix):
-                    found.add(r.src)
+            for r in json.loads(row.body).get("relations", ()):
+                if r["rel"] == "hadMember" and r["dst"] == target and r["src"].startswith(prefix):
+                    found.add(r["src"])
         return found
 
     async def check_scope(self, scope: Scope) -> None:
