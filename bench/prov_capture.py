@@ -11,7 +11,7 @@
    flushing, against the same load with no writer (the hot path must not be blocked);
 4. PROV-JSON export of 100,000 stored records (build the ProvDocument + serialise).
 
-The last line: ``prov_capture us_per_record=... records_per_s=... export_100k_s=...``.
+The last line: ``prov_capture us_per_record=... records_per_s=... cpu_us_per_record=... export_100k_s=...``.
 """
 
 from __future__ import annotations
