@@ -29,7 +29,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, ValidationInfo, field_validator
 
@@ -87,6 +87,18 @@ class TestbedFile(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict, description="other tables: section values merged over the workflow config")
 
 
+ConfigKind = Literal["daq", "task"]
+
+TASK_TABLES = ("workflow", "parameters", "tasks", "stages", "agents")
+"""The tables of a generated task workflow's config (see :mod:`workflows.tasks.config`)."""
+
+
+class TaskParameterValues(BaseModel):
+    """A task workflow's parameters read back from a stored config (the values, without their model)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 class ExpandedConfig(BaseModel):
     """A fully expanded config: what an execution stores so it needs no file to be replayed."""
 
@@ -96,17 +108,21 @@ class ExpandedConfig(BaseModel):
     workflow_name: str | None = Field(description="[workflow] name: the workflow definition to run")
     workflow_version: str | None = None
     section: SectionName | None = Field(description="the workflow section that selected the parameter model")
+    kind: ConfigKind = Field("daq", description="'daq': a DAQ config (sections); 'task': a generated task workflow's config")
+    directory: str | None = Field(None, description="task configs: the generated workflow's directory (its config and module)")
     namespace: str | None = None
     files: list[str] = Field(description="files read, in merge order (includes first, testbed.toml last)")
     merged: dict[str, Any] = Field(description="all tables merged, with the effective parameters written into the parameter section")
-    parameters: SerializeAsAny[DaqParameters]
+    parameters: SerializeAsAny[BaseModel] = Field(description="the validated parameter model (the section's, or the task workflow's own)")
     overrides: dict[str, Any] = Field(description="flat overrides applied from testbed.toml [parameters] and the caller")
     config_hash: str = Field(description="sha256 of the canonical JSON of merged + parameters")
 
     @field_validator("parameters", mode="before")
     @classmethod
     def _parameters_by_section(cls, value: Any, info: ValidationInfo) -> Any:
-        """Read stored parameters back with the model of their section."""
+        """Read stored parameters back with the model of their section (task configs: as stored)."""
+        if isinstance(value, Mapping) and info.data.get("kind") == "task":
+            return TaskParameterValues.model_validate(dict(value))
         if isinstance(value, Mapping):
             return SECTION_MODELS[info.data.get("section") or "daq_state_machine"].model_validate(dict(value))
         return value
@@ -125,16 +141,22 @@ def expand_config(
     testbed: str | None = "testbed.toml",
     parameters: Mapping[str, Any] | None = None,
     namespace: str | None = None,
+    parameter_model: type[BaseModel] | None = None,
 ) -> ExpandedConfig:
     """Load ``config`` with its includes, apply testbed.toml and ``parameters``, validate everything.
 
     ``testbed=None`` skips testbed.toml; ``namespace`` overrides the testbed's namespace.
+    ``parameter_model`` (a generated task workflow's own model) selects a task config: its
+    ``[parameters]`` table plus ``parameters`` are validated by that model, testbed.toml is not
+    read (its overrides are DAQ parameters), and ``kind`` is ``"task"``.
     Raises a :class:`workflows.errors.ConfigError` subclass naming the file or field at fault.
     """
     root = workflows_dir.resolve()
     name = _strip_suffix(config)
+    if parameter_model is not None:
+        return _expand_task_config(name, root, parameter_model, parameters or {}, namespace)
     origins: Origins = {}
-    merged, files = _load_tree(name, root, stack=[], origins=origins, included_from=None)
+    merged, files = load_tree(name, root, stack=[], origins=origins, included_from=None)
     merged.get("workflow", {}).pop("includes", None)
 
     testbed_file: TestbedFile | None = None
@@ -182,6 +204,73 @@ def expand_config(
         overrides=overrides,
         config_hash=digest,
     )
+
+
+def _expand_task_config(
+    name: str, root: Path, model: type[BaseModel], parameters: Mapping[str, Any], namespace: str | None
+) -> ExpandedConfig:
+    """A generated task workflow's config: ``[parameters]`` + caller overrides, validated by ``model``."""
+    origins: Origins = {}
+    merged, files = load_tree(name, root, stack=[], origins=origins, included_from=None)
+    for table, value in merged.items():
+        source = origins.get(table) or _first_origin(origins, f"{table}.")
+        if table not in TASK_TABLES:
+            raise ConfigStructureError(f"{source}: unknown table [{table}] in a task workflow config; "
+                                       f"known tables: {', '.join(TASK_TABLES)}")
+        if not isinstance(value, dict):
+            raise ConfigStructureError(f"{source}: '{table}' must be a table ([{table}]), got a {type(value).__name__}")
+    _check_workflow_table(merged, origins)
+    valid = sorted(model.model_fields)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, value in merged.get("parameters", {}).items():
+        src = origins.get(f"parameters.{key}", "?")
+        if key not in model.model_fields:
+            raise UnknownParameterError(f"parameters.{key}", valid, source=src)
+        values[key], sources[key] = value, f"{src} [parameters]"
+    overrides: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if value is None:
+            continue
+        if key not in model.model_fields:
+            raise UnknownParameterError(key, valid, source="caller parameters")
+        values[key] = overrides[key] = value
+        sources[key] = "caller parameters"
+    try:
+        effective = model.model_validate(values, strict=True)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "parameters"
+        allowed = allowed_range(model, field) if field in model.model_fields else "see the message"
+        raise ParameterValueError(field, err["msg"], allowed=allowed, value=err.get("input"),
+                                  source=sources.get(field)) from None
+    _check_task_tables(merged, origins)
+    merged.setdefault("parameters", {}).update(overrides)
+    if namespace is not None:
+        _check_namespace(namespace)
+        merged["testbed"] = {"namespace": namespace}
+    workflow = merged.get("workflow", {})
+    params_json = effective.model_dump(mode="json")
+    digest = hashlib.sha256(canonical_json({"config": merged, "parameters": params_json}).encode()).hexdigest()
+    return ExpandedConfig(
+        name=name, workflow_name=workflow.get("name"), workflow_version=workflow.get("version"), section=None,
+        kind="task", directory=str(root), namespace=namespace, files=files, merged=merged, parameters=effective,
+        overrides=overrides, config_hash=digest,
+    )
+
+
+def _check_task_tables(merged: dict[str, Any], origins: Origins) -> None:
+    """The failure policy and worker tables of a task config, validated by their own models."""
+    from workflows.tasks.config import TaskConfig  # the task engine's config schema
+
+    try:
+        TaskConfig.model_validate({k: v for k, v in merged.items() if k != "testbed"})
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in err["loc"])
+        source = origins.get(field) or _first_origin(origins, str(err["loc"][0]) if err["loc"] else "")
+        raise ParameterValueError(field, err["msg"], allowed="see docs/tasks.md", value=err.get("input"),
+                                  source=source) from None
 
 
 def _testbed_tables(testbed_file: TestbedFile, merged: dict[str, Any], label: str) -> dict[str, Any]:
@@ -266,9 +355,13 @@ def _read_toml(path: Path, label: str) -> dict[str, Any]:
         raise ConfigSyntaxError(label, None, f"not UTF-8 text ({exc.reason})") from None
 
 
-def _load_tree(
+def load_tree(
     name: str, root: Path, *, stack: list[Path], origins: Origins, included_from: str | None
 ) -> tuple[dict[str, Any], list[str]]:
+    """Config ``name`` of directory ``root`` with its includes merged, and the files read in merge order.
+
+    ``origins`` collects which file set each dotted key; ``stack`` holds the includers (cycle check).
+    """
     path = _resolve(name, root, included_from=included_from)
     label = _file_name(path, root)
     if path in stack:
@@ -285,7 +378,7 @@ def _load_tree(
     merged: dict[str, Any] = {}
     files: list[str] = []
     for include in includes:
-        sub, sub_files = _load_tree(include, root, stack=[*stack, path], origins=origins, included_from=label)
+        sub, sub_files = load_tree(include, root, stack=[*stack, path], origins=origins, included_from=label)
         merged = _deep_merge(merged, sub, origins, None)
         files.extend(f for f in sub_files if f not in files)
     own = {k: v for k, v in data.items()}
@@ -337,6 +430,13 @@ def _check_tables(merged: dict[str, Any], origins: Origins) -> None:
             raise ConfigStructureError(f"{source}: unknown table [{table}]; known tables: {', '.join(known)}")
         if not isinstance(value, dict):
             raise ConfigStructureError(f"{source}: '{table}' must be a table ([{table}]), got a {type(value).__name__}")
+    _check_workflow_table(merged, origins)
+    namespace = merged.get("testbed", {}).get("namespace")
+    if namespace is not None:
+        _check_namespace(namespace, origins.get("testbed.namespace"))
+
+
+def _check_workflow_table(merged: dict[str, Any], origins: Origins) -> None:
     for key in merged.get("workflow", {}):
         if key not in WORKFLOW_KEYS:
             raise UnknownParameterError(f"workflow.{key}", [f"workflow.{k}" for k in WORKFLOW_KEYS], source=origins.get(f"workflow.{key}"))
@@ -344,9 +444,6 @@ def _check_tables(merged: dict[str, Any], origins: Origins) -> None:
         value = merged.get("workflow", {}).get(key)
         if value is not None and not isinstance(value, str):
             raise ParameterValueError(f"workflow.{key}", "must be a string", allowed="a TOML string", value=value, source=origins.get(f"workflow.{key}"))
-    namespace = merged.get("testbed", {}).get("namespace")
-    if namespace is not None:
-        _check_namespace(namespace, origins.get("testbed.namespace"))
 
 
 def _check_namespace(namespace: object, source: str | None = None) -> None:

@@ -79,13 +79,13 @@ class TaskConfig(_Table):
 
 def load_task_config(path: Path) -> TaskConfig:
     """Read ``path`` with its includes (relative to its directory) and validate it."""
-    from workflows.config import _load_tree  # the engine's include loader (same merge rules)
+    from workflows.config import load_tree  # the engine's include loader (same merge rules)
 
     path = Path(path)
     if not path.is_file():
         raise TaskConfigError(f"{path}: no such config file; generate it with `controlroom spec generate`")
     try:
-        merged, _files = _load_tree(path.stem, path.parent.resolve(), stack=[], origins={}, included_from=None)
+        merged, _files = load_tree(path.stem, path.parent.resolve(), stack=[], origins={}, included_from=None)
     except ConfigError as exc:
         raise TaskConfigError(f"{path}: {exc}") from None
     try:
