@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from workflows.store.database import Database
 from workflows.store.models import MessageRow, StateEventRow
 from workflows.store.paging import equals, fetch_page, time_range
-from workflows.store.records import MessageIn, MessageRecord, Page, StateEventRecord
+from workflows.store.records import MessageIn, MessageRecord, Page, StateEventIn, StateEventRecord
 from workflows.store.timestamps import as_utc, utcnow
 
 
@@ -50,6 +50,20 @@ class Events:
             session.add(row)
             await session.flush()
             return StateEventRecord.model_validate(row)
+
+    async def add_state_events(self, batch: Sequence[StateEventIn]) -> int:
+        """Record a batch of state transitions in one executemany; returns how many."""
+        if not batch:
+            return 0
+        now = utcnow()
+        rows = [
+            {**e.model_dump(exclude={"timestamp"}),
+             "timestamp": as_utc(e.timestamp, f"batch[{index}].timestamp") if e.timestamp else now}
+            for index, e in enumerate(batch)
+        ]
+        async with self._db.transaction() as session:
+            await session.execute(StateEventRow.__table__.insert(), rows)
+        return len(rows)
 
     async def list_state_events(
         self,

@@ -147,6 +147,27 @@ class SliceIn(BaseModel):
     requested_at: datetime | None = None
 
 
+class SliceMark(BaseModel):
+    """One slice status change of a batch (``mark_slices``), with the same meaning as ``mark_slice``.
+
+    ``processing`` records the worker and ``processing_start_at`` (``at``); ``done``/``failed``
+    record ``processed_at`` (``at``) and ``result``/``error``; back to ``queued`` counts a retry.
+    ``processing_start_at`` also records when the worker started, whatever the status (a
+    result carries it). ``None`` keeps the stored value.
+
+    Example: ``SliceMark(tf_filename="tf.1", slice_id=0, status="done", worker="w1", at=now)``.
+    """
+
+    tf_filename: str
+    slice_id: int = Field(ge=0)
+    status: SliceStatus
+    worker: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    at: datetime | None = None
+    processing_start_at: datetime | None = None
+
+
 class SliceRecord(Record):
     id: int
     namespace: str
@@ -192,6 +213,23 @@ class RunStateRecord(Record):
     latency_p50_ms: float | None = None
     latency_p99_ms: float | None = None
     updated_at: datetime
+
+
+class StateEventIn(BaseModel):
+    """One state transition of a batch (``add_state_events``); ``timestamp`` defaults to now.
+
+    Example: ``StateEventIn(namespace="alice", event_type="start_run", state="run", substate="physics")``.
+    """
+
+    namespace: str
+    event_type: str
+    state: str
+    substate: str | None = None
+    execution_id: str | None = None
+    run_number: int | None = None
+    timestamp: datetime | None = None
+    simulation_tick: float | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class StateEventRecord(Record):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, case, func, select, update
 
 from workflows.store.counters import next_value
 from workflows.store.database import Database
@@ -24,6 +25,7 @@ from workflows.store.records import (
     RunStateRecord,
     RunStatus,
     SliceIn,
+    SliceMark,
     SliceRecord,
     SliceStatus,
     StfFileRecord,
@@ -307,6 +309,43 @@ class Runs:
             await session.flush()
             return SliceRecord.model_validate(row)
 
+    async def mark_slices(self, batch: Sequence[SliceMark]) -> int:
+        """Apply a batch of slice status changes in one transaction, in order; returns how many
+        were applied.
+
+        Each mark means what :meth:`mark_slice` means (a ``queued`` mark counts a retry when the
+        slice was not queued). Consecutive marks of the same shape go in one executemany, so a
+        batch of results costs a few statements, not one transaction per slice. A mark for a
+        slice that is not stored is skipped (it is not counted); the rest are applied.
+        """
+        if not batch:
+            return 0
+        params: list[tuple[tuple[str, bool, bool, bool, bool], dict[str, Any]]] = []
+        now = utcnow()
+        for index, mark in enumerate(batch):
+            _one_of(f"batch[{index}].status", mark.status, SLICE_STATUSES)
+            when = as_utc(mark.at, f"batch[{index}].at") if mark.at is not None else now
+            started = (as_utc(mark.processing_start_at, f"batch[{index}].processing_start_at")
+                       if mark.processing_start_at is not None else None)
+            if started is None and mark.status == "processing":
+                started = when
+            shape = (mark.status, mark.worker is not None, mark.error is not None, mark.result is not None,
+                     started is not None)
+            params.append((shape, {"b_tf": mark.tf_filename, "b_slice": mark.slice_id, "b_at": when,
+                                   "b_started": started, "b_worker": mark.worker, "b_error": mark.error,
+                                   "b_result": mark.result}))
+        async with self._db.transaction() as session:
+            stored = {
+                (tf, sid) for tf, sid in (await session.execute(
+                    select(SliceRow.tf_filename, SliceRow.slice_id)
+                    .where(SliceRow.tf_filename.in_({p["b_tf"] for _, p in params}))
+                )).all()
+            }
+            applied = [(shape, p) for shape, p in params if (p["b_tf"], p["b_slice"]) in stored]
+            for shape, group in groupby(applied, key=lambda item: item[0]):
+                await session.execute(_mark_statement(*shape), [p for _, p in group])
+        return len(applied)
+
     async def get_slice(self, tf_filename: str, slice_id: int) -> SliceRecord:
         """Slice ``slice_id`` of ``tf_filename``; NotFound when there is none."""
         async with self._db.session() as session:
@@ -433,3 +472,28 @@ class Runs:
             raise NotFound("run state", run_number)
         return RunStateRecord.model_validate(row)
 
+
+
+def _mark_statement(status: str, worker: bool, error: bool, result: bool, started: bool) -> Any:
+    """The UPDATE for one shape of :class:`SliceMark` (which optional values it carries)."""
+    table = SliceRow.__table__
+    values: dict[str, Any] = {"status": status}
+    if status == "queued":
+        leaving = table.c.status != "queued"
+        values["retries"] = case((leaving, table.c.retries + 1), else_=table.c.retries)
+        values["assigned_worker"] = case((leaving, None), else_=table.c.assigned_worker)
+    if status in ("done", "failed"):
+        values["processed_at"] = bindparam("b_at", type_=table.c.processed_at.type)
+    if started:
+        values["processing_start_at"] = bindparam("b_started", type_=table.c.processing_start_at.type)
+    if worker:
+        values["assigned_worker"] = bindparam("b_worker", type_=table.c.assigned_worker.type)
+    if error:
+        values["error"] = bindparam("b_error", type_=table.c.error.type)
+    if result:
+        values["result"] = bindparam("b_result", type_=table.c.result.type)
+    return (
+        update(table)
+        .where(table.c.tf_filename == bindparam("b_tf"), table.c.slice_id == bindparam("b_slice"))
+        .values(**values)
+    )
