@@ -18,6 +18,7 @@ from fastmcp import FastMCP
 
 from agents.testbed.bus.base import Bus
 from agents.testbed.testbed import TestbedManager
+from mcp_nodes.provenance import ProvLinker
 from mcp_nodes.server import build_node
 from mcp_nodes.services import NodeServices
 from mcp_nodes.settings import NodeSettings
@@ -57,6 +58,22 @@ def bus_factory(settings: NodeSettings) -> Callable[[], Bus]:
     return lambda: StompBus(host, port)
 
 
+async def _open_linker(settings: NodeSettings, store: Store, manager: TestbedManager, stack: AsyncExitStack) -> ProvLinker:
+    """Open the provenance writer (its own engine) and the linker; both close with ``stack``."""
+    from prov_agent.recorder import Recorder
+    from prov_agent.store import ProvStore, engine_for
+    from prov_agent.writer import ProvWriter
+
+    engine = engine_for(settings.prov_database_url, settings.state_dir)
+    stack.push_async_callback(engine.dispose)
+    prov_store = ProvStore(engine)
+    await prov_store.create_schema()
+    writer = await stack.enter_async_context(ProvWriter(prov_store))
+    linker = ProvLinker(Recorder(writer, stream=f"node-{settings.name}"), store, manager)
+    stack.push_async_callback(linker.aclose)
+    return linker
+
+
 @asynccontextmanager
 async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
     """Open the store (upgrading its schema), the bus factory and the testbed manager.
@@ -80,6 +97,7 @@ async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
             heartbeat_interval_s=settings.heartbeat_interval_s,
         )
         await stack.enter_async_context(manager)
-        services = NodeServices(settings=settings, store=store, manager=manager)
+        linker = await _open_linker(settings, store, manager, stack) if settings.provenance else None
+        services = NodeServices(settings=settings, store=store, manager=manager, linker=linker)
         log.info("node %s open on %s (%s bus)", settings.name, settings.resolved_database_url(), settings.bus)
         yield NodeRuntime(settings=settings, database=database, store=store, manager=manager, services=services)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mcp_nodes.settings import NodeSettings
 
 if TYPE_CHECKING:
+    from mcp_nodes.provenance import ProvLinker
     from agents.testbed.testbed import TestbedManager
     from workflows.store.store import Store
 
@@ -28,4 +29,5 @@ class NodeServices:
     settings: NodeSettings
     store: Store
     manager: TestbedManager
+    linker: ProvLinker | None = None
     started_monotonic: float = field(default_factory=time.monotonic)

@@ -43,6 +43,10 @@ class NodeSettings(BaseSettings):
     heartbeat_interval_s: float = Field(default=60.0, gt=0, description="agent heartbeat period")
     register_interval_s: float | None = Field(default=None, gt=0, description="gateway heartbeat; None = gateway's choice")
     workflows_dir: Path | None = Field(default=None, description="directory of workflow TOML configs; None = shipped")
+    provenance: bool = Field(default=True, description="record executions, runs and files as PROV-AGENT")
+    prov_database_url: str | None = Field(
+        default=None, description="provenance database URL; None = SQLite state_dir/controlroom.db (shared with a local gateway)"
+    )
     wait_progress_s: float = Field(default=1.0, gt=0, description="max gap between wait_for_execution progress notices")
 
     @field_validator("stomp")

@@ -59,8 +59,10 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def kill_agent(name: AgentName, reason: Reason = None) -> AgentRecord:
-        """Kill one agent's process (SIGKILL in process mode; task cancel in-process), e.g. to
-        test failure handling. The node's supervisor restarts it with backoff."""
+        """Kill one agent (SIGKILL in process mode; task cancel in-process), e.g. to test failure
+        handling. It stays down, marked EXITED, and the testbed reports not ready until
+        restart_agent(name) brings it back. (An agent that crashes by itself is restarted with
+        backoff by the node's supervisor.)"""
         await owned_agent(name)
         result = await manager.kill_agent(name, reason=reason)
         return result if result is not None else await store.agents.get_agent(name)

@@ -59,10 +59,13 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         """
         identity = current_identity()
         require_namespace(identity, namespace)
-        return await manager.start_workflow(
+        record = await manager.start_workflow(
             namespace, workflow=workflow, config=config, parameters=dict(parameters or {}),
             realtime=realtime, executed_by=identity.user, reason=reason,
         )
+        if services.linker is not None:
+            services.linker.execution_started(record, call_id=identity.request_id)
+        return record
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def stop_workflow(execution_id: ExecutionId, reason: Reason = None) -> ExecutionRecord:

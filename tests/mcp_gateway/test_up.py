@@ -10,7 +10,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
-from prov_agent.queries import Scope, timeline
+from prov_agent.queries import Scope, lineage, timeline
 from prov_agent.store import ProvStore, engine_for
 from tests.support.up import start_up, stop_up
 
@@ -52,7 +52,7 @@ async def test_session_through_the_gateway_is_completed_and_recorded(up: dict[st
                                      raise_on_error=False)
         assert bad.is_error and "stf_count" in bad.content[0].text
 
-    await _until_recorded(Path(up["state_dir"]), 6)
+    await _until_recorded(Path(up["state_dir"]), 6 + 1 + 1 + 10 + 1)  # calls; execution, run, 10 files, end
     engine = engine_for(state_dir=Path(up["state_dir"]))
     try:
         store = ProvStore(engine)
@@ -64,6 +64,15 @@ async def test_session_through_the_gateway_is_completed_and_recorded(up: dict[st
         outcomes = [next(e.attrs.get("outcome") for e in r.elements if e.cls == "AgentTool") for r in calls]
         assert outcomes[-1] == "is_error" and set(outcomes[:-1]) == {"ok"}
         assert up["token"] not in json.dumps([r.model_dump(mode="json") for r in page.items])
+        # from a file back to the decision that made it: STF → run → execution → call → client → person
+        start_call = next(e.id for r in calls for e in r.elements
+                          if e.cls == "AgentTool" and e.attrs.get("tool") == "start_workflow")
+        walked = await lineage(store, "controlroom:stf/swf.100010.000001.stf")
+        assert walked.found
+        assert "controlroom:run/100010" in walked.activities
+        assert f"controlroom:execution/{execution_id}" in walked.activities
+        assert start_call in walked.tool_calls
+        assert "controlroom:person/admin" in walked.persons
     finally:
         await engine.dispose()
 

@@ -122,7 +122,10 @@ async def test_every_tool_over_http(live_node: LiveNode) -> None:
         assert (await call(client, "get_agent", name=worker["name"]))["name"] == worker["name"]
         restarted = await call(client, "restart_agent", name=worker["name"], reason="test restart")
         assert restarted["name"] == worker["name"]
-        await call(client, "kill_agent", name=worker["name"], reason="test kill")
+        killed = await call(client, "kill_agent", name=worker["name"], reason="test kill")
+        assert killed["status"] == "EXITED"
+        assert (await call(client, "get_testbed_status", namespace=NS))["ready"] is False  # it stays down
+        await call(client, "restart_agent", name=worker["name"], reason="bring it back")
         await wait_ready(client, NS)
 
         logs = await call(client, "list_logs", namespace=NS, limit=10)
