@@ -34,7 +34,7 @@ from agents.testbed.messages import ExecutionStatusChanged, Heartbeat, ScaleWork
 from agents.testbed.parameters import ExecutionParameters, ParameterCache
 from agents.testbed.scaling import next_worker_count, percentile
 from workflows.messages import EndRun, RunImminent, parse_daq_message
-from workflows.store.records import SliceIn
+from workflows.store.records import SliceIn, SliceMark
 
 SliceKey = tuple[str, int]
 LATENCY_WINDOW = 10_000
@@ -226,18 +226,25 @@ class FastProcessingAgent(Agent):
     async def _flush(self) -> None:
         async with self._batch_lock:
             batch, self._batch = self._batch, []
+            marks: list[SliceMark] = []
             for result, _delivery, outcome in batch:
                 if outcome == "retry":
-                    # through "processing" so the store counts the retry and keeps the worker
-                    await self.store.runs.mark_slice(result.tf_filename, result.slice_id, "processing",
-                                                     worker=result.worker, at=result.processing_start_at)
-                    await self.store.runs.mark_slice(result.tf_filename, result.slice_id, "queued",
-                                                     error=result.error)
+                    # through "processing" so the store counts the retry even if the slice was queued
+                    marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
+                                           status="processing", worker=result.worker,
+                                           at=result.processing_start_at))
+                    marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
+                                           status="queued", error=result.error))
                 else:
-                    await self.store.runs.mark_slice(
-                        result.tf_filename, result.slice_id, outcome, worker=result.worker,
-                        error=result.error, result=result.result, at=result.processed_at,
-                    )
+                    marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
+                                           status=outcome, worker=result.worker, error=result.error,
+                                           result=result.result, at=result.processed_at,
+                                           processing_start_at=result.processing_start_at))
+            try:
+                await self.store.runs.mark_slices(marks)
+            except BaseException:
+                self._batch[:0] = batch  # not acknowledged: written again by the next flush
+                raise
             for _result, delivery, _outcome in batch:
                 await delivery.ack()
             for execution_id, book in list(self.books.items()):
