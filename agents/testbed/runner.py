@@ -34,7 +34,7 @@ from workflows.config import ExpandedConfig
 from workflows.definitions import get_definition
 from workflows.executor import ExecutionOutcome, WorkflowExecutor
 from workflows.params import SECTION_MODELS
-from workflows.store.records import MessageIn
+from workflows.store.records import MessageIn, StateEventIn
 
 STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
 
@@ -217,12 +217,13 @@ class WorkflowRunnerAgent(Agent):
                     last_state = body
         if last_state is not None:
             await store.runs.update_run_state(last_state["run_id"], last_state["state"], last_state["substate"])
-        for body in events:
-            await store.events.add_state_event(
-                self.namespace, body["msg_type"], body["state"], body["substate"], execution_id=entry.execution_id,
-                run_number=body["run_id"], simulation_tick=body.get("simulation_tick"),
-                data={k: v for k, v in body.items() if k in ("total_stf_files", "reason")},
-            )
+        await store.events.add_state_events([
+            StateEventIn(namespace=self.namespace, event_type=body["msg_type"], state=body["state"],
+                         substate=body["substate"], execution_id=entry.execution_id, run_number=body["run_id"],
+                         simulation_tick=body.get("simulation_tick"),
+                         data={k: v for k, v in body.items() if k in ("total_stf_files", "reason")})
+            for body in events
+        ])
         await store.events.add_messages([
             MessageIn(namespace=self.namespace, execution_id=entry.execution_id, run_number=body.get("run_id"),
                       msg_type=body["msg_type"], sender=self.name, destination=self.to.daq, body=body)
