@@ -26,7 +26,7 @@ from mcp_nodes.auth import NodeTokenVerifier
 from mcp_nodes.edge import ErrorTranslation
 from mcp_nodes.services import NodeServices
 from mcp_nodes.settings import NodeSettings
-from mcp_nodes.tools import register_all
+from mcp_nodes.tools import register_all, spec
 from mcp_nodes.version import node_version
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ def build_node(settings: NodeSettings, *, store: Store, manager: TestbedManager,
         on_duplicate="error",
     )
     register_all(mcp, services)
+    spec.register(mcp, services)  # spec_validate, spec_generate, register_workflow_definition
     # mcp 2.3's stateless (2026-07-28) path validates Mcp-Param headers against the called
     # tool's input schema; without a lookup it runs a whole tools/list per tools/call
     # (measured: ~65 ms of a 70 ms call with our 28 tools). The tool list is static: cache it.

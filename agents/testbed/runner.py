@@ -10,6 +10,14 @@ Listens on the ``workflow_control`` queue:
   the execution is closed ``terminated``. A pending execution that never started is closed too.
 * ``status_request``: answers with one ``execution_status`` event per running execution.
 
+Task (fan-out/fan-in) workflows (:func:`workflows.tasks.bridge.task_workflow_of` finds them)
+are not stepped by SimPy: the runner awaits their :class:`TaskScheduler` on its own bus, sending
+the tasks to the namespace's ``tasks`` queue, where the testbed's task workers take them. They
+allocate no run number; their events (``group_started``, ``task_failed``, ...) and the final
+``task_workflow_summary`` are published and stored like DAQ messages. A definition this process
+has not registered (a generated workflow in a child-process runner) is loaded from the stored
+config's ``directory`` and must have the version the execution was started with.
+
 Every message the workflow emits is published on the ``daq`` topic, in order, and written to
 the store in batches (messages, state events, the run row, the execution's phase and STF
 count) by one pump task per execution: the executor's ``emit`` only appends to a list.
@@ -30,11 +38,17 @@ from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
 from agents.testbed.messages import RunWorkflow, StatusRequest, StopWorkflow
 from agents.testbed.parameters import ExecutionParameters
+from pathlib import Path
+
 from workflows.config import ExpandedConfig
-from workflows.definitions import get_definition
+from workflows.definitions import WorkflowDefinition, get_definition, registry
+from workflows.errors import WorkflowError
 from workflows.executor import ExecutionOutcome, WorkflowExecutor
 from workflows.params import SECTION_MODELS
 from workflows.store.records import MessageIn, StateEventIn
+from workflows.tasks.bridge import task_workflow_of
+from workflows.tasks.scheduler import TaskRunSummary, TaskScheduler
+from workflows.tasks.workflow import TaskWorkflow
 
 STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
 
@@ -45,6 +59,7 @@ class _Running:
 
     execution_id: str
     executor: WorkflowExecutor | None = None
+    scheduler: TaskScheduler | None = None
     stop_reason: str | None = None
     outbox: list[dict[str, Any]] = field(default_factory=list)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -55,9 +70,34 @@ class _Running:
     finished: bool = False
 
 
-def workflow_parameters(record: Any) -> Any:
+def execution_definition(record: Any) -> WorkflowDefinition:
+    """The definition a stored execution runs: from the registry, or its generated directory.
+
+    A generated task workflow started on this node but run by a runner in another process is not
+    in that process's registry: it is loaded from the config's ``directory`` and registered, and
+    its version must be the one the execution was started with.
+    """
+    try:
+        return get_definition(record.workflow_name, record.definition_version)
+    except WorkflowError:
+        directory = (record.config or {}).get("directory")
+        if (record.config or {}).get("kind") != "task" or not directory:
+            raise
+    from workflows.spec.generate import load_generated
+
+    definition = registry.register(load_generated(Path(directory)).definition)
+    if record.definition_version and definition.version != record.definition_version:
+        raise WorkflowError(f"{directory} now holds {definition.name} version {definition.version}, but the execution "
+                            f"was started with version {record.definition_version}; start it again")
+    return definition
+
+
+def workflow_parameters(record: Any, definition: WorkflowDefinition | None = None) -> Any:
     """The workflow's parameter model instance for a stored execution."""
     expanded = ExpandedConfig.model_validate(record.config)
+    if expanded.kind == "task" and definition is not None:
+        model = definition.parameter_model
+        return model.model_validate({k: v for k, v in record.parameters.items() if k in model.model_fields})
     model = SECTION_MODELS[expanded.section or "daq_state_machine"]
     return model.model_validate({k: v for k, v in record.parameters.items() if k in model.model_fields})
 
@@ -93,6 +133,8 @@ class WorkflowRunnerAgent(Agent):
             entry.stop_reason = reason
             if entry.executor is not None:
                 entry.executor.stop()
+            if entry.scheduler is not None:
+                entry.scheduler.stop(reason)
             self.log.info("stop requested for %s: %s", msg.execution_id, reason,
                           extra={"execution_id": msg.execution_id})
             return
@@ -119,10 +161,20 @@ class WorkflowRunnerAgent(Agent):
             async with self.busy():
                 self.execution_id = execution_id
                 try:
-                    definition = get_definition(record.workflow_name)
-                    parameters = workflow_parameters(record)
+                    definition = execution_definition(record)
+                    parameters = workflow_parameters(record, definition)
                 except Exception as exc:  # noqa: BLE001 - a bad stored execution fails, never hangs
                     await self._fail(entry, f"{type(exc).__name__}: {exc}")
+                    return
+                task_workflow = task_workflow_of(definition)
+                if task_workflow is not None:
+                    pump = asyncio.create_task(self._pump(entry), name=f"pump-{execution_id}")
+                    summary = await self._run_tasks(entry, task_workflow, parameters, record.realtime)
+                    entry.finished = True
+                    entry.wakeup.set()
+                    await pump
+                    pump = None
+                    await self._close_tasks(entry, summary)
                     return
                 knobs = ExecutionParameters.from_record(record)
                 entry.run_number = await self.store.runs.allocate_run_number()
@@ -169,6 +221,55 @@ class WorkflowRunnerAgent(Agent):
             self.running.pop(execution_id, None)
             if not self.running:
                 self.execution_id = None
+
+    async def _run_tasks(self, entry: _Running, workflow: TaskWorkflow, parameters: Any,
+                         realtime: bool) -> TaskRunSummary:
+        """Await the task workflow's scheduler on this runner's bus (the testbed's workers serve it)."""
+        execution_id = entry.execution_id
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[TaskScheduler] = loop.create_future()
+        entry.phase = "tasks"
+        await self.store.executions.set_status(execution_id, "running", phase=entry.phase)
+        await self._announce(entry, "started", "running")
+        self.log.info("task workflow %s started: %s", execution_id, workflow.name, extra={"execution_id": execution_id})
+        run = asyncio.create_task(workflow.run(
+            self.bus, namespace=self.namespace, execution_id=execution_id, parameters=parameters,
+            mode="realtime" if realtime else "fast", on_event=lambda body, e=entry: self._emit(e, body),
+            scheduler_ready=ready))
+        try:
+            await asyncio.wait({ready, run}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            run.cancel()
+            raise
+        entry.scheduler = ready.result() if ready.done() else None
+        if entry.scheduler is not None and entry.stop_reason is not None:
+            entry.scheduler.stop(entry.stop_reason)
+        try:
+            summary = await asyncio.shield(run)
+        except asyncio.CancelledError:
+            if entry.scheduler is not None:
+                entry.scheduler.stop("the workflow runner was stopped")
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(run, 5.0)
+            raise
+        self._emit(entry, {"msg_type": "task_workflow_summary", "namespace": self.namespace,
+                           "execution_id": execution_id, "status": summary.status, "reason": summary.reason,
+                           "stage_runs": summary.stage_runs, "failed": summary.failed, "metrics": summary.metrics,
+                           "outputs": len(summary.outputs), "duration_s": round(summary.duration_s, 6),
+                           "compute_s": round(summary.compute_s, 6)})
+        return summary
+
+    async def _close_tasks(self, entry: _Running, summary: TaskRunSummary) -> None:
+        error = summary.reason if summary.status != "completed" else None
+        if summary.status == "terminated":
+            error = entry.stop_reason or summary.reason or "terminated"
+        entry.phase = summary.status
+        await self.store.executions.set_status(entry.execution_id, summary.status, error=error, phase=entry.phase)
+        level = self.log.info if summary.status == "completed" else self.log.warning
+        level("task workflow %s %s: %d tasks, %d failed in %.3f s%s", entry.execution_id, summary.status,
+              sum(summary.stage_runs.values()), summary.failed, summary.duration_s, f": {error}" if error else "",
+              extra={"execution_id": entry.execution_id})
+        await self._announce(entry, summary.status, summary.status, error=error)
 
     def _emit(self, entry: _Running, body: dict[str, Any]) -> None:
         entry.outbox.append(body)
@@ -263,6 +364,8 @@ class WorkflowRunnerAgent(Agent):
         with contextlib.suppress(Exception):
             if entry.executor is not None:
                 entry.executor.stop()
+            if entry.scheduler is not None:
+                entry.scheduler.stop(error)
             await self._drain(entry)
             if entry.run_number is not None and not entry.run_ended:
                 run = await self.store.runs.get_run(entry.run_number)

@@ -74,7 +74,18 @@ def simpy_function(workflow: TaskWorkflow) -> WorkflowFunction:
 
     run.__name__ = workflow.name
     run.__qualname__ = workflow.name
+    run.task_workflow = workflow  # type: ignore[attr-defined]  # read by task_workflow_of
     return run
+
+
+def task_workflow_of(definition: WorkflowDefinition) -> TaskWorkflow | None:
+    """The task workflow behind a registry entry made by :func:`task_definition`, else ``None``.
+
+    The workflow runner awaits such workflows directly (no SimPy stepping) and the testbed starts
+    their task workers.
+    """
+    found = getattr(definition.function, "task_workflow", None)
+    return found if isinstance(found, TaskWorkflow) else None
 
 
 def task_definition(workflow: TaskWorkflow, *, source: str) -> WorkflowDefinition:
@@ -83,4 +94,4 @@ def task_definition(workflow: TaskWorkflow, *, source: str) -> WorkflowDefinitio
                               parameter_model=workflow.parameters, description=workflow.description, source=source)
 
 
-__all__ = ["POLL_S", "TaskRunFailed", "simpy_function", "task_definition"]
+__all__ = ["POLL_S", "TaskRunFailed", "simpy_function", "task_definition", "task_workflow_of"]
