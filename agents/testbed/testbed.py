@@ -65,6 +65,8 @@ from agents.testbed.status import AgentState, ExecutionProgress, TestbedStatus, 
 from agents.testbed.supervisor import WORKER, Supervisor
 from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config, load_testbed
 from workflows.definitions import get_definition
+from workflows.tasks.bridge import task_workflow_of
+from workflows.tasks.pool import TaskWorkerPool
 from workflows.errors import WorkflowError
 from workflows.store.errors import NotFound
 from workflows.store.records import TERMINAL_STATUSES, AgentRecord, ExecutionRecord
@@ -95,6 +97,7 @@ class _Testbed:
     ends: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     status: Literal["starting", "ready", "stopping", "stopped", "failed"] = "starting"
+    task_workers: TaskWorkerPool | None = None
 
     def notify(self) -> None:
         self.changed.set()
@@ -208,6 +211,10 @@ class TestbedManager:
         _check_namespace(namespace)
         async with self._lock(namespace):
             if namespace in self._testbeds:
+                # kept in the namespace's app_logs, so a debugger sees the refused start later
+                self._testbeds[namespace].supervisor.log.warning(
+                    "start_testbed refused: a testbed is already running in namespace %s (asked by %s, config %s)",
+                    namespace, started_by, config)
                 status = await self.testbed_status(namespace)
                 return status.model_copy(update={"already_running": True,
                                                  "message": "a testbed is already running in this namespace"})
@@ -306,6 +313,8 @@ class TestbedManager:
                 with contextlib.suppress(Exception):
                     await subscription.cancel()
             await testbed.supervisor.stop()
+            if testbed.task_workers is not None:
+                await testbed.task_workers.stop()
             await self.store.executions.close_running(namespace=namespace, status="terminated",
                                                       error=f"the testbed was stopped: {why}")
             testbed.status = "stopped"
@@ -424,13 +433,32 @@ class TestbedManager:
         if testbed is None:
             raise TestbedNotRunning(namespace)
         try:
+            return await self._start_workflow(testbed, workflow, config, parameters, realtime, executed_by, reason)
+        except InvalidRequest as exc:
+            # a rejected start changes nothing, but leaves a WARNING in the namespace for a debugger
+            testbed.supervisor.log.warning("start_workflow rejected (workflow %s, config %s, by %s): %s",
+                                           workflow, config, executed_by, exc)
+            raise
+
+    async def _start_workflow(
+        self, testbed: _Testbed, workflow: str, config: str, parameters: dict[str, Any] | None, realtime: bool,
+        executed_by: str, reason: str | None,
+    ) -> ExecutionRecord:
+        namespace = testbed.namespace
+        try:
             definition = get_definition(workflow)
         except WorkflowError as exc:
             raise InvalidRequest(f"workflow: {exc}") from exc
         workflow_params, testbed_params = _split_parameters(parameters or {})
+        task_workflow = task_workflow_of(definition)
         try:
-            expanded = expand_config(config, workflows_dir=self.workflows_dir, testbed=_testbed_file(self.workflows_dir, testbed.config),
-                                     parameters=workflow_params, namespace=namespace)
+            if task_workflow is not None:  # a generated task workflow: its own directory and parameter model
+                expanded = expand_config(config, workflows_dir=task_workflow.directory or self.workflows_dir, testbed=None,
+                                         parameters=workflow_params, namespace=namespace,
+                                         parameter_model=definition.parameter_model)
+            else:
+                expanded = expand_config(config, workflows_dir=self.workflows_dir, testbed=_testbed_file(self.workflows_dir, testbed.config),
+                                         parameters=workflow_params, namespace=namespace)
         except WorkflowError as exc:
             extra = ""
             if "unknown parameter" in str(exc):
@@ -444,6 +472,8 @@ class TestbedManager:
         if not executed_by:
             raise InvalidRequest("executed_by: must not be empty")
         assert self.bus is not None
+        if task_workflow is not None:
+            await self._task_workers(testbed, task_workflow.settings().workers().count)
         await self.store.definitions.register(definition.name, definition.version, definition.source,
                                               definition.parameter_schema(), definition.description)
         effective = {**expanded.parameters.model_dump(mode="json"), **testbed_params}
@@ -456,6 +486,18 @@ class TestbedManager:
         await self.bus.publish(Destinations.of(namespace).workflow_control,
                                RunWorkflow(namespace=namespace, execution_id=record.execution_id).model_dump(mode="json"))
         return record
+
+    async def _task_workers(self, testbed: _Testbed, count: int) -> None:
+        """Grow the namespace's task worker pool to ``count`` (bounded): in-process, or child processes."""
+        if testbed.task_workers is None:
+            testbed.task_workers = TaskWorkerPool(testbed.namespace, mode=self.mode, bus=self.bus, stomp=self.stomp)
+        try:
+            started = await testbed.task_workers.ensure(self._bounded(count))
+        except Exception as exc:
+            raise InvalidRequest(f"task workers: {exc}; check the broker and [agents.task_workers] in agents.toml") from exc
+        if started:
+            testbed.supervisor.log.info("testbed %s: %d task worker(s) started (%s), %d in all", testbed.namespace,
+                                        started, self.mode, testbed.task_workers.size)
 
     async def _execution(self, execution_id: str) -> ExecutionRecord:
         try:
