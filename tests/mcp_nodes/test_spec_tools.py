@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from tests.mcp_nodes.conftest import LiveNode
+import pytest
+
+from mcp_nodes.http import serve_http
+from tests.mcp_nodes.conftest import LiveNode, node_settings
 from tests.mcp_nodes.test_tools import call, error_of, wait_ready
 
 NS = "fl"
@@ -94,3 +98,48 @@ async def test_registering_changed_source_is_refused(live_node: LiveNode) -> Non
         assert first["source_hash"] in message and "bump the version" in message
         missing = await error_of(client, "register_workflow_definition", name="nothing_here")
         assert "spec_generate" in message or "spec_generate" in missing
+
+
+def task_worker_pids(namespace: str) -> list[int]:
+    """Processes running ``python -m workflows.tasks.worker --namespace <namespace>``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"workflows.tasks.worker" in argv and namespace.encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.activemq
+async def test_process_mode_runs_task_workers_as_child_processes(tmp_path: Path,
+                                                                 stomp_address: tuple[str, int]) -> None:
+    from mcp_nodes.runtime import node_runtime
+
+    host, port = stomp_address
+    settings = node_settings(tmp_path, bus="stomp", stomp=f"{host}:{port}", heartbeat_interval_s=0.5)
+    namespace = f"flproc-{os.getpid()}"
+    text = (EXAMPLE / "SPEC.md").read_text()
+    scripts = {"fl_tasks.py": (EXAMPLE / "fl_tasks.py").read_text()}
+    async with node_runtime(settings) as runtime:
+        async with serve_http(runtime.build().http_app(path="/mcp")) as http_port:
+            node = LiveNode(url=f"http://127.0.0.1:{http_port}/mcp", runtime=runtime)
+            async with node.client() as client:
+                assert (await call(client, "spec_generate", spec_text=text, scripts=scripts, dry_run=False))["ok"]
+                await call(client, "register_workflow_definition", name="fl_workflow")
+                await call(client, "start_testbed", namespace=namespace)
+                await wait_ready(client, namespace, timeout=30)
+                execution = await call(client, "start_workflow", namespace=namespace, workflow="fl_workflow",
+                                       config="fl_workflow", parameters={"K": 2, "T": 1, "samples_per_client": 50})
+                assert len(task_worker_pids(namespace)) == 4  # [agents.task_workers] count
+                waited = await call(client, "wait_for_execution", execution_id=execution["execution_id"], timeout_s=90)
+                assert waited["execution"]["status"] == "completed", waited["execution"]["error"]
+                summary = await call(client, "list_messages", execution_id=execution["execution_id"],
+                                     msg_type="task_workflow_summary")
+                assert summary["items"][0]["body"]["stage_runs"]["train"] == 2
+                await call(client, "stop_testbed", namespace=namespace)
+                assert task_worker_pids(namespace) == []
