@@ -6,8 +6,9 @@ steps a SimPy generator. This adapter's generator starts the task workflow as an
 ``ctx.emit``, and yields short SimPy timeouts until the run ends; a stop closes the generator,
 which stops the scheduler. A failed task run raises, so the execution ends ``failed`` with the
 reason. Known cost: in fast mode the executor steps those timeouts without pause while tasks run
-(one busy core); in real-time mode it waits ``POLL_S`` of wall time between looks. A runner that
-awaits task workflows natively would need neither.
+(one busy core); in real-time mode it waits ``POLL_S`` of wall time between looks. The testbed's
+workflow runner does not use this adapter: it finds the workflow with :func:`task_workflow_of`
+and awaits its scheduler directly (see :mod:`agents.testbed.runner`).
 
 Example::
 
