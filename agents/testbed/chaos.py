@@ -1,0 +1,532 @@
+"""Failure injection: put each failure class of the debugging agent's catalog into a live testbed.
+
+An injector drives a running ``controlroom up`` through its MCP gateway (the same tools a
+person uses) and, where a failure lives outside the tools, acts on the machine: it cuts a TCP
+proxy in front of the STOMP broker, freezes an agent process with SIGSTOP, or closes a
+PostgreSQL database to connections. Each returns an :class:`Injection` naming what the
+debugger should be pointed at (a namespace or an execution) and how to undo the damage.
+
+``run_suite`` starts the live systems it needs, injects every class, runs ``debug_execution``
+on each and returns one :class:`SuiteRow` per class; ``render_table`` prints them.
+
+Example::
+
+    async with LiveUp.start(tmp / "state") as live:
+        injection = await inject(live, "agent_crashed", namespace="chaos-a")
+        report = await live.call("debug_execution", namespace=injection.namespace)
+        await injection.undo()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from agents.testbed.errors import ChaosError
+
+Kind = Literal[
+    "agent_crashed",
+    "broker_unreachable",
+    "invalid_parameter",
+    "missing_config",
+    "testbed_already_running",
+    "stuck_execution",
+    "slice_backlog",
+    "worker_payload_errors",
+    "disk_full",
+    "database_unavailable",
+]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+How = Literal["real", "simulated"]
+DEFAULT_BROKER = ("127.0.0.1", 61613)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveUp:
+    """A ``controlroom up`` child process and an MCP client on its gateway.
+
+    Example::
+
+        async with LiveUp.start(Path("/tmp/state"), "--bus", "stomp", "--stomp", "127.0.0.1:61613") as live:
+            await live.call("start_testbed", namespace="demo")
+    """
+
+    def __init__(self, process: subprocess.Popen[str], url: str, token: str, state_dir: Path,
+                 database_url: str | None) -> None:
+        self.process = process
+        self.url = url
+        self.token = token
+        self.state_dir = state_dir
+        self.database_url = database_url
+        self._client: Any = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def start(cls, state_dir: Path, *extra: str, database_url: str | None = None,
+                    timeout_s: float = 60.0) -> AsyncIterator[LiveUp]:
+        """Start `controlroom up` in ``state_dir`` (``database_url``: the node's store, e.g. PostgreSQL)."""
+        from fastmcp import Client
+        from fastmcp.client.transports import StreamableHttpTransport
+
+        state_dir.mkdir(parents=True, exist_ok=True)
+        connection = state_dir / "connection.json"
+        connection.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if database_url:
+            env["CONTROLROOM_NODE_DATABASE_URL"] = database_url
+        log = (state_dir / "up.log").open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mcp_gateway.cli", "up", "--state-dir", str(state_dir), "--port", str(_free_port()), *extra],
+            stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env,
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not connection.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    tail = (state_dir / "up.log").read_text()[-3000:]
+                    raise ChaosError(f"controlroom up did not come up in {state_dir}:\n{tail}")
+                await asyncio.sleep(0.1)
+            details = json.loads(connection.read_text())
+            live = cls(process, details["url"], details["token"], state_dir, database_url)
+            transport = StreamableHttpTransport(live.url, headers={"Authorization": f"Bearer {live.token}"})
+            async with Client(transport, timeout=90) as client:
+                live._client = client
+                yield live
+        finally:
+            _stop_group(process)
+            log.close()
+
+    async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """Call a tool; an error answer raises ``ChaosError`` with the tool's message."""
+        result = await self._client.call_tool(tool, arguments, raise_on_error=False)
+        if result.is_error:
+            raise ChaosError(f"{tool}: {result.content[0].text if result.content else 'error'}")
+        return dict(result.structured_content or {})
+
+    async def refused(self, tool: str, **arguments: Any) -> str:
+        """Call a tool that must fail; returns its error text (a success is a ``ChaosError``)."""
+        try:
+            await self.call(tool, **arguments)
+        except ChaosError as exc:
+            return str(exc)
+        raise ChaosError(f"{tool} {arguments} was expected to be refused but succeeded")
+
+    async def until(self, what: str, check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+        """Poll ``check`` (a tool read) until true; a timeout is a ``ChaosError`` naming ``what``."""
+        deadline = time.monotonic() + timeout_s
+        while not await check():
+            if time.monotonic() > deadline:
+                raise ChaosError(f"timed out after {timeout_s:g} s waiting for {what}")
+            await asyncio.sleep(0.2)
+
+    async def warning_logged(self, namespace: str, needle: str) -> None:
+        """Wait until a WARNING+ app_logs row of ``namespace`` contains ``needle``."""
+        async def seen() -> bool:
+            page = await self.call("list_logs", namespace=namespace, level="WARNING", limit=100)
+            return any(needle in item.get("message", "") for item in page.get("items", []))
+        await self.until(f"a WARNING containing {needle!r} in namespace {namespace}", seen)
+
+
+def _stop_group(process: subprocess.Popen[str]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+class BrokerProxy:
+    """A TCP forwarder in front of the STOMP broker; ``cut()`` makes the broker unreachable for real.
+
+    After a cut the port refuses connections (nothing listens) and every open connection is closed.
+
+    Example::
+
+        async with BrokerProxy(("127.0.0.1", 61613)) as proxy:
+            ...   # point the node at 127.0.0.1:{proxy.port}
+            await proxy.cut()
+    """
+
+    def __init__(self, broker: tuple[str, int] = DEFAULT_BROKER) -> None:
+        self.broker = broker
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> BrokerProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.cut()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.broker)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    async def cut(self) -> None:
+        """Stop listening and close every forwarded connection."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self._writers.clear()
+
+
+@dataclass
+class Injection:
+    """One injected failure: where to point the debugger, how it was made, how to undo it."""
+
+    kind: Kind
+    namespace: str
+    execution_id: str | None = None
+    how: How = "real"
+    detail: str = ""
+    undo_steps: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def undo(self) -> None:
+        """Undo the machine-level damage (resume a frozen process, reopen a database)."""
+        for step in reversed(self.undo_steps):
+            with contextlib.suppress(Exception):
+                await step()
+        self.undo_steps.clear()
+
+
+async def _testbed(live: LiveUp, namespace: str) -> dict[str, Any]:
+    status = await live.call("start_testbed", namespace=namespace, reason="chaos: a testbed to break")
+    if not status.get("ready"):
+        raise ChaosError(f"the testbed of {namespace} did not become ready: {status.get('message')}")
+    return status
+
+
+async def _agent_crashed(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    status = await _testbed(live, namespace)
+    victim = next(a["name"] for a in status["agents"] if a["agent_type"] == "fastmon")
+    await live.call("kill_agent", name=victim, reason="chaos: agent crash")
+    return Injection("agent_crashed", namespace, detail=f"killed {victim}")
+
+
+async def _invalid_parameter(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    error = await live.refused("start_workflow", namespace=namespace, parameters={"stf_count": -5}, reason="chaos: bad parameter")
+    await live.warning_logged(namespace, "start_workflow rejected")
+    return Injection("invalid_parameter", namespace, detail=error)
+
+
+async def _missing_config(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    error = await live.refused("start_workflow", namespace=namespace, config="chaos_no_such_config", reason="chaos: missing config")
+    await live.warning_logged(namespace, "start_workflow rejected")
+    return Injection("missing_config", namespace, detail=error)
+
+
+async def _testbed_already_running(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    second = await live.call("start_testbed", namespace=namespace, reason="chaos: second start")
+    if not second.get("already_running"):
+        raise ChaosError(f"the second start_testbed in {namespace} did not report already_running")
+    await live.warning_logged(namespace, "already running")
+    return Injection("testbed_already_running", namespace, detail=second.get("message", ""))
+
+
+async def _worker_payload_errors(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    started = await live.call("start_workflow", namespace=namespace, reason="chaos: payload errors",
+                              parameters={"stf_count": 4, "slice_failure_rate": 0.8, "slice_max_retries": 0})
+    execution_id = started["execution_id"]
+
+    async def resolved() -> bool:
+        monitor = await live.call("get_workflow_monitor", execution_id=execution_id)
+        slices = monitor.get("slices") or {}
+        return monitor["status"] != "running" and slices.get("failed", 0) > 0 and not slices.get("queued") \
+            and not slices.get("processing")
+    await live.until(f"{execution_id} to resolve its slices", resolved)
+    return Injection("worker_payload_errors", namespace, execution_id, detail="slice_failure_rate=0.8, no retries")
+
+
+async def _slice_backlog(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    started = await live.call(
+        "start_workflow", namespace=namespace, realtime=True, reason="chaos: too few workers",
+        parameters={"stf_count": 3, "target_worker_count": 1, "max_worker_count": 1, "worker_count_min": 1,
+                    "stf_sampling_rate": 0.3, "slice_processing_time": 60, "realtime_factor": 0.02},
+    )
+    execution_id = started["execution_id"]
+
+    async def backlog() -> bool:
+        monitor = await live.call("get_workflow_monitor", execution_id=execution_id)
+        return (monitor.get("slices") or {}).get("queued", 0) > 4 * max(monitor.get("workers_active") or 1, 1)
+    await live.until(f"a slice backlog in {execution_id}", backlog)
+    return Injection("slice_backlog", namespace, execution_id, detail="1 worker, 1.2 s per slice")
+
+
+async def _stuck_execution(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    """Freeze (SIGSTOP) the workflow runner's process mid-run: alive, but no progress (process mode)."""
+    status = await _testbed(live, namespace)
+    runner = next((a for a in status["agents"] if a["agent_type"] == "workflow_runner" or "runner" in a["agent_type"]), None)
+    if runner is None or not runner.get("pid"):
+        raise ChaosError(f"no workflow runner process in {namespace} (stuck_execution needs --bus stomp): {status['agents']}")
+    started = await live.call("start_workflow", namespace=namespace, realtime=True, reason="chaos: stuck run",
+                              parameters={"stf_count": 50, "realtime_factor": 0.05})
+    execution_id = started["execution_id"]
+
+    async def running() -> bool:
+        return (await live.call("get_workflow_monitor", execution_id=execution_id)).get("stf_count", 0) > 0
+    await live.until(f"{execution_id} to make progress", running)
+    pid = int(runner["pid"])
+    os.kill(pid, signal.SIGSTOP)
+
+    async def resume() -> None:
+        os.kill(pid, signal.SIGCONT)
+    return Injection("stuck_execution", namespace, execution_id, detail=f"SIGSTOP pid {pid} ({runner['name']})",
+                     undo_steps=[resume])
+
+
+async def _broker_unreachable(live: LiveUp, namespace: str, *, proxy: BrokerProxy | None = None, **_: Any) -> Injection:
+    if proxy is None:
+        raise ChaosError("broker_unreachable needs the node's broker behind a BrokerProxy (run_suite sets it up)")
+    await _testbed(live, namespace)
+    await proxy.cut()
+    await live.warning_logged(namespace, "")  # any warning: the agents noticed the broker went away
+    return Injection("broker_unreachable", namespace, detail=f"closed the broker proxy {proxy.address}")
+
+
+async def _disk_full(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    """SIMULATED: a WARNING with SQLite's own 'database or disk is full' text, written into the node's store."""
+    from workflows.store import LogIn, Store
+
+    await _testbed(live, namespace)
+    store = Store.from_url(live.database_url) if live.database_url else Store.in_state_dir(live.state_dir)
+    async with store:
+        await store.logs.add_logs([LogIn(
+            namespace=namespace, agent="chaos", level=40, created_at=datetime.now(UTC),
+            message="could not record the run state: (sqlite3.OperationalError) database or disk is full",
+        )])
+    return Injection("disk_full", namespace, how="simulated", detail="SQLite's disk-full error text written as an ERROR row")
+
+
+async def _database_unavailable(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    """Close the node's PostgreSQL database to new connections and end the open ones."""
+    if not live.database_url or "postgresql" not in live.database_url:
+        raise ChaosError("database_unavailable needs a node on PostgreSQL (run_suite(postgres_url=...))")
+    await _testbed(live, namespace)
+    database = live.database_url.rsplit("/", 1)[1].split("?")[0]
+    await _admin(live.database_url, f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false',
+                 f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND pid <> pg_backend_pid()")
+
+    async def reopen() -> None:
+        await _admin(live.database_url or "", f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    return Injection("database_unavailable", namespace, detail=f"database {database} closed to connections",
+                     undo_steps=[reopen])
+
+
+async def _admin(database_url: str, *statements: str) -> None:
+    """Run statements on the server's ``postgres`` database (asyncpg, not the store)."""
+    import asyncpg
+
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    connection = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+INJECTORS: dict[Kind, Callable[..., Awaitable[Injection]]] = {
+    "agent_crashed": _agent_crashed,
+    "broker_unreachable": _broker_unreachable,
+    "invalid_parameter": _invalid_parameter,
+    "missing_config": _missing_config,
+    "testbed_already_running": _testbed_already_running,
+    "stuck_execution": _stuck_execution,
+    "slice_backlog": _slice_backlog,
+    "worker_payload_errors": _worker_payload_errors,
+    "disk_full": _disk_full,
+    "database_unavailable": _database_unavailable,
+}
+
+
+async def inject(live: LiveUp, kind: Kind, namespace: str, **options: Any) -> Injection:
+    """Inject one failure class into ``namespace`` on ``live``; unknown kinds list the known ones."""
+    if kind not in INJECTORS:
+        raise ChaosError(f"kind {kind!r} is not a failure class; known: {', '.join(KINDS)}")
+    return await INJECTORS[kind](live, namespace, **options)
+
+
+@dataclass
+class SuiteRow:
+    """One class of the suite: what the debugger concluded and did, and how long it took."""
+
+    kind: Kind
+    how: How
+    diagnosed: str
+    diagnosed_by: str
+    outcome: str
+    verdict: str | None
+    seconds_to_diagnosis: float | None
+    seconds_to_fix: float | None
+    error: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.diagnosed == self.kind and self.diagnosed_by == "rules"
+
+    @property
+    def fixed(self) -> str:
+        if self.outcome == "fixed":
+            return "yes"
+        if self.outcome == "reported":
+            return "report only"
+        if self.outcome == "awaiting_approval":
+            return f"{self.verdict}: awaiting approval"
+        return self.outcome
+
+
+async def debug_injection(live: LiveUp, injection: Injection) -> SuiteRow:
+    """Run ``debug_execution`` on an injection and summarise the report as a row."""
+    target = {"execution_id": injection.execution_id} if injection.execution_id else {"namespace": injection.namespace}
+    report = await live.call("debug_execution", **target)
+    diagnosis = report.get("diagnosis") or {}
+    return SuiteRow(
+        kind=injection.kind, how=injection.how, diagnosed=diagnosis.get("failure", "none"),
+        diagnosed_by=diagnosis.get("diagnosed_by", "-"), outcome=report.get("outcome", "?"), verdict=report.get("verdict"),
+        seconds_to_diagnosis=report.get("seconds_to_diagnosis"), seconds_to_fix=report.get("seconds_to_fix"),
+    )
+
+
+async def _one(live: LiveUp, kind: Kind, **options: Any) -> SuiteRow:
+    namespace = f"chaos-{kind.replace('_', '-')}-{uuid.uuid4().hex[:4]}"
+    try:
+        injection = await inject(live, kind, namespace, **options)
+    except ChaosError as exc:
+        return SuiteRow(kind, "real", "not injected", "-", "error", None, None, None, error=str(exc))
+    try:
+        return await debug_injection(live, injection)
+    except ChaosError as exc:
+        return SuiteRow(kind, injection.how, "error", "-", "error", None, None, None, error=str(exc))
+    finally:
+        await injection.undo()
+
+
+async def run_suite(
+    work_dir: Path,
+    *,
+    kinds: tuple[Kind, ...] = KINDS,
+    broker: tuple[str, int] | None = DEFAULT_BROKER,
+    postgres_url: str | None = None,
+) -> list[SuiteRow]:
+    """Inject every class in ``kinds`` into fresh live systems under ``work_dir`` and debug each.
+
+    Embedded classes share one ``controlroom up``; ``broker_unreachable`` and ``stuck_execution``
+    run on a second one in process mode behind a :class:`BrokerProxy` (needs ``broker``);
+    ``database_unavailable`` needs ``postgres_url`` (a server where a scratch database is made).
+    """
+    rows: dict[Kind, SuiteRow] = {}
+    skipped = "skipped: " 
+    embedded = [k for k in kinds if k not in ("broker_unreachable", "stuck_execution", "database_unavailable")]
+    database_url = None
+    if postgres_url and "database_unavailable" in kinds:
+        database_url = await _scratch_database(postgres_url)
+    try:
+        if embedded or database_url:
+            async with LiveUp.start(work_dir / "embedded", database_url=database_url) as live:
+                for kind in embedded:
+                    rows[kind] = await _one(live, kind)
+                if database_url:
+                    rows["database_unavailable"] = await _one(live, "database_unavailable")
+        process_kinds = [k for k in kinds if k in ("broker_unreachable", "stuck_execution")]
+        if process_kinds and broker is not None:
+            async with BrokerProxy(broker) as proxy:
+                async with LiveUp.start(work_dir / "process", "--bus", "stomp", "--stomp", proxy.address) as live:
+                    for kind in sorted(process_kinds, key=lambda k: k == "broker_unreachable"):  # the cut goes last
+                        rows[kind] = await _one(live, kind, proxy=proxy)
+    finally:
+        if database_url:
+            await _drop_database(database_url)
+    for kind in kinds:
+        if kind not in rows:
+            why = "needs postgres_url" if kind == "database_unavailable" else "needs a STOMP broker"
+            rows[kind] = SuiteRow(kind, "real", skipped + why, "-", "skipped", None, None, None)
+    return [rows[k] for k in kinds]
+
+
+async def _scratch_database(postgres_url: str) -> str:
+    name = f"controlroom_chaos_{uuid.uuid4().hex[:8]}"
+    await _admin(postgres_url, f'CREATE DATABASE "{name}"')
+    base = postgres_url.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+async def _drop_database(database_url: str) -> None:
+    database = database_url.rsplit("/", 1)[1]
+    with contextlib.suppress(Exception):
+        await _admin(database_url, f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true',
+                     f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def render_table(rows: list[SuiteRow]) -> str:
+    """The suite's table: class | injected | diagnosed | fixed | time to diagnosis | time to fix."""
+    header = ["class", "injected", "diagnosed", "fixed", "time to diagnosis", "time to fix"]
+    lines = [[r.kind, r.how, f"{r.diagnosed} ({r.diagnosed_by})" if r.diagnosed_by != "-" else r.diagnosed, r.fixed,
+              _seconds(r.seconds_to_diagnosis), _seconds(r.seconds_to_fix)] for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+
+    def fmt(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+    out = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(fmt(line) for line in lines)]
+    errors = [f"{r.kind}: {r.error}" for r in rows if r.error]
+    return "\n".join(out + errors)
+
+
+__all__ = ["KINDS", "BrokerProxy", "Injection", "Kind", "LiveUp", "SuiteRow", "debug_injection", "inject",
+           "render_table", "run_suite"]
