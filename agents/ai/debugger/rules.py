@@ -70,7 +70,10 @@ def broker_unreachable(ev: Evidence) -> Diagnosis | None:
 
 
 def database_unavailable(ev: Evidence) -> Diagnosis | None:
-    text = ev.mentions("database unavailable", "database is unavailable", "store unavailable", "could not connect to server", "database is locked")
+    text = ev.mentions(
+        "database unavailable", "database is unavailable", "store unavailable", "could not connect to server", "database is locked",
+        "not currently accepting connections", "terminating connection due to administrator command",
+    )
     if text:
         return Diagnosis(
             failure="database_unavailable",
@@ -93,8 +96,12 @@ def disk_full(ev: Evidence) -> Diagnosis | None:
     return None
 
 
+_MISSING_FILE = re.compile(r"(config|include|workflow)\b.*\bnot found\b", re.IGNORECASE)
+
+
 def missing_config(ev: Evidence) -> Diagnosis | None:
     text = ev.mentions("config file not found", "no such config", "unknown config", "include not found", "missing include")
+    text = text or next((t for t in ev.texts() if _MISSING_FILE.search(t)), None)
     if text:
         return Diagnosis(
             failure="missing_config",
@@ -184,7 +191,8 @@ def slice_backlog(ev: Evidence) -> Diagnosis | None:
     timeouts = ev.mentions("slice timeout", "timed out")
     if queued <= BACKLOG_PER_WORKER * max(workers, 1) and not timeouts:
         return None
-    target = max(workers * 2, workers + 1, 2)
+    # enough workers to bring the queue under the threshold, at least double the pool
+    target = max(workers * 2, workers + 1, 2, -(-queued // BACKLOG_PER_WORKER) + 1)
     return Diagnosis(
         failure="slice_backlog",
         summary=f"{queued} slices wait for {workers} workers.",
@@ -197,11 +205,14 @@ def stuck_execution(ev: Evidence) -> Diagnosis | None:
     if ev.status != "running":
         return None
     monitor = ev.monitor or {}
-    last = monitor.get("last_event_at") or monitor.get("last_event_time")
-    interval = float(ev.parameters.get("stf_interval") or 2.0) * float(monitor.get("time_factor") or 1.0)
+    stamps = [str(e["timestamp"]) for e in monitor.get("recent_events") or [] if isinstance(e, dict) and e.get("timestamp")]
+    last = monitor.get("last_event_at") or monitor.get("last_event_time") or max(stamps, default=None) or monitor.get("start_time")
+    # one expected interval of wall time: the STF interval, scaled by realtime_factor in real time
+    factor = float(ev.parameters.get("realtime_factor") or 1.0) if monitor.get("realtime", True) else 1.0
+    interval = float(ev.parameters.get("stf_interval") or 2.0) * float(monitor.get("time_factor") or factor)
     if not last:
         return None
-    last_at = datetime.fromisoformat(str(last))
+    last_at = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
     if last_at.tzinfo is None:
         last_at = last_at.replace(tzinfo=UTC)
     idle = (ev.collected_at - last_at).total_seconds()
