@@ -83,6 +83,11 @@ async def test_generate_register_and_run_the_fl_example(live_node: LiveNode) -> 
         groups = await call(client, "list_messages", execution_id=execution_id, msg_type="group_done")
         assert groups["total"] == 1 + 2 + 2 + 2 + 1
         assert (out_dir / "runs" / execution_id / "report.md").is_file()
+
+        long_run = await call(client, "start_workflow", namespace=NS, workflow="fl_workflow", config="fl_workflow",
+                              parameters={"K": 2, "T": 100, "samples_per_client": 50})
+        stopped = await call(client, "stop_workflow", execution_id=long_run["execution_id"], reason="stop test")
+        assert stopped["status"] == "terminated" and "stop test" in (stopped["error"] or "")
         await call(client, "stop_testbed", namespace=NS)
 
 
