@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from spec_strategies import specs
+from tests.workflows.spec.spec_strategies import specs
 
 from workflows.spec.model import Spec
 from workflows.spec.parse import read_spec
