@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastmcp import FastMCP
 from pydantic import Field
@@ -12,16 +12,47 @@ from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import (
     LEVELS, READ_ONLY, Cursor, EndTime, Limit, LogLevel, NamespaceFilter, StartTime,
 )
-from workflows.store.records import LogRecord, Page
+from workflows.store.records import LogLine, LogRecord, Page
 
 __all__ = ["register"]
+
+
+def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same JSON Schema, cheaper to validate: ``$ref`` to ``$defs`` inlined, titles dropped,
+    ``anyOf`` of bare types written as one ``type`` list.
+
+    Clients validate every result against the output schema (the Python MCP client with the
+    pure-Python ``jsonschema``, per field of every row), so a 200-row page pays for each
+    reference resolution and each ``anyOf`` branch 200 times.
+
+    >>> flat_schema({"$defs": {"A": {"title": "A", "anyOf": [{"type": "string"}, {"type": "null"}]}},
+    ...              "properties": {"a": {"$ref": "#/$defs/A"}}})
+    {'properties': {'a': {'type': ['string', 'null']}}}
+    """
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return walk(defs[node["$ref"].rsplit("/", 1)[1]])
+        out = {key: walk(value) for key, value in node.items() if key not in ("$defs", "title")}
+        branches = out.get("anyOf")
+        if branches and all(set(b) == {"type"} and isinstance(b["type"], str) for b in branches):
+            del out["anyOf"]
+            out["type"] = [b["type"] for b in branches]
+        return out
+
+    return walk(schema)
 
 
 def register(mcp: FastMCP, services: NodeServices) -> None:
     """Add list_logs and get_log_entry to ``mcp``."""
     store = services.store
 
-    @mcp.tool(annotations=READ_ONLY)
+    @mcp.tool(annotations=READ_ONLY, output_schema=flat_schema(Page[LogLine].model_json_schema()))
     async def list_logs(
         namespace: NamespaceFilter = None,
         agent: Annotated[str | None, Field(max_length=200, description="only this agent's logs (agent name)")] = None,
@@ -29,11 +60,12 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         level: Annotated[LogLevel | None, Field(description="minimum level: DEBUG | INFO | WARNING | ERROR | CRITICAL")] = None,
         search: Annotated[str | None, Field(min_length=1, max_length=200, description="substring the message must contain")] = None,
         start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 200, cursor: Cursor = None,
-    ) -> Page[LogRecord]:
+    ) -> Page[LogLine]:
         """Agent and node log entries, newest first; filter by agent, execution, minimum level,
-        text and time; paginated. For failures start with level='ERROR' and the execution_id."""
+        text and time; paginated. For failures start with level='ERROR' and the execution_id.
+        Rows are lean; get_log_entry(log_id) adds namespace, instance and extra fields."""
         ns = visible_namespace(current_identity(), namespace)
-        return await store.logs.list_logs(
+        return await store.logs.list_log_lines(
             namespace=ns, agent=agent, execution_id=execution_id,
             min_level=LEVELS[level] if level is not None else None, search=search,
             start_time=start_time, end_time=end_time, limit=limit, cursor=cursor,

@@ -30,6 +30,7 @@ __all__ = [
     "ExecutionRecord",
     "InvalidQuery",
     "LogIn",
+    "LogLine",
     "LogRecord",
     "MessageIn",
     "MessageRecord",

@@ -51,10 +51,20 @@ class Database:
     """One database, by URL: engine, session factory, schema upgrade and error translation.
 
     ``schema`` (PostgreSQL only) puts every table of this connection in that schema through
-    ``search_path``; it must exist.
+    ``search_path``; it must exist. ``sqlite_mmap_bytes`` and ``sqlite_cache_kib`` (SQLite only)
+    size each connection's memory map and page cache: both count in the process's RSS as they
+    fill, up to these caps (0 turns the map off).
     """
 
-    def __init__(self, url: str, *, schema: str | None = None, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        echo: bool = False,
+        sqlite_mmap_bytes: int = SQLITE_MMAP_BYTES,
+        sqlite_cache_kib: int = SQLITE_CACHE_KIB,
+    ) -> None:
         parsed = make_url(url)
         backend = parsed.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
@@ -64,6 +74,10 @@ class Database:
             )
         if schema is not None and backend != "postgresql":
             raise StoreError("schema: only PostgreSQL URLs take a schema; leave it unset for SQLite")
+        if sqlite_mmap_bytes < 0 or sqlite_cache_kib < 1:
+            raise StoreError("sqlite_mmap_bytes must be >= 0 and sqlite_cache_kib >= 1 "
+                             f"(got {sqlite_mmap_bytes} and {sqlite_cache_kib})")
+        self._sqlite_sizes = (sqlite_mmap_bytes, sqlite_cache_kib)
         self.url = url
         self.dialect: Dialect = backend  # type: ignore[assignment]
         self.schema = schema
@@ -103,7 +117,7 @@ class Database:
                 kwargs["connect_args"] = {"server_settings": {"search_path": self.schema}}
         engine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, *self._sqlite_sizes)
         self._engine = engine
         self._read = async_sessionmaker(engine, expire_on_commit=False)
         self._write = async_sessionmaker(
@@ -225,9 +239,9 @@ class Database:
         return f"Database({self._safe_url()!r}, {state})"
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, synchronous=NORMAL, foreign keys, busy timeout, memory-mapped reads, a 32 MiB page
-    cache; we emit BEGIN ourselves."""
+def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> None:
+    """WAL, synchronous=NORMAL, foreign keys, busy timeout, memory-mapped reads (256 MiB by
+    default), a page cache (32 MiB by default); we emit BEGIN ourselves."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -237,8 +251,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")  # reads without a syscall per page
-        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA mmap_size={mmap_bytes}")  # reads without a syscall per page
+        cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

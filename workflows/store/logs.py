@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, delete, literal
 
@@ -11,9 +12,10 @@ from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
 from workflows.store.models import LogRow
 from workflows.store.paging import equals, fetch_page, time_range
-from workflows.store.records import LogIn, LogRecord, Page
+from workflows.store.records import LogIn, LogLine, LogRecord, Page
 from workflows.store.timestamps import as_utc, utcnow
 
+R = TypeVar("R", LogRecord, LogLine)
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50, "FATAL": 50}
 
 
@@ -71,6 +73,40 @@ class Logs:
         cursor: str | None = None,
     ) -> Page[LogRecord]:
         """Log lines, newest first; ``search`` is a case-insensitive substring of the message."""
+        return await self._page(LogRecord, namespace, agent, execution_id, min_level, search, start_time,
+                                end_time, instance, limit, cursor)
+
+    async def list_log_lines(
+        self,
+        namespace: str | None = None,
+        agent: str | None = None,
+        execution_id: str | None = None,
+        min_level: int | str | None = None,
+        search: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        instance: str | None = None,
+        limit: int = 200,
+        cursor: str | None = None,
+    ) -> Page[LogLine]:
+        """:meth:`list_logs` with lean rows (:class:`LogLine`); the same filters and cursors."""
+        return await self._page(LogLine, namespace, agent, execution_id, min_level, search, start_time,
+                                end_time, instance, limit, cursor)
+
+    async def _page(
+        self,
+        record: type[R],
+        namespace: str | None,
+        agent: str | None,
+        execution_id: str | None,
+        min_level: int | str | None,
+        search: str | None,
+        start_time: datetime | None,
+        end_time: datetime | None,
+        instance: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[R]:
         conditions: list[ColumnElement[bool]] = equals(
             LogRow, namespace=namespace, agent=agent, execution_id=execution_id, instance=instance
         )
@@ -84,7 +120,7 @@ class Logs:
             residual.append(LogRow.message.ilike(f"%{escaped}%", escape="\\"))
         conditions += time_range(LogRow.created_at, start_time, end_time)
         async with self._db.session() as session:
-            return await fetch_page(session, LogRow, LogRecord, conditions,
+            return await fetch_page(session, LogRow, record, conditions,
                                     (LogRow.created_at, LogRow.id), limit, cursor, "logs", residual)
 
     async def get_log(self, log_id: int) -> LogRecord:

@@ -106,7 +106,8 @@ async def fetch_page(
         values = decode_cursor(kind, cursor, len(order))
         bounds = [literal(v, type_=c.type) for v, c in zip(values, order, strict=True)]
         where.append(tuple_(*order) < tuple_(*bounds) if len(order) > 1 else order[0] < bounds[0])
-    columns = list(model.__table__.c)
+    # only the record's columns: a lean record reads (and decodes) less
+    columns = [c for c in model.__table__.c if c.key in record.model_fields or c.key in {o.key for o in order}]
     stmt = (select(*columns, counts.label("_counts")).where(*where)
             .order_by(*(c.desc() for c in order)).limit(limit + 1))
     rows = list((await session.execute(stmt)).all())

@@ -303,6 +303,22 @@ class LogRecord(Record):
     extra: dict[str, Any] | None = None
 
 
+class LogLine(Record):
+    """A log entry as a list shows it (``list_log_lines``): no namespace, instance or extra
+    fields, so a page is read, validated and sent lighter; ``get_log`` returns the whole entry.
+
+    Example: ``LogLine(id=7, created_at=now, agent="data-agent-alice-1", level=40, levelname="ERROR", message="disk full")``.
+    """
+
+    id: int
+    created_at: datetime
+    agent: str
+    execution_id: str | None = None
+    level: int = Field(description="numeric level: 10 DEBUG, 20 INFO, 30 WARNING, 40 ERROR, 50 CRITICAL")
+    levelname: str
+    message: str
+
+
 class AgentRecord(Record):
     name: str
     namespace: str

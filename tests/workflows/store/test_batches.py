@@ -1,12 +1,16 @@
-"""Batch writes: ``mark_slices`` (the same meaning as ``mark_slice``, in order) and ``add_state_events``."""
+"""Batch writes: ``mark_slices`` (the same meaning as ``mark_slice``, in order) and ``add_state_events``;
+the SQLite memory caps the 10k-STF memory bench turns down."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from workflows.store import InvalidQuery, SliceIn, SliceMark, StateEventIn, Store
+from workflows.store import Database, InvalidQuery, SliceIn, SliceMark, StateEventIn, Store, StoreError
+from workflows.store.database import default_url
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -99,3 +103,16 @@ async def test_add_state_events(store: Store) -> None:
     assert await store.events.add_state_events([]) == 0
     with pytest.raises(InvalidQuery, match=r"batch\[0\]\.timestamp"):
         await store.events.add_state_events([events[0].model_copy(update={"timestamp": datetime(2026, 5, 1)})])
+
+
+async def test_sqlite_memory_caps_are_arguments(tmp_path: Path) -> None:
+    async with Database(default_url(tmp_path / "state")) as db:
+        async with db.session() as session:
+            defaults = [(await session.execute(text(f"PRAGMA {name}"))).scalar() for name in ("mmap_size", "cache_size")]
+    assert defaults == [256 * 1024 * 1024, -32 * 1024]
+    async with Database(default_url(tmp_path / "state"), sqlite_mmap_bytes=0, sqlite_cache_kib=2048) as db:
+        async with db.session() as session:
+            capped = [(await session.execute(text(f"PRAGMA {name}"))).scalar() for name in ("mmap_size", "cache_size")]
+    assert capped == [0, -2048]
+    with pytest.raises(StoreError, match="sqlite_cache_kib"):
+        Database(default_url(tmp_path / "state"), sqlite_cache_kib=0)
