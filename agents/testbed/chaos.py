@@ -53,6 +53,7 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 
 How = Literal["real", "simulated"]
 DEFAULT_BROKER = ("127.0.0.1", 61613)
+STUCK_WINDOW_S = 5.5  # the stuck rule: 5 expected intervals of at least 1 s
 
 
 def _free_port() -> int:
@@ -70,7 +71,7 @@ class LiveUp:
             await live.call("start_testbed", namespace="demo")
     """
 
-    def __init__(self, process: subprocess.Popen[str], url: str, token: str, state_dir: Path,
+    def __init__(self, process: subprocess.Popen[str] | None, url: str, token: str, state_dir: Path,
                  database_url: str | None) -> None:
         self.process = process
         self.url = url
@@ -114,6 +115,18 @@ class LiveUp:
         finally:
             _stop_group(process)
             log.close()
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def attach(cls, url: str, token: str, state_dir: Path, database_url: str | None = None) -> AsyncIterator[LiveUp]:
+        """An MCP client on a gateway that is already running (``controlroom chaos KIND``)."""
+        from fastmcp import Client
+        from fastmcp.client.transports import StreamableHttpTransport
+
+        live = cls(None, url, token, state_dir, database_url)
+        async with Client(StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"}), timeout=90) as client:
+            live._client = client
+            yield live
 
     async def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
         """Call a tool; an error answer raises ``ChaosError`` with the tool's message."""
@@ -204,7 +217,8 @@ class BrokerProxy:
                     await sink.drain()
             sink.close()
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         self._writers -= {writer, up_writer}
 
     async def cut(self) -> None:
@@ -312,7 +326,8 @@ async def _stuck_execution(live: LiveUp, namespace: str, **_: Any) -> Injection:
     if runner is None or not runner.get("pid"):
         raise ChaosError(f"no workflow runner process in {namespace} (stuck_execution needs --bus stomp): {status['agents']}")
     started = await live.call("start_workflow", namespace=namespace, realtime=True, reason="chaos: stuck run",
-                              parameters={"stf_count": 50, "realtime_factor": 0.05})
+                              parameters={"stf_count": 50, "realtime_factor": 0.05, "stf_sampling_rate": 0.001, "slices_per_sample": 1, "slice_processing_time": 1,
+                                          "target_worker_count": 1, "max_worker_count": 1, "worker_count_min": 1})
     execution_id = started["execution_id"]
 
     async def running() -> bool:
@@ -320,6 +335,15 @@ async def _stuck_execution(live: LiveUp, namespace: str, **_: Any) -> Injection:
     await live.until(f"{execution_id} to make progress", running)
     pid = int(runner["pid"])
     os.kill(pid, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+
+    async def idle() -> bool:  # no new state event for the stuck rule's window (5 expected intervals, >= 5 s)
+        monitor = await live.call("get_workflow_monitor", execution_id=execution_id)
+        stamps = [e["timestamp"] for e in monitor.get("recent_events") or []]
+        last = datetime.fromisoformat(max(stamps).replace("Z", "+00:00")) if stamps else None
+        return last is not None and (datetime.now(UTC) - last).total_seconds() > STUCK_WINDOW_S \
+            and time.monotonic() - frozen_at > STUCK_WINDOW_S
+    await live.until(f"{execution_id} to stop making progress", idle)
 
     async def resume() -> None:
         os.kill(pid, signal.SIGCONT)
@@ -341,7 +365,7 @@ async def _disk_full(live: LiveUp, namespace: str, **_: Any) -> Injection:
     from workflows.store import LogIn, Store
 
     await _testbed(live, namespace)
-    store = Store.from_url(live.database_url) if live.database_url else Store.in_state_dir(live.state_dir)
+    store = Store.from_url(live.database_url or f"sqlite+aiosqlite:///{live.state_dir / 'node.db'}")  # the node's store
     async with store:
         await store.logs.add_logs([LogIn(
             namespace=namespace, agent="chaos", level=40, created_at=datetime.now(UTC),

@@ -1,0 +1,102 @@
+"""`controlroom chaos`: inject one failure class into a running testbed, or run the whole suite.
+
+    controlroom chaos agent_crashed --namespace demo     # into the gateway of ~/.controlroom
+    controlroom chaos suite                              # fresh live systems, every class, the table
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from cyclopts import App
+
+app = App(name="chaos", help="Failure injection for the debugging agent's catalog (see docs/debugging.md).")
+
+
+@app.default
+def inject(
+    kind: str,
+    *,
+    namespace: str = "chaos",
+    url: str | None = None,
+    token: str | None = None,
+    state_dir: Path | None = None,
+    database_url: str | None = None,
+) -> int:
+    """Inject one failure class into NAMESPACE on a running gateway and print what was done.
+
+    Parameters
+    ----------
+    kind: the failure class, e.g. agent_crashed, invalid_parameter, stuck_execution (suite lists all)
+    namespace: the namespace to break (its testbed is started when needed)
+    url: the gateway's MCP URL (default: from STATE_DIR/connection.json)
+    token: the bearer token (default: from STATE_DIR/connection.json)
+    state_dir: the state directory of `controlroom up` (default ~/.controlroom)
+    database_url: the node's database URL when it is not SQLite in STATE_DIR (database_unavailable, disk_full)
+    """
+    from agents.ai.connection import default_state_dir, resolve_connection
+    from agents.testbed.chaos import KINDS, LiveUp
+    from agents.testbed.chaos import inject as inject_kind
+    from agents.testbed.errors import ChaosError
+
+    if kind not in KINDS:
+        print(f"error: kind {kind!r} is not a failure class; use one of: {', '.join(KINDS)} (or `suite`)")
+        return 2
+    try:
+        connection = resolve_connection(url, token, state_dir)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+
+    async def run() -> int:
+        async with LiveUp.attach(connection.url, connection.token, state_dir or default_state_dir(), database_url) as live:
+            injection = await inject_kind(live, kind, namespace)  # type: ignore[arg-type]
+        target = f"execution_id={injection.execution_id}" if injection.execution_id else f"namespace={injection.namespace}"
+        print(f"injected {kind} ({injection.how}): {injection.detail}")
+        print(f"now: debug_execution({target})")
+        if injection.undo_steps:
+            print("note: this failure stays until you undo it by hand (see docs/debugging.md)")
+        return 0
+
+    try:
+        return asyncio.run(run())
+    except ChaosError as exc:
+        print(f"error: {exc}")
+        return 1
+
+
+@app.command
+def suite(
+    *,
+    work_dir: Path | None = None,
+    stomp: str | None = "127.0.0.1:61613",
+    postgres_url: str | None = None,
+    output: Path | None = None,
+) -> int:
+    """Inject every failure class into fresh live systems, debug each, print the table.
+
+    Parameters
+    ----------
+    work_dir: where the live systems keep their state (default: a temporary directory)
+    stomp: host:port of a STOMP broker for the process-mode classes (broker_unreachable, stuck_execution); "" skips them
+    postgres_url: a PostgreSQL server URL (postgresql+asyncpg://...) for database_unavailable; a scratch database is made and dropped
+    output: also write the table to this file
+    """
+    from agents.testbed.chaos import render_table, run_suite
+
+    broker = None
+    if stomp:
+        host, _, port = stomp.rpartition(":")
+        if not host or not port.isdigit():
+            print(f"error: --stomp must be host:port, e.g. 127.0.0.1:61613, got {stomp!r}")
+            return 2
+        broker = (host, int(port))
+    with tempfile.TemporaryDirectory(prefix="controlroom-chaos-") as scratch:
+        rows = asyncio.run(run_suite(work_dir or Path(scratch), broker=broker, postgres_url=postgres_url))
+    table = render_table(rows)
+    print(table)
+    if output is not None:
+        output.write_text(table + "\n")
+    return 0 if all(r.correct or r.outcome == "skipped" for r in rows) else 1
