@@ -111,6 +111,10 @@ class LiveUp:
             transport = StreamableHttpTransport(live.url, headers={"Authorization": f"Bearer {live.token}"})
             async with Client(transport, timeout=90) as client:
                 live._client = client
+
+                async def routed() -> bool:  # the gateway offers the node's tools once its catalog is built
+                    return "start_testbed" in {tool.name for tool in await client.list_tools()}
+                await live.until("the gateway to offer the node's tools", routed)
                 yield live
         finally:
             _stop_group(process)

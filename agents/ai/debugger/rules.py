@@ -148,7 +148,9 @@ def testbed_already_running(ev: Evidence) -> Diagnosis | None:
 
 
 def agent_crashed(ev: Evidence) -> Diagnosis | None:
-    down = [a for a in ev.agents if a.status in ("EXITED", "STARTING")]
+    members = {a.get("name") for a in (ev.testbed or {}).get("agents") or [] if isinstance(a, dict)}
+    # an agent the testbed no longer counts (a worker scaled down) exited on purpose
+    down = [a for a in ev.agents if a.status in ("EXITED", "STARTING") and (not members or a.name in members)]
     not_ready = ev.testbed is not None and ev.testbed.get("status") not in ("stopped", None) and not ev.testbed.get("ready", True)
     if not down and not not_ready:
         return None
