@@ -496,7 +496,6 @@ async def run_suite(
     ``database_unavailable`` needs ``postgres_url`` (a server where a scratch database is made).
     """
     rows: dict[Kind, SuiteRow] = {}
-    skipped = "skipped: " 
     embedded = [k for k in kinds if k not in ("broker_unreachable", "stuck_execution", "database_unavailable")]
     database_url = None
     if postgres_url and "database_unavailable" in kinds:
@@ -520,7 +519,7 @@ async def run_suite(
     for kind in kinds:
         if kind not in rows:
             why = "needs postgres_url" if kind == "database_unavailable" else "needs a STOMP broker"
-            rows[kind] = SuiteRow(kind, "real", skipped + why, "-", "skipped", None, None, None)
+            rows[kind] = SuiteRow(kind, "real", f"skipped: {why}", "-", "skipped", None, None, None)
     return [rows[k] for k in kinds]
 
 
