@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.server.elicitation import AcceptedElicitation, DeclinedElicitation
 from mcp.types import ToolAnnotations
 
 from agents.ai.debugger.evidence import ToolFailed
@@ -73,6 +74,24 @@ class GatewayToolCaller:
         return parsed if isinstance(parsed, dict) else {"result": parsed}
 
 
+def _elicitation(ctx: Context) -> Callable[[str], Awaitable[bool | None]]:
+    """Ask the human through MCP elicitation; None (→ a pending approval) when the client cannot
+    answer: a 2026-07-28-era client (no back-channel), or one without the elicitation capability."""
+
+    async def ask(question: str) -> bool | None:
+        try:
+            answer = await ctx.elicit(question, response_type=bool)
+        except Exception:  # the era or the client does not allow it: fall back to approve_fix
+            return None
+        if isinstance(answer, AcceptedElicitation):
+            return bool(answer.data)
+        if isinstance(answer, DeclinedElicitation):
+            return False
+        return None
+
+    return ask
+
+
 def add_debug_tools(
     mcp: FastMCP,
     handler: Handler,
@@ -95,14 +114,17 @@ def add_debug_tools(
     async def debug_execution(ctx: Context, execution_id: str | None = None, namespace: str | None = None) -> DebugReport:
         """Diagnose a failed, stuck or unhealthy execution (or a namespace's testbed) and apply the fix
         the policy allows: rules from the failure catalog first, an LLM only when no rule matches and
-        one is configured. Fixes the policy marks ASK wait for approve_fix(approval_id). Returns every
+        one is configured. A fix the policy marks ASK is put to you (MCP elicitation) when your
+        client can answer, else it waits for approve_fix(approval_id). Returns every
         step (evidence, diagnosis, decision, action, verification) with its rationale."""
         if not execution_id and not namespace:
             raise ToolError("give execution_id (e.g. stf_datataking-alice-0001) or namespace (a testbed to check)")
         principal = current_principal()
         if namespace and not principal.allows(namespace):
             raise ToolError(f"namespace {namespace!r} is not granted to {principal.user}; whoami lists yours")
-        return await debugger_for(principal).debug(execution_id=execution_id, namespace=namespace, principal=principal.user)
+        return await debugger_for(principal).debug(
+            execution_id=execution_id, namespace=namespace, principal=principal.user, ask=_elicitation(ctx)
+        )
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def list_pending_fixes() -> list[DebugReport]:

@@ -107,3 +107,26 @@ async def test_llm_leads_the_diagnosis_no_rule_knows(tmp_path: Path, messages_ap
     # the model was offered read-only tools only, plus conclude
     offered = {tool["name"] for tool in messages_api.requests[0]["tools"]}
     assert "conclude" in offered and "start_workflow" not in offered and "restart_agent" not in offered
+
+
+async def test_ask_goes_to_the_human_by_elicitation_when_the_client_can_answer(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[default]\nagent = "ASK"\n')
+    questions: list[str] = []
+
+    async def human(message: str, response_type: Any, params: Any, context: Any) -> Any:
+        questions.append(message)
+        return True  # approve
+
+    process, up = start_up(tmp_path / "state", "--policy", str(policy))
+    try:
+        transport = StreamableHttpTransport(up["url"], headers={"Authorization": f"Bearer {up['token']}"})
+        # the handshake era keeps a back-channel for server-to-client requests such as elicitation
+        async with Client(transport, mode="legacy", elicitation_handler=human) as client:
+            victim = await crash_an_agent(client, "gina")
+            report = await call(client, "debug_execution", namespace="gina")
+            assert questions and victim in questions[0] and "restart_agent" in questions[0]
+            assert (report["verdict"], report["outcome"], report["approval_id"]) == ("ASK", "fixed", None)
+            assert (await call(client, "get_agent", name=victim))["status"] in ("READY", "PROCESSING")
+    finally:
+        stop_up(process)
