@@ -92,43 +92,55 @@ def _elicitation(ctx: Context) -> Callable[[str], Awaitable[bool | None]]:
     return ask
 
 
-def add_debug_tools(
-    mcp: FastMCP,
-    handler: Handler,
-    catalog: Callable[[], dict[str, LogicalTool]],
-    *,
-    policy: Policy,
-    llm: LLM | None = None,
-    step_observer: Callable[[Principal], StepObserver] | None = None,
-) -> Approvals:
-    """Register the debugging tools on the gateway's FastMCP server; returns the shared approvals."""
-    approvals = Approvals()
+class DebugService:
+    """What every debugging session of this gateway shares: the call chain, policy, LLM, approvals."""
 
-    def debugger_for(principal: Principal) -> Debugger:
+    def __init__(
+        self,
+        handler: Handler,
+        catalog: Callable[[], dict[str, LogicalTool]],
+        *,
+        policy: Policy,
+        llm: LLM | None = None,
+        step_observer: Callable[[Principal], StepObserver] | None = None,
+    ) -> None:
+        self.handler = handler
+        self.catalog = catalog
+        self.policy = policy
+        self.llm = llm
+        self.step_observer = step_observer
+        self.approvals = Approvals()
+
+    def debugger_for(self, principal: Principal) -> Debugger:
         return Debugger(
-            GatewayToolCaller(handler, catalog, principal), policy=policy, llm=llm, approvals=approvals,
-            observer=step_observer(principal) if step_observer else None,
+            GatewayToolCaller(self.handler, self.catalog, principal), policy=self.policy, llm=self.llm,
+            approvals=self.approvals, observer=self.step_observer(principal) if self.step_observer else None,
         )
+
+
+def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
+    """Register the debugging tools on the gateway's FastMCP server."""
+    approvals = service.approvals
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
     async def debug_execution(ctx: Context, execution_id: str | None = None, namespace: str | None = None) -> DebugReport:
         """Diagnose a failed, stuck or unhealthy execution (or a namespace's testbed) and apply the fix
         the policy allows: rules from the failure catalog first, an LLM only when no rule matches and
         one is configured. A fix the policy marks ASK is put to you (MCP elicitation) when your
-        client can answer, else it waits for approve_fix(approval_id). Returns every
-        step (evidence, diagnosis, decision, action, verification) with its rationale."""
+        client can answer, else it waits for approve_fix(approval_id). Returns every step
+        (evidence, diagnosis, decision, action, verification) with its rationale."""
         if not execution_id and not namespace:
             raise ToolError("give execution_id (e.g. stf_datataking-alice-0001) or namespace (a testbed to check)")
         principal = current_principal()
         if namespace and not principal.allows(namespace):
             raise ToolError(f"namespace {namespace!r} is not granted to {principal.user}; whoami lists yours")
-        return await debugger_for(principal).debug(
+        return await service.debugger_for(principal).debug(
             execution_id=execution_id, namespace=namespace, principal=principal.user, ask=_elicitation(ctx)
         )
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def list_pending_fixes() -> list[DebugReport]:
-        """Fixes waiting for a human's approval (from debug_execution), with their diagnosis."""
+        """Fixes waiting for a human's approval (from debug_execution or the watcher), with their diagnosis."""
         principal = current_principal()
         return [r for r in approvals.list() if principal.is_admin or r.principal == principal.user]
 
@@ -143,6 +155,4 @@ def add_debug_tools(
             raise ToolError(f"approval_id {approval_id!r} is not pending; list_pending_fixes shows what is")
         if not principal.is_admin and report.principal != principal.user:
             raise ToolError(f"approval_id {approval_id!r} belongs to another principal")
-        return await debugger_for(principal).approve(approval_id, approver=principal.user)
-
-    return approvals
+        return await service.debugger_for(principal).approve(approval_id, approver=principal.user)

@@ -46,7 +46,8 @@ from mcp_gateway.registry_api import registry_routes
 from mcp_gateway.registry_store import RegistryStore, open_engine
 from mcp_gateway.routing import EntityKey, Owner, Router
 from mcp_gateway.settings import GatewaySettings
-from mcp_gateway.debugging import add_debug_tools
+from mcp_gateway.debugging import DebugService, add_debug_tools
+from mcp_gateway.watch import FailureWatcher
 from mcp_gateway.models import Principal
 from mcp_gateway.provenance import ProvCallObserver
 from mcp_gateway.skills import add_skills
@@ -140,8 +141,10 @@ def build_gateway(
 
     mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, providers=[CatalogProvider(registry)])
     add_gateway_tools(mcp, registry, breakers)
-    add_debug_tools(mcp, handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
-                    step_observer=_debug_steps(recorder) if recorder is not None else None)
+    debugging = DebugService(handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
+                             step_observer=_debug_steps(recorder) if recorder is not None else None)
+    add_debug_tools(mcp, debugging)
+    watcher = FailureWatcher(registry, debugging, settings.watch_interval_s) if settings.watch_interval_s else None
     if recorder is not None:
         mcp.mount(provenance_tools(lambda: recorder.writer.store, namespace_guard=_caller))
     add_skills(mcp)
@@ -172,6 +175,8 @@ def build_gateway(
         try:
             async with mcp_app.lifespan(mcp_app), anyio.create_task_group() as group:
                 group.start_soon(monitor.watch)
+                if watcher is not None:
+                    group.start_soon(watcher.run)
                 try:
                     yield
                 finally:

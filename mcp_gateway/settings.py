@@ -29,6 +29,9 @@ class GatewaySettings(BaseSettings):
     lease_s: float = Field(default=10.0, gt=0, description="a node missing heartbeats this long is probed")
     heartbeat_s: float = Field(default=3.0, gt=0, description="heartbeat period suggested to nodes")
     probe_timeout_s: float = Field(default=1.0, gt=0)
+    watch_interval_s: float | None = Field(
+        default=None, gt=0, description="poll nodes for failures and debug them every N s (None = only on request)"
+    )
     call_timeout_s: float = Field(default=60.0, gt=0, description="per tools/call timeout")
     long_call_margin_s: float = Field(default=15.0, ge=0, description="added to a tool's own timeout_s argument")
     locate_timeout_s: float = Field(default=2.0, gt=0, description="asking nodes who owns an entity")

@@ -34,6 +34,7 @@ def up(
     bus: str = "embedded",
     stomp: str | None = None,
     policy: Path | None = None,
+    watch: float | None = None,
 ) -> int:
     """Run until Ctrl-C.
 
@@ -46,12 +47,14 @@ def up(
     bus: embedded (agents in-process) or stomp (agents as child processes on a broker)
     stomp: host:port of the STOMP broker, with --bus stomp
     policy: the debugging agent's policy file (AUTO / ASK / STOP per scope and fix; see docs/debugging.md)
+    watch: look for failures every WATCH seconds and debug them without being asked (off by default)
     """
     state = (state_dir or Path.home() / ".controlroom").expanduser()
     try:
         gate = load_policy(policy) if policy else None
         return asyncio.run(
-            run_up(host=host, port=port, state_dir=state, node_port=node_port, bus=bus, stomp=stomp, policy=gate)
+            run_up(host=host, port=port, state_dir=state, node_port=node_port, bus=bus, stomp=stomp, policy=gate,
+                   watch_interval_s=watch)
         )
     except KeyboardInterrupt:
         return 0
@@ -78,7 +81,7 @@ async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
 
 async def run_up(
     *, host: str, port: int, state_dir: Path, node_port: int = 0, bus: str = "embedded", stomp: str | None = None,
-    policy: Policy | None = None, stop: asyncio.Event | None = None,
+    policy: Policy | None = None, watch_interval_s: float | None = None, stop: asyncio.Event | None = None,
 ) -> None | int:
     """Start everything, print the connection details, and run until ``stop`` is set or a signal arrives."""
     import anyio
@@ -102,7 +105,7 @@ async def run_up(
     prov_engine = engine_for(state_dir=state_dir)
     prov_store = ProvStore(prov_engine)
     await prov_store.create_schema()
-    gateway_settings = GatewaySettings(host=host, port=port, state_dir=state_dir)
+    gateway_settings = GatewaySettings(host=host, port=port, state_dir=state_dir, watch_interval_s=watch_interval_s)
     gateway_ready = asyncio.Event()
     base_url: list[str] = []
 

@@ -130,3 +130,24 @@ async def test_ask_goes_to_the_human_by_elicitation_when_the_client_can_answer(t
             assert (await call(client, "get_agent", name=victim))["status"] in ("READY", "PROCESSING")
     finally:
         stop_up(process)
+
+
+async def test_the_watcher_debugs_a_crash_without_being_asked(tmp_path: Path) -> None:
+    import asyncio
+
+    async with gateway(tmp_path / "state", "--watch", "0.5") as (client, up):
+        victim = await crash_an_agent(client, "hank")
+        status = "EXITED"
+        for _ in range(60):  # bounded: 30 s
+            status = (await call(client, "get_agent", name=victim))["status"]
+            if status in ("READY", "PROCESSING"):
+                break
+            await asyncio.sleep(0.5)
+        assert status in ("READY", "PROCESSING"), "the watcher did not restart the crashed agent"
+    engine = engine_for(state_dir=Path(up["state_dir"]))
+    try:
+        page = await timeline(ProvStore(engine), Scope.parse("all"), limit=500)
+    finally:
+        await engine.dispose()
+    text = json.dumps([r.model_dump(mode="json") for r in page.items])
+    assert "diagnosis: agent_crashed" in text and "controlroom:person/controlroom-watcher" in text
