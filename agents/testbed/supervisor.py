@@ -105,11 +105,13 @@ class Supervisor:
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop every agent (workers first, the workflow runner last) and the log flusher."""
         self.stopping = True
-        order = sorted(self.agents.values(), key=lambda e: (e.spec.agent_type != WORKER, e.spec.agent_type == "workflow_runner"))
-        await asyncio.gather(*(self._retire(e, timeout_s) for e in order if e.spec.agent_type == WORKER))
-        for entry in order:
-            if entry.spec.agent_type != WORKER:
-                await self._retire(entry, timeout_s)
+        # three waves, each retired concurrently so a slow agent costs one timeout, not one each:
+        # the workers, then the other agents, then the workflow runner
+        waves: dict[int, list[Supervised]] = {0: [], 1: [], 2: []}
+        for entry in self.agents.values():
+            waves[0 if entry.spec.agent_type == WORKER else 2 if entry.spec.agent_type == "workflow_runner" else 1].append(entry)
+        for wave in waves.values():
+            await asyncio.gather(*(self._retire(e, timeout_s) for e in wave))
         self.agents.clear()
         if self._flusher_started:
             await self._flusher.close()
