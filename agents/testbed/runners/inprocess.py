@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import os
 from collections.abc import Callable
 
@@ -11,6 +11,8 @@ from agents.testbed.agent import Agent, AgentContext
 from agents.testbed.catalog import agent_class
 from agents.testbed.runners.base import AgentRunner, AgentSpec
 
+
+SETTLE_TIMEOUT_S = 5.0
 
 class InProcessRunner(AgentRunner):
     """Runs the agent's ``run()`` as a task; ``kill`` cancels it abruptly, like a crash."""
@@ -41,14 +43,23 @@ class InProcessRunner(AgentRunner):
             self._task.cancel()
         except BaseException:  # noqa: BLE001 - the agent's own failure is reported by wait()
             pass
-        with contextlib.suppress(BaseException):
-            await self._task
+        await self._settle()
 
     async def kill(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Wait (bounded) for the cancelled task to end; an agent that does not end in time is
+        abandoned with a warning rather than hanging the supervisor (a stop must not hang)."""
+        assert self._task is not None
+        done, _ = await asyncio.wait({self._task}, timeout=SETTLE_TIMEOUT_S)
+        if not done:
+            logging.getLogger(__name__).warning("in-process agent task %s did not end %s s after cancellation; abandoned",
+                                                self._task.get_name(), SETTLE_TIMEOUT_S)
+        elif not self._task.cancelled():
+            self._task.exception()  # retrieved: the failure is reported by wait()
 
     def is_alive(self) -> bool:
         return self._task is not None and not self._task.done()
