@@ -105,6 +105,8 @@ class Supervisor:
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Stop every agent (workers first, the workflow runner last) and the log flusher."""
         self.stopping = True
+        async with self._scale_lock:  # let a scaling in flight finish; later ones see `stopping`
+            pass
         # three waves, each retired concurrently so a slow agent costs one timeout, not one each:
         # the workers, then the other agents, then the workflow runner
         waves: dict[int, list[Supervised]] = {0: [], 1: [], 2: []}
