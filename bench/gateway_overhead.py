@@ -33,13 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 from mcp_gateway.auth import create_token  # noqa: E402
 from mcp_gateway.catalog import build_catalog  # noqa: E402
-from mcp_gateway.identity import Identity, sign_identity  # noqa: E402
+from mcp_nodes.contract.identity import Identity, sign_identity  # noqa: E402
 from mcp_gateway.models import Principal  # noqa: E402
 from mcp_gateway.registry import Registry  # noqa: E402
 from mcp_gateway.registry_store import RegistryStore, open_engine  # noqa: E402
 from mcp_gateway.breaker import Breakers  # noqa: E402
 from mcp_gateway.routing import Router  # noqa: E402
-from mcp_nodes.registration import NodeInfo  # noqa: E402
+from mcp_nodes.contract.registration import NodeInfo  # noqa: E402
 
 
 _CLI = "import sys; from mcp_gateway.cli import main; main()"

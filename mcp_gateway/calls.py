@@ -22,7 +22,7 @@ from mcp_gateway.breaker import Breakers
 from mcp_gateway.catalog import NODE_ARGUMENT, LogicalTool
 from mcp_gateway.errors import AccessDenied, GatewayError, NodeDown, Outcome
 from mcp_gateway.forwarding import CONNECTION_ERRORS, Emit, NodeClients
-from mcp_gateway.identity import Identity
+from mcp_nodes.contract.identity import Identity
 from mcp_gateway.models import CallRecord, Era, Principal, Route
 from mcp_gateway.observe import CallObserver, notify
 from mcp_gateway.ratelimit import RateLimiter

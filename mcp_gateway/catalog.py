@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_nodes.registration import NodeInfo
+from mcp_nodes.contract.registration import NodeInfo
 
 NODE_ARGUMENT = "node"
 _NODE_PROPERTY: dict[str, Any] = {

@@ -17,7 +17,7 @@ import anyio
 import httpx2
 
 from mcp_gateway.errors import CallTimeout, NodeFailed, OutputTooLarge
-from mcp_gateway.identity import Identity, sign_identity
+from mcp_nodes.contract.identity import Identity, sign_identity
 from mcp_gateway.registry import NodeState
 from mcp_gateway.routing import EntityKey, Owner
 

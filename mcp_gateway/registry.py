@@ -16,7 +16,7 @@ from mcp_gateway.catalog import LogicalTool, build_catalog
 from mcp_gateway.errors import AccessDenied, UnknownNode
 from mcp_gateway.models import NodeHealth, NodeView, Principal
 from mcp_gateway.registry_store import RegistryStore
-from mcp_nodes.registration import Heartbeat, NodeInfo, RegistrationAccepted
+from mcp_nodes.contract.registration import Heartbeat, NodeInfo, RegistrationAccepted
 
 
 @dataclass(slots=True)

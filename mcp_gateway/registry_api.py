@@ -17,7 +17,7 @@ from starlette.routing import Route, Router
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.errors import AccessDenied, AuthError, GatewayError, UnknownNode
 from mcp_gateway.registry import Registry
-from mcp_nodes.registration import Heartbeat, NodeInfo
+from mcp_nodes.contract.registration import Heartbeat, NodeInfo
 
 
 def _error(status: int, message: str) -> JSONResponse:

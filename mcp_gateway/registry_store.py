@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from mcp_gateway.errors import RegistryError
 from mcp_gateway.models import NodeHealth, Principal
-from mcp_nodes.registration import NodeInfo
+from mcp_nodes.contract.registration import NodeInfo
 
 metadata = MetaData()
 

@@ -5,7 +5,7 @@ Two kinds of bearer token open the node's HTTP endpoint:
 * the node token (``--token``): a direct caller with every namespace (an operator, the MCP
   Inspector, tests); recorded as user ``node:<node name>`` unless the token is also the
   gateway's;
-* the gateway's identity JWT (``mcp_gateway.identity``), signed per call with the secret shared
+* the gateway's identity JWT (``mcp_nodes.contract.identity``), signed per call with the secret shared
   by gateway and node: it names the user (recorded as ``started_by`` / ``executed_by``) and the
   namespaces granted, which every tool enforces.
 
@@ -29,7 +29,7 @@ import hmac
 from fastmcp.server.auth import AccessToken, TokenVerifier
 from fastmcp.server.dependencies import get_access_token
 
-from mcp_gateway.identity import Identity, IdentityError, verify_identity
+from mcp_nodes.contract.identity import Identity, IdentityError, verify_identity
 from mcp_nodes.errors import BadArgument, Forbidden
 
 __all__ = ["NodeTokenVerifier", "current_identity", "require_namespace", "visible_namespace"]
@@ -46,7 +46,7 @@ class NodeTokenVerifier(TokenVerifier):
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if self._node_token is not None and hmac.compare_digest(token.encode(), self._node_token.encode()):
-            return _access(token, Identity(user=self._node_user, namespaces=["*"]))
+            return _access(token, Identity(user=self._node_user, namespaces=["*"], scopes=["admin"]))
         if self._secret is not None and token.count(".") == 2:
             try:
                 return _access(token, verify_identity(self._secret, token))
@@ -58,7 +58,7 @@ class NodeTokenVerifier(TokenVerifier):
 def _access(token: str, identity: Identity) -> AccessToken:
     return AccessToken(
         token=token, client_id=identity.user, scopes=[], subject=identity.user,
-        claims={"user": identity.user, "namespaces": identity.namespaces,
+        claims={"user": identity.user, "namespaces": identity.namespaces, "scopes": identity.scopes,
                 "rid": identity.request_id, "client": identity.client},
     )
 
@@ -67,10 +67,10 @@ def current_identity() -> Identity:
     """The identity of the current call (local user with every namespace when unauthenticated)."""
     token = get_access_token()
     if token is None or "user" not in token.claims:
-        return Identity(user=_local_user(), namespaces=["*"])
+        return Identity(user=_local_user(), namespaces=["*"], scopes=["admin"])
     claims = token.claims
     return Identity(user=claims["user"], namespaces=list(claims.get("namespaces") or []),
-                    request_id=claims.get("rid"), client=claims.get("client"))
+                    scopes=list(claims.get("scopes") or []), request_id=claims.get("rid"), client=claims.get("client"))
 
 
 def _local_user() -> str:

@@ -18,7 +18,7 @@ from fastmcp import FastMCP
 from pydantic import SecretStr
 
 from mcp_nodes.http import serve_http
-from mcp_nodes.registration import NodeInfo, NodeRegistration, NodeStatus
+from mcp_nodes.contract.registration import NodeInfo, NodeRegistration, NodeStatus
 from mcp_nodes.runtime import NodeRuntime, node_runtime
 from mcp_nodes.settings import NodeSettings
 from mcp_nodes.version import node_version

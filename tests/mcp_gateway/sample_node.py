@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
-from mcp_gateway.identity import IdentityError, IdentityVerifier, verify_identity
-from mcp_nodes.registration import NodeInfo, NodeRegistration, NodeStatus
+from mcp_nodes.contract.identity import IdentityError, IdentityVerifier, verify_identity
+from mcp_nodes.contract.registration import NodeInfo, NodeRegistration, NodeStatus
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True)
 

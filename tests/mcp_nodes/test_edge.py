@@ -8,7 +8,7 @@ import pytest
 from fastmcp import Client, FastMCP
 from pydantic import Field
 
-from mcp_gateway.identity import Identity, sign_identity
+from mcp_nodes.contract.identity import Identity, sign_identity
 from mcp_nodes.auth import NodeTokenVerifier, require_namespace, visible_namespace
 from mcp_nodes.edge import ErrorTranslation
 from mcp_nodes.errors import BadArgument, Forbidden

@@ -10,7 +10,7 @@ from typing import Any
 import httpx2
 from fastmcp import Client
 
-from mcp_gateway.identity import Identity, sign_identity
+from mcp_nodes.contract.identity import Identity, sign_identity
 from tests.mcp_nodes.conftest import SECRET, LiveNode
 
 NS = "alice"

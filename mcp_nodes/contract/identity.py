@@ -2,7 +2,7 @@
 
 The gateway sends it to the node as ``Authorization: Bearer <jwt>`` (header `IDENTITY_HEADER`).
 Claims: ``iss`` "controlroom-gateway", ``aud`` "controlroom-node", ``sub``/``user``, ``namespaces``
-(a list, "*" = all), ``rid`` (the gateway's call id), ``client`` (the MCP client name or null),
+(a list, "*" = all), ``scopes``, ``rid`` (the gateway's call id), ``client`` (the MCP client name or null),
 ``iat``/``exp``.
 
 Example::
@@ -44,6 +44,7 @@ class Identity(BaseModel):
 
     user: str
     namespaces: list[str] = Field(default_factory=list)
+    scopes: list[str] = Field(default_factory=list, description="capabilities (mcp_nodes.contract.scopes)")
     request_id: str | None = None
     client: str | None = None
 
@@ -61,6 +62,7 @@ def sign_identity(secret: str, identity: Identity, ttl_s: float = 120.0) -> str:
         "sub": identity.user,
         "user": identity.user,
         "namespaces": identity.namespaces,
+        "scopes": identity.scopes,
         "rid": identity.request_id,
         "client": identity.client,
         "iat": now,
@@ -91,7 +93,7 @@ def verify_identity(secret: str, token: str) -> Identity:
         raise IdentityError(f"identity token rejected: {error} (is the node's identity secret the gateway's?)") from error
     return Identity(
         user=claims["user"], namespaces=list(claims.get("namespaces") or []),
-        request_id=claims.get("rid"), client=claims.get("client"),
+        scopes=list(claims.get("scopes") or []), request_id=claims.get("rid"), client=claims.get("client"),
     )
 
 
@@ -114,6 +116,6 @@ class IdentityVerifier(TokenVerifier):
             return None
         return AccessToken(
             token=token, client_id=identity.user, scopes=[], subject=identity.user,
-            claims={"user": identity.user, "namespaces": identity.namespaces,
+            claims={"user": identity.user, "namespaces": identity.namespaces, "scopes": identity.scopes,
                     "rid": identity.request_id, "client": identity.client},
         )
