@@ -4,6 +4,8 @@ this one implements the same contract (docs/node-gateway-contract.md):
 
 - MCP at /mcp, streamable HTTP (sessions for direct clients), bearer auth = the gateway's identity JWT;
 - GET /healthz; GET /entities/{kind}/{value} -> {"namespace": ...} or 404;
+- GET /calls (identity JWT): the tools/call requests it received, ``[{"tool", "user"}]``, so tests
+  can tell a refusal by the gateway (never forwarded) from a refusal by the node;
 - registers with `NodeRegistration` and heartbeats its namespaces.
 
 Run: python -m tests.mcp_gateway.sample_node --name n1 --port 0 --gateway URL --token T --secret S
@@ -24,6 +26,7 @@ import uvicorn
 from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.dependencies import get_access_token
+from fastmcp.server.middleware import Middleware, MiddlewareContext
 from mcp.types import ToolAnnotations
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,13 +51,25 @@ def _check(namespace: str) -> None:
         raise ToolError(f"namespace {namespace!r} is not granted to {user!r}")
 
 
+class CallLog(Middleware):
+    """Records every tools/call the node receives, before any tool runs or refuses."""
+
+    def __init__(self, calls: list[dict[str, str]]) -> None:
+        self.calls = calls
+
+    async def on_call_tool(self, context: MiddlewareContext, call_next: Any) -> Any:
+        self.calls.append({"tool": context.message.name, "user": _caller()[0]})
+        return await call_next(context)
+
+
 def build_node(name: str, secret: str) -> tuple[Starlette, FastMCP, dict[str, Any]]:
-    """The node's ASGI app, its FastMCP server and its state (namespaces, executions)."""
-    state: dict[str, Any] = {"namespaces": set(), "executions": {}}
+    """The node's ASGI app, its FastMCP server and its state (namespaces, executions, calls)."""
+    state: dict[str, Any] = {"namespaces": set(), "executions": {}, "calls": []}
     # Execution ids must be unique across nodes (the gateway routes by them): each sample node
     # numbers from its own block (n1 -> 1001, n2 -> 2001).
     counter = itertools.count(1000 * int("".join(c for c in name if c.isdigit()) or "0") + 1)
     mcp = FastMCP(f"sample-node-{name}", auth=IdentityVerifier(secret))
+    mcp.add_middleware(CallLog(state["calls"]))
 
     @mcp.tool(annotations=READ_ONLY)
     def noop() -> dict[str, Any]:
@@ -150,8 +165,16 @@ def build_node(name: str, secret: str) -> tuple[Starlette, FastMCP, dict[str, An
             return JSONResponse({"error": "unknown"}, status_code=404)
         return JSONResponse({"namespace": record["namespace"]})
 
+    async def calls(request: Request) -> JSONResponse:
+        try:
+            verify_identity(secret, request.headers.get("authorization", "")[7:])
+        except IdentityError as error:
+            return JSONResponse({"error": str(error)}, status_code=401)
+        return JSONResponse(state["calls"])
+
     mcp_app = mcp.http_app(path="/mcp")  # stateful, like mcp_nodes: the gateway forwards in the stateless era
     app = Starlette(routes=[Route("/healthz", healthz), Route("/entities/{kind}/{value}", entity),
+                            Route("/calls", calls),
                             Mount("/", mcp_app)], lifespan=lambda _: mcp_app.lifespan(mcp_app))
     return app, mcp, state
 

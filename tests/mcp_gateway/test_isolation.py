@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+
+from mcp_gateway.calls import ROUTE_META
+from mcp_gateway.models import CallRecord
+from mcp_nodes.contract.identity import Identity, sign_identity
+from tests.mcp_gateway.conftest import SECRET, NodeProcess
 
 
 def client(url: str, token: str) -> Client:
     return Client(StreamableHttpTransport(url, auth=token))
 
 
+class Records:
+    """The gateway's call records (a `CallObserver`)."""
+
+    def __init__(self) -> None:
+        self.items: list[CallRecord] = []
+
+    async def on_call(self, record: CallRecord) -> None:
+        self.items.append(record)
+
+
+async def calls_seen(node: NodeProcess) -> list[dict[str, Any]]:
+    """The tools/call requests ``node`` itself received (sample_node's GET /calls)."""
+    token = sign_identity(SECRET, Identity(user="test", namespaces=["*"]))
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{node.port}/calls", headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return response.json()
+
+
 async def test_token_for_a_cannot_touch_b(gateway, spawn) -> None:
-    await spawn("n1", ["a"])
-    await spawn("n2", ["b"])
+    """Every call of alice's on b is refused BY THE GATEWAY: no node ever sees it (a node's own
+    refusal would pass a weaker test with the gateway's checks removed)."""
+    n1 = await spawn("n1", ["a"])
+    n2 = await spawn("n2", ["b"])
+    records = Records()
+    gateway.gateway.add_observer(records)
     alice = await gateway.token("alice", ["a"])
     bob = await gateway.token("bob", ["b"])
     async with client(gateway.mcp_url, bob) as c:
@@ -34,7 +64,12 @@ async def test_token_for_a_cannot_touch_b(gateway, spawn) -> None:
         for tool, arguments in calls:
             result = await c.call_tool(tool, arguments, raise_on_error=False)
             assert result.is_error, (tool, arguments, result)
-            assert "not granted" in result.content[0].text or "may not act" in result.content[0].text
+            assert ROUTE_META not in (result.meta or {}), (tool, "the gateway routed it to a node")
+            (record,) = [r for r in records.items if r.user == "alice"][-1:]
+            assert record.tool == tool and record.node is None and record.outcome != "ok", record
+        assert {"tool": "start_workflow", "user": "bob"} in await calls_seen(n2)  # the node does record
+        for node in (n1, n2):
+            assert [seen for seen in await calls_seen(node) if seen["user"] == "alice"] == [], node.name
         listed = await c.call_tool("list_workflow_executions", {"node": "n2"})
         assert listed.structured_content["items"] == []  # the node filters by the identity it was given
         whoami = await c.call_tool("whoami", {})
