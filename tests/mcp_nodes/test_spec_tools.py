@@ -102,7 +102,9 @@ async def test_registering_changed_source_is_refused(live_node: LiveNode) -> Non
         message = await error_of(client, "register_workflow_definition", name="fl_workflow")
         assert first["source_hash"] in message and "bump the version" in message
         missing = await error_of(client, "register_workflow_definition", name="nothing_here")
-        assert "spec_generate" in message or "spec_generate" in missing
+        assert "spec_generate" in message and "instead of editing" in message
+        # a name with nothing generated names what IS generated and the step that makes it
+        assert "'nothing_here'" in missing and "fl_workflow" in missing and "call spec_generate first" in missing
 
 
 def task_worker_pids(namespace: str) -> list[int]:
