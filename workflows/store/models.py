@@ -58,16 +58,25 @@ class NamespaceRow(Base):
 
 
 class DefinitionRow(Base):
+    """A workflow definition; ``namespace`` is "" for the built-ins, else the namespace that registered it.
+
+    ``files`` holds a generated workflow's files (relative name -> text: configs, agents.toml,
+    module, stage scripts), so the node can write them back after a restart.
+    """
+
     __tablename__ = "workflow_definitions"
-    __table_args__ = (UniqueConstraint("name", "version"), Index(None, "created_at", "id"))
+    __table_args__ = (UniqueConstraint("namespace", "name", "version"), Index(None, "created_at", "id"))
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(64), default="", server_default="")
     name: Mapped[str] = mapped_column(String(128))
     version: Mapped[str] = mapped_column(String(64))
     source_hash: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text)
     parameter_schema: Mapped[dict[str, Any]]
     description: Mapped[str | None] = mapped_column(Text)
+    files: Mapped[dict[str, Any] | None]
+    registered_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
 
 

@@ -63,13 +63,21 @@ class NamespaceRecord(Record):
 
 class DefinitionRecord(Record):
     id: int
+    namespace: str | None = Field(None, description="the namespace that registered it; None for a built-in")
     name: str
     version: str
     source_hash: str
     source: str
     parameter_schema: dict[str, Any]
     description: str | None = None
+    files: dict[str, str] | None = Field(None, description="a generated workflow's files, name -> text")
+    registered_by: str | None = None
     created_at: datetime
+
+    @field_validator("namespace", mode="before")
+    @classmethod
+    def _builtin(cls, value: object) -> object:
+        return value or None
 
 
 class ExecutionRecord(Record):

@@ -24,7 +24,7 @@ async def test_upgrade_from_empty_creates_every_table_and_records_head(backend: 
         async with db.engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         assert set(Base.metadata.tables) | {VERSION_TABLE} <= tables
-        assert await db.current_revision() == "0001"
+        assert await db.current_revision() == "0002"
     finally:
         await db.close()
 
@@ -35,7 +35,7 @@ async def test_reupgrade_is_idempotent_and_keeps_rows(backend: Backend) -> None:
     async with backend.store() as store:  # upgrade at open, a second time
         await store.db.upgrade()
         assert (await store.namespaces.get("alice")).name == "alice"
-        assert await store.db.current_revision() == "0001"
+        assert await store.db.current_revision() == "0002"
 
 
 async def test_migration_matches_the_models(store: Store) -> None:
