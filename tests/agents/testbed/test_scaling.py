@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from agents.testbed.fastproc import slice_ranges
-from agents.testbed.scaling import GROW_FAST, GROW_SLOW, next_worker_count, percentile
+from agents.testbed.scaling import next_worker_count, percentile
 
 
-@pytest.mark.parametrize("current", [1, 7, 10, 30])
-def test_rule_grows_by_the_documented_factors(current: int) -> None:
+# docs/agents.md: above 1.2x the target the pool grows x1.2, above 1.5x it grows x1.5, rounded up,
+# at least one more worker. The expected sizes are worked out by hand from that sentence, not
+# from the module's constants: (current, after x1.2, after x1.5).
+DOCUMENTED = [(1, 2, 2), (7, 9, 11), (10, 12, 15), (30, 36, 45), (100, 120, 150)]
+
+
+@pytest.mark.parametrize(("current", "slow", "fast"), DOCUMENTED)
+def test_rule_grows_by_the_documented_factors(current: int, slow: int, fast: int) -> None:
     target = 30.0
-    assert next_worker_count(current, measured_s=target, target_s=target, minimum=1, maximum=1000) == current
-    assert next_worker_count(current, measured_s=1.2 * target, target_s=target, minimum=1, maximum=1000) == current
-    slow = next_worker_count(current, measured_s=1.3 * target, target_s=target, minimum=1, maximum=1000)
-    assert slow == max(current + 1, math.ceil(current * GROW_SLOW))
-    fast = next_worker_count(current, measured_s=1.6 * target, target_s=target, minimum=1, maximum=1000)
-    assert fast == max(current + 1, math.ceil(current * GROW_FAST))
-    assert fast >= slow > current
+
+    def grown(ratio: float) -> int:
+        return next_worker_count(current, measured_s=ratio * target, target_s=target, minimum=1, maximum=1000)
+
+    assert grown(1.0) == current
+    assert grown(1.2) == current  # "above" 1.2x: exactly 1.2x does not grow
+    assert grown(1.21) == slow
+    assert grown(1.5) == slow  # exactly 1.5x is still the slow step
+    assert grown(1.51) == fast
+    assert grown(10.0) == fast  # one step per decision, however far behind
+    assert grown(0.5) == current  # the rule never shrinks a pool during a run
 
 
 def test_rule_is_bounded() -> None:
