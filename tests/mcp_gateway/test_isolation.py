@@ -11,8 +11,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from mcp_gateway.calls import ROUTE_META
 from mcp_gateway.models import CallRecord
-from mcp_nodes.contract.identity import Identity, sign_identity
-from tests.mcp_gateway.conftest import SECRET, NodeProcess
+from tests.mcp_gateway.conftest import NodeProcess
 
 
 def client(url: str, token: str) -> Client:
@@ -31,9 +30,8 @@ class Records:
 
 async def calls_seen(node: NodeProcess) -> list[dict[str, Any]]:
     """The tools/call requests ``node`` itself received (sample_node's GET /calls)."""
-    token = sign_identity(SECRET, Identity(user="test", namespaces=["*"]))
     async with httpx2.AsyncClient() as http:
-        response = await http.get(f"http://127.0.0.1:{node.port}/calls", headers={"Authorization": f"Bearer {token}"})
+        response = await http.get(f"http://127.0.0.1:{node.port}/calls")
     response.raise_for_status()
     return response.json()
 
