@@ -1,8 +1,11 @@
 """Redaction of tool arguments, prompts and responses before they are recorded.
 
-Keys that look like secrets (token, password, authorization, api_key, secret, cookie, ...)
-and values that look like credentials (``Bearer ...``, JWTs, ``sk-...`` keys, GitHub tokens,
-PEM private keys) become ``"[redacted]"``; a string longer than the cap (bytes, UTF-8) is cut
+Keys that name a secret anywhere in them (``auth``, ``db_password``, ``api_key``, ``x_token``,
+``secret``, ``cookie``, ``credential``, ``private_key``, ...; ``max_tokens`` is not one) have
+their whole value replaced by ``"[redacted]"``. Inside every string, credential-looking values
+(the gateway's own ``crt_...`` tokens, ``Bearer ...``, JWTs, ``sk-...`` keys, GitHub tokens,
+PEM private keys) and the value of each ``key=value`` or ``key: value`` pair whose key names a
+secret (``password=hunter2``, ``api_key: abc``) become ``[redacted]``. A string longer than the cap (bytes, UTF-8) is cut
 and marked; any other value whose JSON is longer than the cap is replaced by a marker. The
 sha256 of the canonical JSON of the ORIGINAL arguments is kept, so a record can be matched
 to the real call without storing it.
@@ -22,9 +25,14 @@ from prov_agent.errors import InvalidProvInput
 
 REDACTED = "[redacted]"
 
-_SECRET_KEY = re.compile(
-    r"(?i)(token(?!s)|passw|pwd|secret|authoriz|api[_-]?key|apikey|cookie|credential|private[_-]?key|session[_-]?key|"
-    r"access[_-]?key|signature|bearer)"
+_SECRET_WORDS = (
+    r"token(?!s)|passw|pwd|secret|auth|api[_-]?key|apikey|cookie|credential|private[_-]?key|session[_-]?key|"
+    r"access[_-]?key|signature|bearer"
+)
+_SECRET_KEY = re.compile(rf"(?i)({_SECRET_WORDS})")
+# key=value / key: value in free text, the key naming a secret; the value quoted or up to a separator
+_SECRET_PAIR = re.compile(
+    rf"""(?i)(\b[\w.-]*(?:{_SECRET_WORDS})[\w.-]*["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)"""
 )
 _SECRET_VALUE = re.compile(
     r"(?i)(\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"
@@ -34,7 +42,8 @@ _SECRET_VALUE = re.compile(
     r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
     r"|\bxox[abpr]-[A-Za-z0-9-]{10,}"
     r"|\bAKIA[0-9A-Z]{16}"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|\bcrt_[A-Za-z0-9_-]{8,})"  # the gateway's bearer tokens (mcp_gateway.auth.TOKEN_PREFIX)
 )
 
 
@@ -57,6 +66,8 @@ class Redactor:
         """A string with credential-looking parts replaced and its length capped."""
         if _SECRET_VALUE.search(value):
             value = _SECRET_VALUE.sub(REDACTED, value)
+        if _SECRET_PAIR.search(value):
+            value = _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, value)
         raw = value.encode("utf-8")
         if len(raw) > self.max_value_bytes:
             cut = raw[: self.max_value_bytes].decode("utf-8", errors="ignore")
