@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -76,7 +75,7 @@ def test_flush_interval_must_be_positive(sqlite_store: ProvStore) -> None:
         ProvWriter(sqlite_store, flush_interval=0)
 
 
-async def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
+async def test_sigkill_loses_nothing_a_flush_committed(tmp_path: Path) -> None:
     interval = 0.1
     child = subprocess.Popen(
         [sys.executable, str(CHILD), str(tmp_path), str(interval)],
@@ -86,14 +85,15 @@ async def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> 
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     try:
-        flushes = 0
+        flushes, committed = 0, 0
         assert child.stdout is not None
         while flushes < 5:  # mid-burst: the child is still appending when it dies
             line = child.stdout.readline()
             assert line, "the child exited before flushing"
-            flushes += line.startswith("flushed")
+            if line.startswith("flushed"):
+                flushes += 1
+                committed = int(line.split()[1])  # records the writer reported committed
         child.send_signal(signal.SIGKILL)
-        killed_at = time.time()
         child.wait(timeout=10)
     finally:
         if child.poll() is None:
@@ -108,8 +108,8 @@ async def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> 
         events = [json.loads(r.body)["event"].split() for r in sorted(rows, key=lambda r: r.seq)]
         indices = [int(i) for i, _ in events]
         assert indices == list(range(len(indices)))  # a contiguous prefix: nothing in the middle lost
-        last_stored_at = float(events[-1][1])
-        # everything appended before the last committed flush began is stored
-        assert killed_at - last_stored_at <= interval + 0.5, killed_at - last_stored_at
+        # every record a flush reported committed before the kill survived it (the kill may lose
+        # only the unflushed tail; no wall-clock bound here: timings belong in bench/)
+        assert committed > 0 and len(indices) >= committed, (len(indices), committed)
     finally:
         await engine.dispose()
