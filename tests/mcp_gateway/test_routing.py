@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import anyio
 from fastmcp import Client
@@ -61,11 +60,13 @@ async def test_killed_node_goes_down_fails_fast_and_comes_back(gateway, spawn) -
     async with client(gateway.mcp_url, admin) as c:
         assert await node_health(c, "n2") == "up"
         n2.kill(signal.SIGKILL)
-        killed_at = time.monotonic()
 
         failed = await c.call_tool("start_workflow", {"workflow": "stf", "namespace": "b"}, raise_on_error=False)
-        assert failed.is_error and "n2" in failed.content[0].text
-        assert time.monotonic() - killed_at < 1.0, "a call to a dead node must fail fast"
+        # fails fast: on the refused connection (or the health probe that saw it first), not after
+        # the call timeout; a timing bound flaked under load, the gateway's reason says which it was
+        text = failed.content[0].text
+        assert failed.is_error and ("node 'n2' is unreachable" in text or "node 'n2' is down since" in text), text
+        assert "did not answer" not in text
 
         with anyio.fail_after(lease):
             while await node_health(c, "n2") != "down":
