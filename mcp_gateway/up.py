@@ -67,6 +67,7 @@ async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
     """The user (admin) token and the local node's token: created on first start, then reused."""
     from mcp_gateway.auth import create_token
     from mcp_gateway.models import Principal
+    from workflows.store.private import write_private
 
     path = state_dir / "up-tokens.json"
     if path.exists():
@@ -74,8 +75,7 @@ async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
         return saved["user"], saved["node"]
     user = await create_token(store, Principal(user="admin", namespaces=["*"]))  # type: ignore[arg-type]
     node = await create_token(store, Principal(user="local", scopes=["node"]))  # type: ignore[arg-type]
-    path.write_text(json.dumps({"user": user, "node": node}))
-    path.chmod(0o600)
+    write_private(path, json.dumps({"user": user, "node": node}))
     return user, node
 
 
@@ -96,7 +96,9 @@ async def run_up(
     from prov_agent.store import ProvStore, engine_for
     from prov_agent.writer import ProvWriter
 
-    state_dir.mkdir(parents=True, exist_ok=True)
+    from workflows.store.private import private_dir
+
+    private_dir(state_dir)  # 0700: databases, keys and tokens live here
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -23,6 +23,7 @@ from mcp_nodes.server import build_node
 from mcp_nodes.services import NodeServices
 from mcp_nodes.settings import NodeSettings
 from workflows.store.database import Database
+from workflows.store.private import private_dir
 from workflows.store.store import Store
 
 __all__ = ["NodeRuntime", "node_runtime"]
@@ -83,7 +84,7 @@ async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
     """
     settings.stomp_address()  # fail early on bus=stomp without an address
     if settings.database_url is None:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.state_dir)  # 0700; the store creates node.db 0600
     async with AsyncExitStack() as stack:
         database = Database(settings.resolved_database_url())
         await database.open(upgrade=True)

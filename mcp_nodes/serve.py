@@ -18,6 +18,7 @@ from fastmcp import FastMCP
 from pydantic import SecretStr
 
 from mcp_nodes.http import serve_http
+from workflows.store.private import private_dir, write_private
 from mcp_nodes.contract.registration import NodeInfo, NodeRegistration, NodeStatus
 from mcp_nodes.runtime import NodeRuntime, node_runtime
 from mcp_nodes.settings import NodeSettings
@@ -34,9 +35,8 @@ def ensure_token(settings: NodeSettings) -> str:
         return settings.token.get_secret_value()
     path = settings.state_dir / "node.token"
     if not path.exists():
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
+        private_dir(settings.state_dir)
+        write_private(path, secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 

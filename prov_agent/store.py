@@ -13,6 +13,7 @@ There is deliberately no update or delete: the only write is :meth:`ProvStore.ap
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -32,6 +33,18 @@ _READ_BATCH = 5000
 _SQLITE_PARAMS = 2000 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
+def _private_database(path: Path) -> Path:
+    """Create the SQLite file 0600 before SQLite does (its -wal/-shm/-journal copy the file's mode).
+
+    The same rule as ``workflows.store.private``, repeated because this package imports none of ours.
+    """
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        if file.exists():
+            file.chmod(0o600)
+    return path
+
+
 def engine_for(database_url: str | None = None, state_dir: Path | None = None) -> AsyncEngine:
     """An engine for the CLI and tools: the URL if given, else SQLite at ``state_dir/controlroom.db``.
 
@@ -42,8 +55,8 @@ def engine_for(database_url: str | None = None, state_dir: Path | None = None) -
         url = database_url
     else:
         directory = Path(state_dir if state_dir is not None else Path.home() / ".controlroom").expanduser()
-        directory.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite+aiosqlite:///{directory / 'controlroom.db'}"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        url = f"sqlite+aiosqlite:///{_private_database(directory / 'controlroom.db')}"
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from workflows.store.private import private_dir, write_private
+
 CONNECTION_FILE = "connection.json"
 
 
@@ -25,9 +27,8 @@ def default_state_dir() -> Path:
 
 def write_connection(state_dir: Path, connection: Connection) -> Path:
     path = state_dir / CONNECTION_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(connection.model_dump_json())
-    path.chmod(0o600)
+    private_dir(path.parent)
+    write_private(path, connection.model_dump_json())  # it holds a bearer token: 0600 from the first byte
     return path
 
 

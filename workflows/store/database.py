@@ -32,6 +32,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from workflows.store.errors import StoreError, StoreUnavailable
+from workflows.store.private import private_sqlite
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -109,7 +110,7 @@ class Database:
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                private_sqlite(self.url)  # directory 0700 if new, file (and -wal/-shm/-journal) 0600
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True
