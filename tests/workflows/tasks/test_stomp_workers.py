@@ -63,16 +63,22 @@ async def test_fan_out_fan_in_on_activemq_with_child_workers(
 async def test_a_killed_child_worker_loses_nothing(
     workers: tuple[str, list[asyncio.subprocess.Process]], stomp_address: tuple[str, int]
 ) -> None:
-    """SIGKILL one worker mid-task: the broker redelivers its unacked task to the other one."""
+    """SIGKILL one worker while it runs a task: the broker redelivers that same attempt to the other."""
     namespace, processes = workers
     plan = build_plan([StagePlan("work", (), 4, 1, SleepTemplate(1.0), timeout_s=10)])
     async with StompBus(*stomp_address) as bus:
         run = TaskScheduler(plan, bus, namespace=namespace, execution_id="amq-kill", mode="realtime")
         running = asyncio.create_task(run.run())
-        await asyncio.sleep(0.5)
+        async with asyncio.timeout(30):  # until child-0 reports a task started: it holds it, unacked
+            while not (held := [t for t in run.tasks.values() if t.state == "running" and t.worker == "child-0"]):
+                await asyncio.sleep(0.02)
         processes[0].kill()
         summary = await asyncio.wait_for(running, 60)
     assert summary.status == "completed", summary.reason
     assert summary.stage_runs == {"work": 4}
-    assert {t.worker for t in summary.tasks} == {"child-1"}  # the dead worker's task ran again elsewhere
-    assert summary.failed == 0
+    (task,) = [t for t in summary.tasks if t.task_id == held[0].task_id]
+    # the held task ran to the end on child-1 as the SAME attempt: the broker redelivered it; a
+    # lost task would have come back only through the scheduler's timeout, as attempt 2
+    assert task.state == "succeeded" and task.worker == "child-1" and task.attempts == 1, task
+    assert summary.retries == 0 and summary.failed == 0
+    assert {t.worker for t in summary.tasks} == {"child-1"}
