@@ -28,6 +28,7 @@ class DefinitionInfo(BaseModel):
     name: str
     version: str
     description: str
+    namespace: str | None = Field(None, description="the namespace it belongs to; None for a built-in every namespace runs")
     source_hash: str | None = None
     parameter_schema: dict[str, Any] = Field(default_factory=dict)
     configs: list[str] = Field(default_factory=list, description="config names usable with start_workflow")

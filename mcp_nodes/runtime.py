@@ -22,6 +22,7 @@ from mcp_nodes.provenance import ProvLinker
 from mcp_nodes.server import build_node
 from mcp_nodes.services import NodeServices
 from mcp_nodes.settings import NodeSettings
+from workflows.generated import GENERATED_DIR, restore_generated
 from workflows.store.database import Database
 from workflows.store.private import private_dir
 from workflows.store.store import Store
@@ -95,9 +96,10 @@ async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
             mode="process" if settings.bus == "stomp" else "inprocess",
             node_name=settings.name, workflows_dir=settings.workflows_dir,
             stomp=settings.stomp_address(), database_url=settings.resolved_database_url(),
-            heartbeat_interval_s=settings.heartbeat_interval_s,
+            heartbeat_interval_s=settings.heartbeat_interval_s, limits=settings.limits,
         )
         await stack.enter_async_context(manager)
+        await restore_generated(store, settings.state_dir / GENERATED_DIR)  # registered ones run again after a restart
         linker = await _open_linker(settings, store, manager, stack) if settings.provenance else None
         services = NodeServices(settings=settings, store=store, manager=manager, linker=linker)
         log.info("node %s open on %s (%s bus)", settings.name, settings.resolved_database_url(), settings.bus)

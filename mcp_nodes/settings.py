@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_nodes.errors import NodeConfigError
+from workflows.limits import Limits
 
 __all__ = ["NodeSettings"]
 
@@ -22,7 +23,7 @@ class NodeSettings(BaseSettings):
         assert settings.resolved_database_url().startswith("sqlite+aiosqlite:///")
     """
 
-    model_config = SettingsConfigDict(env_prefix="CONTROLROOM_NODE_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="CONTROLROOM_NODE_", extra="forbid", env_nested_delimiter="__")
 
     name: str = Field(default="local", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
                       description="unique node name, shown by the gateway's list_nodes")
@@ -48,6 +49,10 @@ class NodeSettings(BaseSettings):
         default=None, description="provenance database URL; None = SQLite state_dir/controlroom.db (shared with a local gateway)"
     )
     wait_progress_s: float = Field(default=1.0, gt=0, description="max gap between wait_for_execution progress notices")
+    limits: Limits = Field(
+        default_factory=Limits,
+        description="every count a caller can ask for (workers, tasks, testbeds and running executions per user, "
+                    "STFs, stored bytes); env CONTROLROOM_NODE_LIMITS__<FIELD>, e.g. CONTROLROOM_NODE_LIMITS__MAX_WORKER_COUNT")
 
     @field_validator("stomp")
     @classmethod

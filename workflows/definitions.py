@@ -126,12 +126,16 @@ class DefinitionRegistry:
         The latest version unless ``version`` is given. Another namespace's definitions are
         not visible: asking for one is an unknown workflow.
         """
+        return self.resolve(name, version, namespace)[1]
+
+    def resolve(self, name: str, version: str | None = None, namespace: Scope = None) -> tuple[Scope, WorkflowDefinition]:
+        """Like :meth:`get`, with the scope the definition was found in (``namespace`` or None)."""
         for scope in _scopes(namespace):
             if (scope, name) not in self._latest:
                 continue
             chosen = version or self._latest[(scope, name)]
             try:
-                return self._by_key[(scope, name, chosen)]
+                return scope, self._by_key[(scope, name, chosen)]
             except KeyError:
                 versions = ", ".join(v for s, n, v in self._by_key if s == scope and n == name)
                 raise DefinitionError(f"workflow {name!r} has no version {chosen!r}; versions: {versions}") from None

@@ -78,14 +78,14 @@ def execution_definition(record: Any) -> WorkflowDefinition:
     its version must be the one the execution was started with.
     """
     try:
-        return get_definition(record.workflow_name, record.definition_version)
+        return get_definition(record.workflow_name, record.definition_version, namespace=record.namespace)
     except WorkflowError:
         directory = (record.config or {}).get("directory")
         if (record.config or {}).get("kind") != "task" or not directory:
             raise
     from workflows.spec.generate import load_generated
 
-    definition = registry.register(load_generated(Path(directory)).definition)
+    definition = registry.register(load_generated(Path(directory)).definition, namespace=record.namespace)
     if record.definition_version and definition.version != record.definition_version:
         raise WorkflowError(f"{directory} now holds {definition.name} version {definition.version}, but the execution "
                             f"was started with version {record.definition_version}; start it again")

@@ -64,7 +64,8 @@ from agents.testbed.runners.process import ProcessRunner, child_command, kill_gr
 from agents.testbed.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
 from agents.testbed.supervisor import WORKER, Supervisor
 from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config, load_testbed
-from workflows.definitions import get_definition
+from workflows.definitions import registry
+from workflows.limits import Limits
 from workflows.tasks.bridge import task_workflow_of
 from workflows.tasks.pool import TaskWorkerPool
 from workflows.errors import WorkflowError
@@ -122,6 +123,7 @@ class TestbedManager:
         database_schema: str | None = None,
         heartbeat_interval_s: float = 60.0,
         worker_limit: int | None = None,
+        limits: Limits | None = None,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 30.0,
         ready_timeout_s: float = 60.0,
@@ -141,6 +143,8 @@ class TestbedManager:
         self.database_schema = database_schema
         self.heartbeat_interval_s = heartbeat_interval_s
         self.worker_limit = worker_limit
+        self.limits = limits or Limits()
+        self._admission = asyncio.Lock()  # a per-user count check and the entry it admits, together
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.ready_timeout_s = ready_timeout_s
@@ -224,6 +228,8 @@ class TestbedManager:
                 raise InvalidRequest(f"config: {exc}") from exc
             specs, workers = self._specs(namespace, testbed_file.agents)
             assert self.bus is not None, "use the manager as an async context manager"
+            self.limits.check("namespace", sum(1 for t in self._testbeds.values() if t.started_by == started_by) + 1,
+                              "max_testbeds_per_user", what=f"running testbeds of {started_by!r} with this one")
             await self.store.namespaces.ensure(namespace)
             await self.store.agents.upsert_testbed(namespace, config, "starting", mode=self.mode, node=self.node_name,
                                                    started_by=started_by, agents={})
@@ -407,6 +413,7 @@ class TestbedManager:
         self.log.info("namespace %s: worker pool is %d (asked %d)", testbed.namespace, size, message.count)
 
     def _bounded(self, count: int) -> int:
+        count = self.limits.clamp_workers(count)
         return min(count, self.worker_limit) if self.worker_limit is not None else count
 
     # --- workflows ---------------------------------------------------------------------------
@@ -434,7 +441,7 @@ class TestbedManager:
             raise TestbedNotRunning(namespace)
         try:
             return await self._start_workflow(testbed, workflow, config, parameters, realtime, executed_by, reason)
-        except InvalidRequest as exc:
+        except (InvalidRequest, WorkflowError) as exc:
             # a rejected start changes nothing, but leaves a WARNING in the namespace for a debugger
             testbed.supervisor.log.warning("start_workflow rejected (workflow %s, config %s, by %s): %s",
                                            workflow, config, executed_by, exc)
@@ -445,8 +452,8 @@ class TestbedManager:
         executed_by: str, reason: str | None,
     ) -> ExecutionRecord:
         namespace = testbed.namespace
-        try:
-            definition = get_definition(workflow)
+        try:  # the namespace's own definitions first, then the built-ins; never another namespace's
+            scope, definition = registry.resolve(workflow, namespace=namespace)
         except WorkflowError as exc:
             raise InvalidRequest(f"workflow: {exc}") from exc
         workflow_params, testbed_params = _split_parameters(parameters or {})
@@ -472,16 +479,23 @@ class TestbedManager:
         if not executed_by:
             raise InvalidRequest("executed_by: must not be empty")
         assert self.bus is not None
+        effective = {**expanded.parameters.model_dump(mode="json"), **testbed_params}
+        self.limits.check_parameters(effective, realtime=realtime)
         if task_workflow is not None:
+            self.limits.check("parameters", task_workflow.planned_tasks(expanded.parameters), "max_tasks_per_workflow",
+                              what="tasks planned")
             await self._task_workers(testbed, task_workflow.settings().workers().count)
         await self.store.definitions.register(definition.name, definition.version, definition.source,
-                                              definition.parameter_schema(), definition.description)
-        effective = {**expanded.parameters.model_dump(mode="json"), **testbed_params}
-        record = await self.store.executions.create(
-            workflow, namespace, executed_by, expanded.model_dump(mode="json"), expanded.config_hash,
-            definition.source_hash, effective, realtime, reason=reason, node=self.node_name,
-            definition_version=definition.version,
-        )
+                                              definition.parameter_schema(), definition.description, namespace=scope)
+        async with self._admission:
+            running = await self.store.executions.list(executed_by=executed_by, currently_running=True, limit=1)
+            self.limits.check("workflow", running.total + 1, "max_running_executions_per_user",
+                              what=f"pending or running executions of {executed_by!r} with this one")
+            record = await self.store.executions.create(
+                workflow, namespace, executed_by, expanded.model_dump(mode="json"), expanded.config_hash,
+                definition.source_hash, effective, realtime, reason=reason, node=self.node_name,
+                definition_version=definition.version,
+            )
         testbed.slices_per_sample = int(effective.get("slices_per_sample", 15))
         await self.bus.publish(Destinations.of(namespace).workflow_control,
                                RunWorkflow(namespace=namespace, execution_id=record.execution_id).model_dump(mode="json"))
@@ -708,9 +722,10 @@ class TestbedManager:
                    "timestamp": datetime.now(UTC).isoformat(), "reason": reason or body.get("reason") or ""}
         if msg_type == "scale_workers":
             try:
-                ScaleWorkers.model_validate(message)
+                scale = ScaleWorkers.model_validate(message)
             except ValueError as exc:
                 raise InvalidRequest(f"body: a scale_workers message needs count (an integer >= 0): {exc}") from exc
+            self.limits.check("body.count", scale.count, "max_worker_count", what="workers")
         assert self.bus is not None
         await self.bus.publish(Destinations.of(namespace).testbed_control, message, persistent=False)
 

@@ -1,9 +1,12 @@
 """Spec tools: check a SPEC.md, generate its task workflow on this node, register it to run.
 
-The generated workflow lives in the node's state directory (``STATE_DIR/generated/<name>/``:
-config, agents.toml, the definition module, README and the stage scripts). After
-``register_workflow_definition(name)`` it is listed by ``list_workflow_definitions`` and runs with
-``start_workflow(workflow=<name>, config=<name>)``; the testbed starts its task workers.
+The generated workflow lives in the node's state directory, per namespace
+(``STATE_DIR/generated/<namespace>/<name>/``: config, agents.toml, the definition module, README
+and the stage scripts; :func:`workflows.generated.generated_dir`). After
+``register_workflow_definition(name, namespace)`` it belongs to that namespace: its
+``list_workflow_definitions`` shows it and its ``start_workflow(workflow=<name>, config=<name>)``
+runs it (the testbed starts its task workers); other namespaces do not see it. The store keeps
+the definition with its files, so it survives a node restart.
 """
 
 from __future__ import annotations
@@ -16,18 +19,18 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import Field
 
-from mcp_nodes.auth import current_identity
+from mcp_nodes.auth import current_identity, visible_namespace
+from mcp_nodes.contract.identity import Identity
+from mcp_nodes.errors import BadArgument
 from mcp_nodes.models import DefinitionInfo
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import CONTROL, READ_ONLY
-from workflows.spec.generate import GenerationReport, generate_from_text, load_generated, workflow_name
+from mcp_nodes.tools.params import CONTROL, READ_ONLY, NamespaceFilter
+from workflows.generated import GENERATED_DIR, configs_of, generated_dir
+from workflows.spec.generate import GenerationReport, generate_from_text, workflow_name
 from workflows.spec.parse import parse_spec
 from workflows.spec.validate import SpecReport, validate_report
 
-__all__ = ["GENERATED_DIR", "register"]
-
-GENERATED_DIR = "generated"
-"""Sub-directory of the node's state directory holding one directory per generated workflow."""
+__all__ = ["GENERATED_DIR", "register", "target_namespace"]
 
 _NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 
@@ -37,7 +40,7 @@ SpecText = Annotated[str, Field(
 GeneratedName = Annotated[str, Field(
     pattern=_NAME_PATTERN,
     description="name of the generated workflow (letters, digits, '_'), e.g. 'fl_workflow': the directory "
-                "under the node's generated/ and the workflow name start_workflow takes")]
+                "under the node's generated/<namespace>/ and the workflow name start_workflow takes")]
 Scripts = Annotated[dict[str, str] | None, Field(
     description="the stage scripts the spec's commands run, file name -> text, e.g. {'fl_tasks.py': '...'}; "
                 "written beside the generated files before the dry run (plain file names only)")]
@@ -65,12 +68,13 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         scripts: Scripts = None,
         dry_run: Annotated[bool, Field(description="run the workflow once in fast mode with its defaults and "
                                                     "check every automatic criterion (PASS/FAIL)")] = True,
+        namespace: NamespaceFilter = None,
     ) -> GenerationReport:
         """Generate the task workflow of a SPEC.md into this node (generated/<name>/), then dry-run
         it and evaluate the validation criteria. ok=false lists the spec problems or the failing
         criteria. On ok=true call register_workflow_definition(name), then start_workflow with
         workflow=<name> and config=<name>. Same spec, same files (a changed spec gets a new version)."""
-        current_identity()
+        ns = target_namespace(current_identity(), namespace)
         report = validate_report(spec_text)
         if not report.valid:
             return GenerationReport(name=report.name, out_dir="", ok=False, problems=report.problems)
@@ -78,7 +82,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         if name is not None and name != generated:
             raise ToolError(f"name: the spec {report.name!r} generates workflow {generated!r}, not {name!r}; "
                             f"omit name or pass {generated!r} (rename the spec to change it)")
-        out_dir = root / generated
+        out_dir = generated_dir(root, ns, generated)
         out_dir.mkdir(parents=True, exist_ok=True)
         for file_name, text in (scripts or {}).items():
             if Path(file_name).name != file_name or file_name.startswith("."):
@@ -88,50 +92,45 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         return await asyncio.to_thread(generate_from_text, spec_text, out_dir, dry_run=dry_run)
 
     @mcp.tool(annotations=CONTROL)
-    async def register_workflow_definition(name: GeneratedName) -> DefinitionInfo:
-        """Register the workflow spec_generate wrote as generated/<name>/ so start_workflow can run it
-        (and list_workflow_definitions shows it). Definitions are immutable: the same name and
-        version with a different source is refused; change the SPEC.md and generate again (that
-        bumps the version). Registering the same source again is a no-op."""
-        current_identity()
-        from workflows.definitions import registry
-        from workflows.errors import DefinitionError
+    async def register_workflow_definition(name: GeneratedName, namespace: NamespaceFilter = None) -> DefinitionInfo:
+        """Register the workflow spec_generate wrote as generated/<namespace>/<name>/ in YOUR namespace,
+        so start_workflow in that namespace can run it (and its list_workflow_definitions shows it);
+        other namespaces never see it. Built-in names (stf_datataking, the shipped configs) are
+        reserved. Definitions are immutable: the same name and version with a different source is
+        refused; change the SPEC.md and generate again (that bumps the version). Registering the
+        same source again is a no-op. namespace is required when your token grants several."""
+        from workflows.generated import register_generated
         from workflows.store.errors import DefinitionConflict
 
-        directory = root / name
+        identity = current_identity()
+        ns = target_namespace(identity, namespace)
+        directory = generated_dir(root, ns, name)
         if not directory.is_dir():
-            known = ", ".join(sorted(p.name for p in root.iterdir() if p.is_dir())) if root.is_dir() else "none"
-            raise ToolError(f"name: no generated workflow {name!r} on this node (generated: {known}); "
+            parent = directory.parent
+            known = ", ".join(sorted(p.name for p in parent.iterdir() if p.is_dir())) if parent.is_dir() else "none"
+            raise ToolError(f"name: no generated workflow {name!r} in namespace {ns!r} on this node (generated: {known}); "
                             "call spec_generate first")
         try:
-            definition = load_generated(directory).definition
-        except Exception as exc:  # noqa: BLE001 - a broken generated module is the caller's to fix
-            raise ToolError(f"name: generated/{name} does not load ({type(exc).__name__}: {exc}); "
-                            "run spec_generate again") from None
-        if definition.name != name:
-            raise ToolError(f"name: generated/{name} defines workflow {definition.name!r}; register it as "
-                            f"{definition.name!r} or generate again")
-        new_hash = definition.source_hash
-        try:
-            existing = registry.get(definition.name, definition.version)
-        except DefinitionError:
-            existing = None
-        if existing is not None and existing.source_hash != definition.source_hash:
-            raise ToolError(_conflict(definition.name, definition.version, existing.source_hash, new_hash))
-        try:
-            await store.definitions.register(definition.name, definition.version, definition.source,
-                                             definition.parameter_schema(), definition.description)
+            registered = await register_generated(store, directory, namespace=ns, registered_by=identity.user,
+                                                   limits=services.settings.limits)
         except DefinitionConflict as exc:
-            raise ToolError(_conflict(exc.name, exc.version, exc.stored_hash, exc.new_hash)) from None
-        registered = registry.register(definition)
-        configs = sorted(p.stem for p in directory.glob("*.toml") if p.name != "agents.toml")
+            raise ToolError(_conflict(ns, exc.name, exc.version, exc.stored_hash, exc.new_hash)) from None
         return DefinitionInfo(name=registered.name, version=registered.version, description=registered.description,
                               source_hash=registered.source_hash, parameter_schema=registered.parameter_schema(),
-                              configs=configs)
+                              configs=configs_of(directory), namespace=ns)
 
 
-def _conflict(name: str, version: str, registered_hash: str, new_hash: str) -> str:
+def target_namespace(identity: Identity, namespace: str | None) -> str:
+    """The one namespace a write acts in: ``namespace`` if granted, else the token's only one."""
+    chosen = visible_namespace(identity, namespace)
+    if chosen is None:
+        raise BadArgument("namespace", "required for your token, which grants every namespace",
+                          "pass the namespace to act in, e.g. namespace='alice'")
+    return chosen
+
+
+def _conflict(namespace: str, name: str, version: str, registered_hash: str, new_hash: str) -> str:
     return (f"name: workflow {name!r} version {version!r} is already registered with source hash "
-            f"{registered_hash}, but generated/{name} now hashes to {new_hash}. Definitions are immutable: "
+            f"{registered_hash}, but generated/{namespace}/{name} now hashes to {new_hash}. Definitions are immutable: "
             "bump the version (change the SPEC.md and run spec_generate again, which gives a new version) "
             "instead of editing the generated files")

@@ -102,9 +102,11 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
                           execution=record, hint=hint)
 
     @mcp.tool(annotations=READ_ONLY)
-    async def list_workflow_definitions() -> Page[DefinitionInfo]:
-        """Workflows this node can run, each with its parameter JSON Schema and usable configs."""
-        items = list_definitions(settings.workflows_dir)
+    async def list_workflow_definitions(namespace: NamespaceFilter = None) -> Page[DefinitionInfo]:
+        """Workflows this node can run for the namespace: the built-ins (namespace null) and the
+        namespace's own registered ones, each with its parameter JSON Schema and usable configs."""
+        ns = visible_namespace(current_identity(), namespace)
+        items = list_definitions(settings.workflows_dir, ns, every_namespace=ns is None)
         return Page[DefinitionInfo](items=items, total=len(items), has_more=False)
 
     @mcp.tool(annotations=READ_ONLY)

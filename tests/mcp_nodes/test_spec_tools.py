@@ -37,25 +37,26 @@ async def test_generate_register_and_run_the_fl_example(live_node: LiveNode) -> 
         for name in ("spec_validate", "spec_generate", "register_workflow_definition"):
             assert tools[name].output_schema is not None and len(tools[name].description or "") > 40
 
-        message = await error_of(client, "spec_generate", spec_text=text, name="other_name", scripts=scripts)
+        message = await error_of(client, "spec_generate", spec_text=text, name="other_name", scripts=scripts,
+                                 namespace=NS)
         assert "name" in message and "fl_workflow" in message
 
-        report = await call(client, "spec_generate", spec_text=text, scripts=scripts)
+        report = await call(client, "spec_generate", spec_text=text, scripts=scripts, namespace=NS)
         assert report["ok"] is True, report
         assert report["workflow"] == "fl_workflow" and report["version"].startswith("spec.")
         assert report["dry_run"]["status"] == "completed" and report["dry_run"]["tasks"] == 4 * 3 + 2 * 3 + 2
         results = {c["id"]: c["result"] for c in report["criteria"]}
         assert results == {"V1": "PASS", "V2": "PASS", "V3": "PASS", "V4": "MANUAL", "V5": "PASS", "V6": "PASS"}
         out_dir = Path(report["out_dir"])
-        assert out_dir == live_node.runtime.settings.state_dir / "generated" / "fl_workflow"
+        assert out_dir == live_node.runtime.settings.state_dir / "generated" / NS / "fl_workflow"
         assert (out_dir / "fl_tasks.py").is_file()
 
-        info = await call(client, "register_workflow_definition", name="fl_workflow")
+        info = await call(client, "register_workflow_definition", name="fl_workflow", namespace=NS)
         assert info["name"] == "fl_workflow" and info["version"] == report["version"]
         assert info["configs"] == ["fl_workflow"] and "K" in str(info["parameter_schema"])
-        again = await call(client, "register_workflow_definition", name="fl_workflow")
+        again = await call(client, "register_workflow_definition", name="fl_workflow", namespace=NS)
         assert again["source_hash"] == info["source_hash"]
-        listed = await call(client, "list_workflow_definitions")
+        listed = await call(client, "list_workflow_definitions", namespace=NS)
         assert any(d["name"] == "fl_workflow" and d["version"] == info["version"] for d in listed["items"])
 
         await call(client, "start_testbed", namespace=NS, reason="run a generated workflow")
@@ -94,14 +95,14 @@ async def test_generate_register_and_run_the_fl_example(live_node: LiveNode) -> 
 async def test_registering_changed_source_is_refused(live_node: LiveNode) -> None:
     text = (EXAMPLE / "SPEC.md").read_text()
     async with live_node.client() as client:
-        report = await call(client, "spec_generate", spec_text=text, dry_run=False)
+        report = await call(client, "spec_generate", spec_text=text, dry_run=False, namespace=NS)
         assert report["ok"] is True and report["dry_run"] is None
-        first = await call(client, "register_workflow_definition", name="fl_workflow")
+        first = await call(client, "register_workflow_definition", name="fl_workflow", namespace=NS)
         module = Path(report["out_dir"]) / "fl_workflow.py"
         module.write_text(module.read_text() + "# edited by hand\n")
-        message = await error_of(client, "register_workflow_definition", name="fl_workflow")
+        message = await error_of(client, "register_workflow_definition", name="fl_workflow", namespace=NS)
         assert first["source_hash"] in message and "bump the version" in message
-        missing = await error_of(client, "register_workflow_definition", name="nothing_here")
+        missing = await error_of(client, "register_workflow_definition", name="nothing_here", namespace=NS)
         assert "spec_generate" in message and "instead of editing" in message
         # a name with nothing generated names what IS generated and the step that makes it
         assert "'nothing_here'" in missing and "fl_workflow" in missing and "call spec_generate first" in missing
@@ -136,8 +137,9 @@ async def test_process_mode_runs_task_workers_as_child_processes(tmp_path: Path,
         async with serve_http(runtime.build().http_app(path="/mcp")) as http_port:
             node = LiveNode(url=f"http://127.0.0.1:{http_port}/mcp", runtime=runtime)
             async with node.client() as client:
-                assert (await call(client, "spec_generate", spec_text=text, scripts=scripts, dry_run=False))["ok"]
-                await call(client, "register_workflow_definition", name="fl_workflow")
+                assert (await call(client, "spec_generate", spec_text=text, scripts=scripts, dry_run=False,
+                                    namespace=namespace))["ok"]
+                await call(client, "register_workflow_definition", name="fl_workflow", namespace=namespace)
                 await call(client, "start_testbed", namespace=namespace)
                 await wait_ready(client, namespace, timeout=30)
                 execution = await call(client, "start_workflow", namespace=namespace, workflow="fl_workflow",

@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from workflows.limits import MAX_PLAN_TASKS
 from workflows.tasks.errors import PlanError
 from workflows.tasks.messages import CallablePayload, CommandPayload, Payload, SleepPayload
 
@@ -148,8 +149,17 @@ def _bodies(stages: Mapping[str, StagePlan]) -> dict[str, str]:
     return {s: find(s) for s in stages if stages[s].repeat > 1}
 
 
-def build_plan(stages: Sequence[StagePlan]) -> TaskPlan:
-    """Check the stages and expand them into groups; raise :class:`PlanError` naming the problem."""
+def build_plan(stages: Sequence[StagePlan], *, max_tasks: int = MAX_PLAN_TASKS) -> TaskPlan:
+    """Check the stages and expand them into groups; raise :class:`PlanError` naming the problem.
+
+    A plan of more than ``max_tasks`` tasks (count x repeat, summed over the stages) is refused
+    before anything is expanded; the node checks its own, lower ``limits.max_tasks_per_workflow``
+    when the execution starts.
+    """
+    planned = sum(max(stage.count, 0) * max(stage.repeat, 0) for stage in stages)
+    if planned > max_tasks:
+        raise PlanError(f"the plan has {planned} tasks (count x repeat over every stage), more than the engine's "
+                        f"{max_tasks}; lower the counts or repeats")
     by_id: dict[str, StagePlan] = {}
     for stage in stages:
         if stage.id in by_id:

@@ -105,6 +105,11 @@ class TaskWorkflow:
             root = (self.directory or Path.cwd()) / root
         return root / execution_id
 
+    def planned_tasks(self, parameters: BaseModel) -> int:
+        """How many tasks (first attempts) :meth:`plan` would make for these values, without planning."""
+        values = parameters.model_dump()
+        return sum(_size(s.id, "count", s.count, values) * _size(s.id, "repeat", s.repeat, values) for s in self.stages)
+
     def plan(self, parameters: BaseModel, *, run_dir: str) -> TaskPlan:
         """Resolve counts and payloads for these parameter values."""
         values = parameters.model_dump()
