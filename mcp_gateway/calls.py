@@ -52,6 +52,8 @@ class Call:
     era: Era | None = None
     client: str | None = None
     client_version: str | None = None
+    client_claimed: bool = True
+    """client/client_version are the client's own clientInfo (unverified); False for the gateway's own callers."""
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     route: Route | None = None
 
@@ -108,7 +110,8 @@ class ObserveStage:
                 record = CallRecord(
                     call_id=call.call_id, request_id=call.request_id, started_at=started,
                     duration_ms=(time.perf_counter() - clock) * 1000, user=call.principal.user,
-                    client=call.client, client_version=call.client_version, era=call.era, tool=call.tool.name,
+                    client=call.client, client_version=call.client_version, client_claimed=call.client_claimed,
+                    era=call.era, tool=call.tool.name,
                     arguments=call.arguments, arguments_sha256=_digest(call.arguments), namespace=route.namespace if route else None,
                     node=route.node if route else None, reason=route.reason if route else None,
                     outcome=final.outcome, error=final.error)
@@ -201,7 +204,7 @@ class Forwarder:
             raise NodeDown(f"node {state.name!r} failed {breaker.failures} calls in a row; its circuit breaker "
                            "is open for a few seconds; list_nodes shows health; retry later or with node=OTHER")
         identity = Identity(user=call.principal.user, namespaces=call.principal.namespaces,
-                            request_id=call.call_id, client=call.client)
+                            scopes=call.principal.scopes, request_id=call.call_id, client=call.client)
         body, headers = self._request(call)
         headers = [*headers, self.clients.identity_header(identity)]
         attempts = 1 + (self.read_retries if call.tool.read_only else 0)

@@ -57,7 +57,7 @@ class GatewayToolCaller:
 
         call = Call(principal=self.principal, request_id=request_id, tool=tool, arguments=arguments, message=message,
                     body=json.dumps(message, separators=(",", ":")).encode(), headers=headers, emit=ignore,
-                    era=MODERN_ERA, client=DEBUGGER_CLIENT)
+                    era=MODERN_ERA, client=DEBUGGER_CLIENT, client_claimed=False)
         reply = await self.handler(call)
         result = reply.result
         text = "".join(block.get("text", "") for block in result.get("content", []) if isinstance(block, dict))

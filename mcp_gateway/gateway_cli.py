@@ -19,6 +19,9 @@ def serve(
 ) -> int:
     """Serve the gateway over streamable HTTP at /mcp (and the node registry at /nodes).
 
+    Like `controlroom up`, it records every routed call as provenance (state_dir/controlroom.db,
+    or the --database-url database) and serves the prov_* tools.
+
     Parameters
     ----------
     host: interface to bind (default 127.0.0.1)
@@ -28,7 +31,8 @@ def serve(
     """
     import anyio
 
-    from mcp_gateway.server import serve_gateway
+    from mcp_gateway.provenance import gateway_recorder
+    from mcp_gateway.server import build_gateway, serve_gateway
     from mcp_gateway.settings import GatewaySettings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "state_dir": state_dir,
@@ -38,8 +42,12 @@ def serve(
     def ready(url: str) -> None:
         print(f"gateway ready at {url}/mcp", flush=True)
 
+    async def run() -> None:
+        async with gateway_recorder(settings.state_dir, settings.database_url) as recorder:
+            await serve_gateway(gateway=build_gateway(settings, recorder=recorder), ready=ready)
+
     try:
-        anyio.run(lambda: serve_gateway(settings, ready=ready))
+        anyio.run(run)
     except KeyboardInterrupt:
         pass
     return 0

@@ -2,13 +2,18 @@
 
 Two tables on their own MetaData, so they can share a database with other packages:
 ``gateway_nodes`` (one row per node, including the last known tool schemas) and
-``gateway_tokens`` (sha256 of each bearer token -> principal).
+``gateway_tokens`` (sha256 of each bearer token -> principal JSON, which also holds the token's
+``expires_at``; a token's id is the first 12 hex digits of its sha256, so existing databases
+need no schema change).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import BaseModel
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, MetaData, String, Table, delete, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +44,40 @@ tokens_table = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+
+EXPIRES_KEY = "expires_at"
+"""Key of a token's expiry inside the stored principal JSON (absent: never expires)."""
+TOKEN_ID_LENGTH = 12
+"""A token's id is the first 12 hex digits of its sha256 (what `controlroom token list` shows)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A token row's principal and expiry."""
+
+    principal: Principal
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> StoredToken:
+        expires = stored.get(EXPIRES_KEY)
+        return cls(Principal.model_validate(stored), _aware(datetime.fromisoformat(expires)) if expires else None)
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at
+
+
+class TokenInfo(BaseModel):
+    """One line of `controlroom token list`: everything about a token except the token."""
+
+    id: str
+    user: str
+    namespaces: list[str]
+    scopes: list[str]
+    created_at: datetime | None
+    expires_at: datetime | None
+    revoked: bool
 
 
 def open_engine(url: str) -> AsyncEngine:
@@ -104,17 +143,20 @@ class RegistryStore:
         return [StoredNode(NodeInfo.model_validate(row["info"]), row["health"], row["load"],
                            _aware(row["last_heartbeat"]), _aware(row["down_since"])) for row in rows]
 
-    async def add_token(self, token_sha256: str, principal: Principal) -> None:
+    async def add_token(self, token_sha256: str, principal: Principal, expires_at: datetime | None = None) -> None:
+        """Store a token's digest; ``expires_at`` rides in the principal JSON (no schema change)."""
+        stored = principal.model_dump(mode="json")
+        if expires_at is not None:
+            stored[EXPIRES_KEY] = expires_at.astimezone(UTC).isoformat()
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(tokens_table.insert().values(
-                    token_sha256=token_sha256, principal=principal.model_dump(mode="json"),
-                    created_at=datetime.now(UTC), revoked=False))
+                    token_sha256=token_sha256, principal=stored, created_at=datetime.now(UTC), revoked=False))
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot store the token for {principal.user!r}: {error}") from error
 
-    async def load_tokens(self) -> dict[str, Principal]:
-        """sha256 -> principal, for every token not revoked."""
+    async def load_tokens(self) -> dict[str, StoredToken]:
+        """sha256 -> token, for every token not revoked (expired ones included: callers check)."""
         try:
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(
@@ -122,9 +164,10 @@ class RegistryStore:
                     .where(tokens_table.c.revoked.is_(False)))).all()
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot load tokens: {error}") from error
-        return {digest: Principal.model_validate(principal) for digest, principal in rows}
+        return {digest: StoredToken.from_json(principal) for digest, principal in rows}
 
-    async def find_token(self, token_sha256: str) -> Principal | None:
+    async def find_token(self, token_sha256: str) -> StoredToken | None:
+        """The token with this digest unless revoked (expired ones included: callers check)."""
         try:
             async with self.engine.connect() as conn:
                 row = (await conn.execute(
@@ -132,4 +175,38 @@ class RegistryStore:
                         tokens_table.c.token_sha256 == token_sha256, tokens_table.c.revoked.is_(False)))).first()
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot look up a token: {error}") from error
-        return None if row is None else Principal.model_validate(row[0])
+        return None if row is None else StoredToken.from_json(row[0])
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        """Every token, revoked and expired ones too, oldest first (never the token itself)."""
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(select(tokens_table).order_by(tokens_table.c.created_at))).mappings().all()
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot list tokens: {error}") from error
+        infos = []
+        for row in rows:
+            token = StoredToken.from_json(row["principal"])
+            infos.append(TokenInfo(
+                id=row["token_sha256"][:TOKEN_ID_LENGTH], user=token.principal.user,
+                namespaces=token.principal.namespaces, scopes=token.principal.scopes,
+                created_at=_aware(row["created_at"]), expires_at=token.expires_at, revoked=bool(row["revoked"])))
+        return infos
+
+    async def revoke_tokens(self, *, user: str | None = None, token_id: str | None = None) -> list[str]:
+        """Revoke the tokens of ``user``, or the one whose id (sha256 prefix) is ``token_id``; their ids."""
+        if (user is None) == (token_id is None):
+            raise RegistryError("revoke needs exactly one of user or id")
+        try:
+            async with self.engine.begin() as conn:
+                rows = (await conn.execute(select(tokens_table.c.token_sha256, tokens_table.c.principal)
+                                           .where(tokens_table.c.revoked.is_(False)))).all()
+                digests = [digest for digest, principal in rows
+                           if (token_id is not None and digest.startswith(token_id.lower()))
+                           or (user is not None and principal.get("user") == user)]
+                if digests:
+                    await conn.execute(tokens_table.update().where(tokens_table.c.token_sha256.in_(digests))
+                                       .values(revoked=True))
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot revoke tokens: {error}") from error
+        return [digest[:TOKEN_ID_LENGTH] for digest in digests]

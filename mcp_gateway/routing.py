@@ -7,8 +7,9 @@
 4. healthy nodes whose labels contain the principal's labels (a preference);
 5. the least-loaded healthy node offering the tool (ties: name order).
 
-Isolation is checked here too: a namespace argument, or the namespace owning a named entity,
-must be granted to the principal.
+Isolation is checked here too: a namespace argument must be granted to the principal ("not
+granted": the caller named it), and an entity owned by a namespace outside the grants answers
+exactly like an entity no node knows (docs/security.md), with or without ``node``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ TOOL_ENTITY_ARGUMENTS: dict[tuple[str, str], str] = {
     ("kill_agent", "name"): "agent",
 }
 """(tool, argument) -> entity kind, for arguments whose name is too generic to mean one kind."""
+
+LOCATABLE = frozenset({"execution", "run", "agent"})
+"""Entity kinds every node answers ``GET /entities/{kind}/{value}`` for: when none of them knows
+one (or it is outside the caller's grants), a ``node`` argument does not send the call anyway."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -114,11 +119,14 @@ class Router:
         """Check isolation and pick the node (see the module docstring for the order)."""
         entity = entity_of(tool.name, arguments)
         owner = await self.owner_of(entity) if entity is not None else None
-        if entity is not None and owner is None and arguments.get(NODE_ARGUMENT) is None:
+        if owner is not None and owner.namespace is not None and not principal.allows(owner.namespace):
+            owner = None  # an entity outside the caller's grants answers exactly like an unknown one
+        if entity is not None and owner is None and (arguments.get(NODE_ARGUMENT) is None
+                                                     or entity[0] in LOCATABLE):
             down = sorted(s.name for s in self.registry.nodes.values() if s.health != "up")
             where = f" (nodes down: {', '.join(down)}; it may live there)" if down else ""
             raise RoutingError(f"{entity[0]} {entity[1]!r} is not known to any healthy node{where}; "
-                               "check the id, or pass node=NAME")
+                               "check the id (the list_* tools show yours)")
         return self.decide(tool, arguments, principal, owner)
 
     def decide(self, tool: LogicalTool, arguments: dict[str, Any], principal: Principal,
@@ -143,7 +151,8 @@ class Router:
         if owner is not None:
             return self._usable(Route(node=owner.node, reason="entity", namespace=owner.namespace), tool)
         if not isinstance(namespace, str) or not namespace:
-            namespace = principal.namespaces[0] if len(principal.namespaces) == 1 and not principal.is_admin else None
+            only = principal.namespaces[0] if len(principal.namespaces) == 1 else "*"
+            namespace = only if only != "*" else None
         if namespace is not None:
             holders = [n for n in self.registry.by_namespace.get(namespace, ()) if n in tool.nodes]
             if holders:

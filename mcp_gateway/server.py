@@ -1,7 +1,7 @@
 """The gateway factory: the one place that shows what wraps what.
 
 ``HTTP /mcp`` -> authenticate (`McpPassthrough`) -> for node tools/call:
-observe/record -> rate limit -> route (isolation, node choice) -> forward (breaker, timeout,
+observe/record -> scope -> rate limit -> route (isolation, node choice) -> forward (breaker, timeout,
 retries, output limit); everything else -> the FastMCP server (initialize, server/discover,
 tools/list with the logical tools, the gateway's own tools). ``/nodes`` -> registry API.
 
@@ -36,6 +36,7 @@ from agents.ai.provenance import ProvSteps
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.breaker import Breakers
 from mcp_gateway.calls import Forwarder, ObserveStage, RateLimitStage, RouteStage, compose
+from mcp_gateway.capabilities import ScopeMiddleware, ScopeStage
 from mcp_gateway.forwarding import NodeClients
 from mcp_gateway.health import HealthMonitor
 from mcp_gateway.observe import CallObserver
@@ -136,10 +137,12 @@ def build_gateway(
         ],
         Forwarder(registry, clients, breakers, call_timeout_s=settings.call_timeout_s,
                   long_call_margin_s=settings.long_call_margin_s, read_retries=settings.read_retries,
+            ScopeStage(),
                   on_unreachable=monitor.confirm_down),
     )
 
-    mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, providers=[CatalogProvider(registry)])
+    mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, providers=[CatalogProvider(registry)],
+                  middleware=[ScopeMiddleware()])
     add_gateway_tools(mcp, registry, breakers)
     debugging = DebugService(handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
                              step_observer=_debug_steps(recorder) if recorder is not None else None)

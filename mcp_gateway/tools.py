@@ -67,10 +67,18 @@ class CatalogProvider(Provider):
 
 
 def add_gateway_tools(mcp: FastMCP, registry: Registry, breakers: Breakers) -> None:
-    """The gateway's own tools: list_nodes, get_node, whoami."""
+    """The gateway's own tools: list_nodes, get_node, whoami.
+
+    Every node stays visible (health, labels, load, tools: what routing and a ``node=`` argument
+    need), but a caller without "*" sees only its own namespaces in a node's namespace list.
+    """
 
     def view(name: str) -> NodeView:
-        return registry.get(name).view(breakers[name].state)
+        node = registry.get(name).view(breakers[name].state)
+        principal = current_principal()
+        if "*" not in principal.namespaces:
+            node.namespaces = [n for n in node.namespaces if principal.allows(n)]
+        return node
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def list_nodes(health: str | None = None, limit: int = 100, offset: int = 0) -> NodeList:

@@ -92,28 +92,22 @@ async def run_up(
     from mcp_gateway.settings import GatewaySettings
     from mcp_nodes.serve import serve_node
     from mcp_nodes.settings import NodeSettings
-    from prov_agent.recorder import Recorder
-    from prov_agent.store import ProvStore, engine_for
-    from prov_agent.writer import ProvWriter
 
     from workflows.store.private import private_dir
 
+    from mcp_gateway.provenance import gateway_recorder
     private_dir(state_dir)  # 0700: databases, keys and tokens live here
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    prov_engine = engine_for(state_dir=state_dir)
-    prov_store = ProvStore(prov_engine)
-    await prov_store.create_schema()
     gateway_settings = GatewaySettings(host=host, port=port, state_dir=state_dir, watch_interval_s=watch_interval_s)
     gateway_ready = asyncio.Event()
     base_url: list[str] = []
 
-    async with ProvWriter(prov_store) as writer:
-        gateway = build_gateway(gateway_settings, recorder=Recorder(writer, stream="gateway"), policy=policy,
-                                llm=_llm_if_configured())
+    async with gateway_recorder(state_dir) as recorder:
+        gateway = build_gateway(gateway_settings, recorder=recorder, policy=policy, llm=_llm_if_configured())
 
         def on_gateway(url: str) -> None:
             base_url.append(url)
@@ -151,7 +145,6 @@ async def run_up(
                         await asyncio.wait_for(task, timeout=15)
                     except (asyncio.CancelledError, TimeoutError):
                         pass
-    await prov_engine.dispose()
     return 0
 
 

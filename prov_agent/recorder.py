@@ -279,8 +279,13 @@ class Recorder:
         duration_s: float,
         call_id: str | None = None,
         stream: str | None = None,
+        client_claimed: bool = True,
     ) -> str:
         """One routed MCP tools/call (the gateway's call record); returns the call's id.
+
+        ``client_name``/``client_version`` come from the client's own clientInfo, which nothing
+        verifies: the call then carries ``client_claimed: true`` (docs/provenance.md). The
+        principal is verified (the bearer token); only the gateway's own clients are not claimed.
 
         The client agent and the principal are declared (as elements) in the first call of
         each stream that names them, or again when their attributes change; later calls
@@ -291,7 +296,7 @@ class Recorder:
         ident = ids.call_id(uid)
         client = AIAgent(name=client_name or "unknown-client", version=client_version)
         person = Person(user=principal)
-        extra: _BODY = {}
+        extra: _BODY = {"client_claimed": client_claimed}
         if node is not None:
             extra["node"] = node
         if node_reason is not None:

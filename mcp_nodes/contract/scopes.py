@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = ["DEFAULT_SCOPES", "NODE_SCOPE", "SCOPES", "TOOL_SCOPES", "Scope", "grant_hint",
-           "missing_scope", "normalize_scopes", "required_scope"]
+           "missing_scope", "normalize_scopes", "required_scope", "scope_refusal"]
 
 Scope = Literal["read", "operate", "author", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "operate", "author", "admin")
@@ -97,3 +97,10 @@ def grant_hint(user: str, namespaces: list[str], scope: str) -> str:
     scopes = "read,operate,admin" if scope == "admin" else ",".join(s for s in ("read", "operate", scope) if s)
     unique = ",".join(dict.fromkeys(scopes.split(",")))
     return f"ask an admin for a token with it: controlroom token create --user {user} --namespaces {ns} --scopes {unique}"
+
+
+def scope_refusal(tool: str, need: str, user: str, namespaces: list[str], granted: list[str]) -> str:
+    """The refusal text both the gateway and the nodes send: the missing scope and the command that grants it."""
+    have = ",".join(s for s in granted if s in SCOPES) or "none"
+    return (f"{tool} needs the {need!r} scope, which your token does not grant (scopes: {have}); "
+            + grant_hint(user, namespaces, need))

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
+from mcp_nodes.auth import current_identity, require_visible, visible_namespace
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import (
     CONTROL, DESTRUCTIVE, READ_ONLY, Cursor, EndTime, Limit, NamespaceFilter, Reason, StartTime,
@@ -28,7 +28,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     async def owned_agent(name: str) -> AgentRecord:
         record = await store.agents.get_agent(name)
-        require_namespace(current_identity(), record.namespace)
+        require_visible(current_identity(), record.namespace, "agent", name)
         return record
 
     @mcp.tool(annotations=READ_ONLY)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
+from mcp_nodes.auth import current_identity, require_visible, visible_namespace
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import READ_ONLY, Cursor, EndTime, Limit, NamespaceFilter, StartTime
 from workflows.store.records import Page, RunRecord, SliceRecord, StfFileRecord
@@ -23,8 +23,8 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     """Add the run, STF file and TF slice tools to ``mcp``."""
     store = services.store
 
-    def check(namespace: str) -> None:
-        require_namespace(current_identity(), namespace)
+    def check(namespace: str, kind: str, key: object) -> None:
+        require_visible(current_identity(), namespace, kind, key)
 
     @mcp.tool(annotations=READ_ONLY)
     async def list_runs(
@@ -41,7 +41,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     async def get_run(run_number: RunNumber) -> RunRecord:
         """One data-taking run by number: state, substate, status, start/end time, total STF files, execution."""
         record = await store.runs.get_run(run_number)
-        check(record.namespace)
+        check(record.namespace, "run", run_number)
         return record
 
     @mcp.tool(annotations=READ_ONLY)
@@ -62,7 +62,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
             min_length=1, max_length=300, description="STF filename, e.g. 'swf.100010.000001.stf'")]) -> StfFileRecord:
         """One STF file by filename: run, sequence, size, checksum, status (registered/ready/processed/failed)."""
         record = await store.runs.get_stf(filename)
-        check(record.namespace)
+        check(record.namespace, "STF file", filename)
         return record
 
     @mcp.tool(annotations=READ_ONLY)
@@ -87,5 +87,5 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     ) -> SliceRecord:
         """One TF slice by (tf_filename, slice_id): status, retries, worker, request/processing times, result, error."""
         record = await store.runs.get_slice(tf_filename, slice_id)
-        check(record.namespace)
+        check(record.namespace, "TF slice", f"{tf_filename}#{slice_id}")
         return record

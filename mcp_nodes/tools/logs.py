@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastmcp import FastMCP
 from pydantic import Field
 
-from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
+from mcp_nodes.auth import current_identity, require_visible, visible_namespace
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import (
     LEVELS, READ_ONLY, Cursor, EndTime, Limit, LogLevel, NamespaceFilter, StartTime,
@@ -75,6 +75,5 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     async def get_log_entry(log_id: Annotated[int, Field(ge=1, description="log entry id from list_logs")]) -> LogRecord:
         """One log entry by id (from list_logs), with its level, agent, execution and extra fields."""
         record = await store.logs.get_log(log_id)
-        if record.namespace is not None:
-            require_namespace(current_identity(), record.namespace)
+        require_visible(current_identity(), record.namespace, "log entry", log_id)
         return record

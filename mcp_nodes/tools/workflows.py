@@ -9,7 +9,7 @@ from fastmcp import Context, FastMCP
 from pydantic import Field
 
 from agents.testbed.status import WorkflowMonitor
-from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
+from mcp_nodes.auth import current_identity, require_namespace, require_visible, visible_namespace
 from mcp_nodes.definitions_view import list_definitions
 from mcp_nodes.models import DefinitionInfo, WaitResult
 from mcp_nodes.services import NodeServices
@@ -43,7 +43,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     async def owned_execution(execution_id: str) -> ExecutionRecord:
         record = await store.executions.get(execution_id)
-        require_namespace(current_identity(), record.namespace)
+        require_visible(current_identity(), record.namespace, "execution", execution_id)
         return record
 
     @mcp.tool(annotations=CONTROL)

@@ -35,9 +35,10 @@ class RunningGateway:
         return self.url + "/mcp"
 
     async def token(self, user: str, namespaces: list[str], scopes: list[str] | None = None,
+        """A token for ``user``; scopes default to read,operate (pass author/admin when a test needs them)."""
                     labels: dict[str, str] | None = None) -> str:
         return await create_token(self.gateway.store, Principal(
-            user=user, namespaces=namespaces, scopes=scopes or [], labels=labels or {}))
+            user=user, namespaces=namespaces, scopes=scopes or ["read", "operate"], labels=labels or {}))
 
 
 def gateway_settings(state_dir: Path, **overrides: object) -> GatewaySettings:
