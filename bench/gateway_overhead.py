@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from mcp_gateway.auth import create_token  # noqa: E402
 from mcp_gateway.catalog import build_catalog  # noqa: E402
-from mcp_nodes.contract.identity import Identity, sign_identity  # noqa: E402
+from mcp_gateway.keys import KeyRing  # noqa: E402
+from mcp_nodes.contract.identity import Identity, node_audience, sign_identity  # noqa: E402
 from mcp_gateway.models import Principal  # noqa: E402
 from mcp_gateway.registry import Registry  # noqa: E402
 from mcp_gateway.registry_store import RegistryStore, open_engine  # noqa: E402
@@ -93,7 +94,7 @@ async def _route_us(nodes: int = 100, rounds: int = 20000) -> float:
     store = RegistryStore(engine)
     await store.create_tables()
     registry = Registry(store, lease_s=10, heartbeat_s=3)
-    admin = Principal(user="admin", namespaces=["*"], scopes=["node"])
+    admin = Principal(user="admin", namespaces=["*"], scopes=["node", "admin"])  # may register any node name
     tools = [{"name": name, "inputSchema": {"type": "object", "properties": {"namespace": {"type": "string"}}},
               "annotations": {"readOnlyHint": True}} for name in ("noop", "start_workflow", "get_run")]
     for i in range(nodes):
@@ -130,17 +131,19 @@ async def main(calls: int, clients: int) -> None:
         try:
             gateway_url = _line(gateway, b"gateway ready at ").split()[-1].decode()
             base = gateway_url.removesuffix("/mcp")
-            secret = (state / "identity.key").read_text().strip()
             engine = open_engine(f"sqlite+aiosqlite:///{state / 'gateway.db'}")
             store = RegistryStore(engine)
-            node_token = await create_token(store, Principal(user="n1", scopes=["node"]))
+            node_token = await create_token(store, Principal(user="n1", namespaces=["a"], scopes=["node"]))
             user_token = await create_token(store, Principal(user="bench", namespaces=["a"]))
             await engine.dispose()
             node = subprocess.Popen([sys.executable, "-m", "tests.mcp_gateway.sample_node", "--name", "n1",
-                                     "--gateway", base, "--token", node_token, "--secret", secret,
+                                     "--gateway", base, "--token", node_token,
                                      "--namespaces", "a", "--interval", "1"], stdout=subprocess.PIPE, env=env, cwd=ROOT)
             node_url = f"http://127.0.0.1:{int(_line(node, b'READY').split()[1])}/mcp"
-            direct_token = sign_identity(secret, Identity(user="bench", namespaces=["a"]), ttl_s=3600)
+            # the bench reads the gateway's private key file (it owns the state directory) to call n1 directly
+            signing_key = KeyRing(state / "identity-keys.json", ttl_s=3600).current()
+            direct_token = sign_identity(signing_key, Identity(user="bench", namespaces=["a"], scopes=["read", "operate"]),
+                                         node_audience("n1"), ttl_s=3600)
 
             direct = await _sequential(node_url, direct_token, calls)
             through = await _sequential(gateway_url, user_token, calls)

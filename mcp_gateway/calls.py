@@ -206,7 +206,7 @@ class Forwarder:
         identity = Identity(user=call.principal.user, namespaces=call.principal.namespaces,
                             scopes=call.principal.scopes, request_id=call.call_id, client=call.client)
         body, headers = self._request(call)
-        headers = [*headers, self.clients.identity_header(identity)]
+        headers = [*headers, self.clients.identity_header(identity, state.name)]
         attempts = 1 + (self.read_retries if call.tool.read_only else 0)
         for attempt in range(attempts):
             try:

@@ -17,7 +17,8 @@ import anyio
 import httpx2
 
 from mcp_gateway.errors import CallTimeout, NodeFailed, OutputTooLarge
-from mcp_nodes.contract.identity import Identity, sign_identity
+from mcp_gateway.keys import KeyRing
+from mcp_nodes.contract.identity import Identity, lookup_identity, node_audience, sign_identity
 from mcp_gateway.registry import NodeState
 from mcp_gateway.routing import EntityKey, Owner
 
@@ -65,8 +66,8 @@ def _too_large(node: str, size: int, limit: int) -> str:
 class NodeClients:
     """One `httpx2.AsyncClient` (keep-alive pool) per node, opened lazily, closed in the lifespan."""
 
-    def __init__(self, secret: str, identity_ttl_s: float, max_output_bytes: int) -> None:
-        self._secret = secret
+    def __init__(self, keys: KeyRing, identity_ttl_s: float, max_output_bytes: int) -> None:
+        self._keys = keys
         self._ttl = identity_ttl_s
         self.max_output_bytes = max_output_bytes
         self._clients: dict[str, tuple[str, httpx2.AsyncClient]] = {}
@@ -96,8 +97,10 @@ class NodeClients:
         self._clients.clear()
         self._closing.clear()
 
-    def identity_header(self, identity: Identity) -> tuple[bytes, bytes]:
-        return b"authorization", b"Bearer " + sign_identity(self._secret, identity, self._ttl).encode()
+    def identity_header(self, identity: Identity, node: str) -> tuple[bytes, bytes]:
+        """``Authorization: Bearer <identity JWT>`` good on node ``node`` only (its audience)."""
+        token = sign_identity(self._keys.current(), identity, node_audience(node), self._ttl)
+        return b"authorization", b"Bearer " + token.encode()
 
     async def forward(self, state: NodeState, body: bytes, headers: list[tuple[bytes, bytes]],
                       timeout: float, emit: Emit) -> dict[str, Any]:
@@ -145,7 +148,7 @@ class NodeClients:
         Failure policy "ignore": a node that errors or times out counts as not owning it.
         """
         found: list[Owner] = []
-        header = dict([self.identity_header(Identity(user="controlroom-gateway", namespaces=["*"]))])
+        credential = lookup_identity()
         kind, value = entity
 
         async def ask(state: NodeState, scope: anyio.CancelScope) -> None:
@@ -156,12 +159,23 @@ class NodeClients:
                 log.info("locate %s on %s failed: %s", entity, state.name, error)
                 return
             if response.status_code == 200:
-                body = response.json()
-                found.append(Owner(node=state.name, namespace=body.get("namespace")))
+        Each node gets a lookup credential for itself only (scope ``lookup``, its audience, no
+        namespace), which no tool accepts. An answer naming a namespace the node's token does
+        not let it hold is ignored, so a node cannot draw other tenants' calls by claiming their ids.
+                try:
+                    namespace = response.json().get("namespace")
+                except (ValueError, AttributeError):
+                    return
+                if not isinstance(namespace, str) or not state.serves(namespace):
+                    log.warning("node %s claims %s in namespace %r, which its node token does not grant; ignored",
+                                state.name, entity, namespace)
+                    return
+                found.append(Owner(node=state.name, namespace=namespace))
                 scope.cancel()
 
         with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as group:
                 for state in nodes:
                     group.start_soon(ask, state, group.cancel_scope)
+            header = dict([self.identity_header(credential, state.name)])
         return found[0] if found else None

@@ -3,12 +3,18 @@
 In memory for the hot path (routing reads it per call), written through to `RegistryStore`
 so a restarted gateway reloads it. A node whose lease lapses is probed and marked down by
 `mcp_gateway.health`; a heartbeat or registration brings it back up.
+
+A node may hold only the namespaces its node token grants (``controlroom token create --user
+NODE --node --namespaces a,b``; ``"*"`` = any, written explicitly by whoever creates the
+token): a registration or heartbeat claiming more is refused, and the router picks a node for a
+namespace only among the nodes that may hold it (`NodeState.serves`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,10 +36,16 @@ class NodeState:
     last_heartbeat: datetime | None = None
     beat_monotonic: float = 0.0
     down_since: datetime | None = None
+    allowed: list[str] = field(default_factory=list)
+    """Namespaces the node's token lets it hold ("*" = any); from the token it last presented."""
 
     @property
     def name(self) -> str:
         return self.info.name
+
+    def serves(self, namespace: str) -> bool:
+        """True when the node's token lets it hold ``namespace``."""
+        return "*" in self.allowed or namespace in self.allowed
 
     def view(self, breaker: str = "closed") -> NodeView:
         return NodeView(
@@ -53,11 +65,24 @@ def _may_act_as(principal: Principal, node: str) -> None:
                            "the node name must equal the token's user")
 
 
+def _may_hold(principal: Principal, node: str, namespaces: list[str]) -> None:
+    extra = sorted(n for n in set(namespaces) if not principal.allows(n))
+    if extra:
+        granted = ", ".join(principal.namespaces) or "none"
+        raise AccessDenied(f"node {node!r} claims namespace(s) {', '.join(extra)} but its node token grants only "
+                           f"{granted}; stop those testbeds on the node, or have an admin create a node token "
+                           f"that grants them: controlroom token create --user {principal.user} --node "
+                           f"--namespaces {','.join(sorted(set(principal.namespaces) | set(extra)))}")
+
+
 class Registry:
     """Registered nodes, their namespaces, and the logical tool catalog built from them."""
 
-    def __init__(self, store: RegistryStore, lease_s: float, heartbeat_s: float) -> None:
+    def __init__(self, store: RegistryStore, lease_s: float, heartbeat_s: float,
+                 jwks: Callable[[], dict[str, Any]] | None = None) -> None:
         self._store = store
+        self.jwks = jwks or (lambda: {"keys": []})
+        """The gateway's public identity keys, sent with every registration and heartbeat answer."""
         self.lease_s = lease_s
         self.heartbeat_s = heartbeat_s
         self.nodes: dict[str, NodeState] = {}
@@ -76,7 +101,8 @@ class Registry:
             self.nodes[stored.info.name] = NodeState(
                 info=stored.info, health=stored.health, load=stored.load,
                 namespaces=list(stored.info.namespaces), last_heartbeat=stored.last_heartbeat,
-                beat_monotonic=now, down_since=stored.down_since)
+                beat_monotonic=now, down_since=stored.down_since,
+                allowed=list(stored.info.namespaces))  # checked when stored; the next heartbeat's token widens it
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -94,13 +120,14 @@ class Registry:
             listener(state)
 
     def accepted(self, name: str) -> RegistrationAccepted:
-        return RegistrationAccepted(name=name, lease_s=self.lease_s, heartbeat_s=self.heartbeat_s)
+        return RegistrationAccepted(name=name, lease_s=self.lease_s, heartbeat_s=self.heartbeat_s, jwks=self.jwks())
 
     async def register(self, info: NodeInfo, principal: Principal) -> RegistrationAccepted:
         _may_act_as(principal, info.name)
+        _may_hold(principal, info.name, info.namespaces)
         now = datetime.now(UTC)
         state = NodeState(info=info, namespaces=list(info.namespaces), last_heartbeat=now,
-                          beat_monotonic=time.monotonic())
+                          beat_monotonic=time.monotonic(), allowed=list(principal.namespaces))
         await self._store.save_node(info, "up", 0.0, now, None)
         self.nodes[info.name] = state
         self._rebuild()
@@ -112,6 +139,8 @@ class Registry:
         state = self.nodes.get(beat.name)
         if state is None or state.health == "gone":
             raise UnknownNode(f"node {beat.name!r} is not registered; POST /nodes/register first")
+        _may_hold(principal, beat.name, beat.namespaces if beat.namespaces is not None else state.namespaces)
+        state.allowed = list(principal.namespaces)
         now = datetime.now(UTC)
         state.beat_monotonic = time.monotonic()
         state.last_heartbeat = now

@@ -3,8 +3,9 @@
 POST /nodes/register (NodeInfo) -> 200 RegistrationAccepted
 POST /nodes/heartbeat (Heartbeat) -> 200 RegistrationAccepted | 404 unknown node (re-register)
 DELETE /nodes/{name} -> 204
-All need ``Authorization: Bearer <node token>`` (a token with the "node" scope whose user is
-the node name, or an admin node token).
+GET /nodes/jwks -> 200 the gateway's public identity keys (JWKS; no token: public keys only)
+All but the JWKS need ``Authorization: Bearer <node token>`` (a token with the "node" scope whose
+user is the node name); a node may claim only the namespaces its token grants (403 otherwise).
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ def registry_routes(registry: Registry, authenticator: Authenticator) -> Router:
             return Response(status_code=204)
         return await guarded(request, None, act)
 
+    async def jwks(_: Request) -> Response:
+        return JSONResponse(registry.jwks(), headers={"Cache-Control": "no-cache"})
+
     return Router(routes=[
+        Route("/jwks", jwks, methods=["GET"]),
         Route("/register", register, methods=["POST"]),
         Route("/heartbeat", heartbeat, methods=["POST"]),
         Route("/{name}", deregister, methods=["DELETE"]),

@@ -165,16 +165,22 @@ class Router:
         candidates: list[NodeState] = []
         reason = "least_loaded"
         if principal.labels:
-            candidates = self._without_open_breakers(self._healthy_with(tool, principal.labels))
+            candidates = self._may_hold(self._without_open_breakers(self._healthy_with(tool, principal.labels)), namespace)
             reason = "labels"
         if not candidates:
-            candidates = self._without_open_breakers(self._healthy_with(tool))
+            candidates = self._may_hold(self._without_open_breakers(self._healthy_with(tool)), namespace)
             reason = "least_loaded"
         if not candidates:
-            raise RoutingError(f"no healthy node offers {tool.name!r} (nodes with it: "
+            held = f" whose node token lets it hold namespace {namespace!r}" if namespace is not None else ""
+            raise RoutingError(f"no healthy node{held} offers {tool.name!r} (nodes with it: "
                                f"{', '.join(sorted(tool.nodes)) or 'none'}); list_nodes shows their health")
         best = min(candidates, key=lambda s: (s.load, s.name))
         return Route(node=best.name, reason=reason, namespace=namespace)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _may_hold(states: list[NodeState], namespace: str | None) -> list[NodeState]:
+        """Only nodes whose node token grants ``namespace`` (docs/security.md, nodes cannot impersonate)."""
+        return states if namespace is None else [s for s in states if s.serves(namespace)]
 
     def _without_open_breakers(self, states: list[NodeState]) -> list[NodeState]:
         if not self.breakers.any_open():

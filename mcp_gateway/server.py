@@ -39,6 +39,7 @@ from mcp_gateway.calls import Forwarder, ObserveStage, RateLimitStage, RouteStag
 from mcp_gateway.capabilities import ScopeMiddleware, ScopeStage
 from mcp_gateway.forwarding import NodeClients
 from mcp_gateway.health import HealthMonitor
+from mcp_gateway.keys import KeyRing
 from mcp_gateway.observe import CallObserver
 from mcp_gateway.passthrough import McpPassthrough
 from mcp_gateway.ratelimit import RateLimiter
@@ -113,10 +114,11 @@ def build_gateway(
     if owns_engine and settings.database_url is None:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = RegistryStore(engine)
-    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s)
+    keys = KeyRing(settings.identity_keys_path(), settings.identity_ttl_s)  # Ed25519; nodes get the JWKS
+    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s, jwks=keys.jwks)
     authenticator = Authenticator(store)
     breakers = Breakers(settings.breaker_failures, settings.breaker_reset_s)
-    clients = NodeClients(settings.resolved_secret(), settings.identity_ttl_s, settings.max_output_bytes)
+    clients = NodeClients(keys, settings.identity_ttl_s, settings.max_output_bytes)
     monitor = HealthMonitor(registry, clients, settings.probe_timeout_s)
     registry.on_change(lambda state: breakers.reset(state.name) if state.health == "up" else None)
 

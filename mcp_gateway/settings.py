@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,11 +20,8 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=0, le=65535)
-    state_dir: Path = Field(default=Path(".controlroom"), description="holds gateway.db and identity.key")
+    state_dir: Path = Field(default=Path(".controlroom"), description="holds gateway.db and identity-keys.json")
     database_url: str | None = Field(default=None, description="SQLAlchemy async URL; None = SQLite in state_dir")
-    identity_secret: SecretStr | None = Field(
-        default=None, description="HS256 secret shared with nodes; None = state_dir/identity.key (created once)"
-    )
     identity_ttl_s: float = Field(default=120.0, gt=0, description="lifetime of the identity JWT sent to nodes")
     lease_s: float = Field(default=10.0, gt=0, description="a node missing heartbeats this long is probed")
     heartbeat_s: float = Field(default=3.0, gt=0, description="heartbeat period suggested to nodes")
@@ -46,15 +43,6 @@ class GatewaySettings(BaseSettings):
         """The database URL, defaulting to SQLite under ``state_dir``."""
         return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'gateway.db'}"
 
-    def resolved_secret(self) -> str:
-        """The identity secret; created in ``state_dir/identity.key`` (mode 0600) on first use."""
-        if self.identity_secret is not None:
-            return self.identity_secret.get_secret_value()
-        path = self.state_dir / "identity.key"
-        if not path.exists():
-            import secrets
-
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+    def identity_keys_path(self) -> Path:
+        """The gateway's Ed25519 identity keys (private; created on first start, mode 0600)."""
+        return self.state_dir / "identity-keys.json"

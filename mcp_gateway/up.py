@@ -2,8 +2,8 @@
 
 Everything lives under one state directory (default ``~/.controlroom``): ``gateway.db`` (node
 registry, tokens), ``node.db`` (the testbed store), ``controlroom.db`` (provenance),
-``identity.key`` (the secret the gateway signs caller identities with, shared with the local
-node) and ``connection.json`` (the gateway URL and the user token, for `controlroom chat` and
+``identity-keys.json`` (the gateway's private Ed25519 keys; the local node gets only the public
+ones, when it registers, like any other node) and ``connection.json`` (the gateway URL and the user token, for `controlroom chat` and
 `controlroom debug`). The first start creates an admin token and prints it; later starts reuse it.
 """
 
@@ -65,16 +65,23 @@ def up(
 
 async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
     """The user (admin) token and the local node's token: created on first start, then reused."""
-    from mcp_gateway.auth import create_token
+    from mcp_gateway.auth import create_token, token_digest
     from mcp_gateway.models import Principal
     from workflows.store.private import write_private
 
     path = state_dir / "up-tokens.json"
     if path.exists():
         saved = json.loads(path.read_text())
+        node_principal = await store.find_token(token_digest(saved["node"]))  # type: ignore[attr-defined]
+        if node_principal is not None and "*" in node_principal.principal.namespaces:
+            return saved["user"], saved["node"]
+        # a state directory from before node tokens bounded namespaces: the local node needs "*"
+        saved["node"] = await create_token(store, Principal(user="local", namespaces=["*"], scopes=["node"]))  # type: ignore[arg-type]
+        path.write_text(json.dumps(saved))
         return saved["user"], saved["node"]
     user = await create_token(store, Principal(user="admin", namespaces=["*"]))  # type: ignore[arg-type]
-    node = await create_token(store, Principal(user="local", scopes=["node"]))  # type: ignore[arg-type]
+    # the local node may hold any namespace: it is the only node and runs in the gateway's process
+    node = await create_token(store, Principal(user="local", namespaces=["*"], scopes=["node"]))  # type: ignore[arg-type]
     write_private(path, json.dumps({"user": user, "node": node}))
     return user, node
 
@@ -122,7 +129,6 @@ async def run_up(
             node_settings = NodeSettings(
                 name="local", host=host, port=node_port, state_dir=state_dir, bus=bus, stomp=stomp,  # type: ignore[arg-type]
                 token=SecretStr(node_token), gateway=base_url[0],
-                identity_secret=SecretStr(gateway_settings.resolved_secret()),
                 register_interval_s=gateway_settings.heartbeat_s,
             )
             node_ready = asyncio.Event()

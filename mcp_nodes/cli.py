@@ -70,7 +70,8 @@ def serve(
     port
         HTTP port (0 = any free port).
     state_dir
-        Holds node.db, node.token and identity.key (default ~/.controlroom).
+        Holds node.db and node.token (default ~/.controlroom). The gateway's public identity keys
+        come with the registration: nothing is copied from the gateway's state directory.
     database_url
         SQLAlchemy async URL (default SQLite in the state dir).
     bus

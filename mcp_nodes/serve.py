@@ -72,8 +72,11 @@ async def serve_node(settings: NodeSettings, *,
                 return NodeStatus(load=float(len(runtime.manager.namespaces())),
                                   namespaces=runtime.manager.namespaces())
 
+            # the registration brings the gateway's public keys (and fetches them on an unknown kid):
+            # nothing secret of the gateway's is ever copied to the node
             await stack.enter_async_context(NodeRegistration(
-                settings.gateway, token.get_secret_value(), info, settings.register_interval_s, status=status))
+                settings.gateway, token.get_secret_value(), info, settings.register_interval_s, status=status,
+                keys=runtime.services.identity_keys))
         log.info("node %s serving MCP at %s", settings.name, url)
         if started is not None:
             result = started(url)

@@ -4,7 +4,8 @@ What wraps what, outermost first: bearer auth (node token or gateway identity JW
 error translation (every failure an ``isError`` with field and fix) -> the scope check
 (`mcp_nodes.capabilities`) -> the tools. Two plain
 HTTP routes sit beside ``/mcp`` for the gateway: ``GET /healthz`` (no auth) and
-``GET /entities/{kind}/{value}`` (auth; which namespace owns an execution, run or agent).
+``GET /entities/{kind}/{value}`` (which namespace owns an execution, run or agent; the node token
+or the gateway's lookup credential for this node only, never a caller's identity).
 
 Example::
 
@@ -63,9 +64,11 @@ def build_node(settings: NodeSettings, *, store: Store, manager: TestbedManager,
     """The node's FastMCP server over ``store`` and ``manager`` (both already open)."""
     services = services or NodeServices(settings=settings, store=store, manager=manager)
     token = settings.token.get_secret_value() if settings.token is not None else None
-    secret = settings.resolved_identity_secret()
-    verifier = (NodeTokenVerifier(node_token=token, identity_secret=secret, node_name=settings.name)
-                if token is not None or secret is not None else None)
+    keys = services.identity_keys
+    if settings.identity_jwks is not None:
+        keys.update(settings.identity_jwks)
+    verifier = (NodeTokenVerifier(node_token=token, keys=keys, node_name=settings.name)
+                if token is not None or settings.identity_jwks is not None else None)
     schemas: dict[str, dict[str, Any]] = {}
 
     @asynccontextmanager
@@ -111,9 +114,9 @@ def _add_routes(mcp: FastMCP, services: NodeServices, verifier: NodeTokenVerifie
         if verifier is not None:
             header = request.headers.get("authorization", "")
             token = header[7:] if header.lower().startswith("bearer ") else ""
-            if not token or await verifier.verify_token(token) is None:
-                return JSONResponse({"error": "bearer token required"}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
+            if not token or not await verifier.verify_lookup(token):
+                return JSONResponse({"error": "the gateway's lookup credential for this node (or the node token) "
+                                              "is required"}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         kind, value = request.path_params["kind"], request.path_params["value"]
         namespace = await _owner_namespace(store, kind, value)
         if namespace is None:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mcp_nodes.contract.identity import IdentityKeys
 from mcp_nodes.settings import NodeSettings
 
 if TYPE_CHECKING:
@@ -31,3 +32,5 @@ class NodeServices:
     manager: TestbedManager
     linker: ProvLinker | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
+    identity_keys: IdentityKeys = field(default_factory=IdentityKeys)
+    """The gateway's public keys: the token verifier reads them, the registration keeps them fresh."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,13 +30,14 @@ class NodeSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="interface to bind; 127.0.0.1 unless told otherwise")
     port: int = Field(default=8801, ge=0, le=65535, description="HTTP port; 0 picks a free one")
     public_url: str | None = Field(default=None, description="URL the gateway should call; default http://host:port/mcp")
-    state_dir: Path = Field(default=Path.home() / ".controlroom", description="holds node.db and identity.key")
+    state_dir: Path = Field(default=Path.home() / ".controlroom", description="holds node.db and node.token")
     database_url: str | None = Field(default=None, description="SQLAlchemy async URL; None = SQLite in state_dir")
     bus: Literal["embedded", "stomp"] = Field(default="embedded", description="embedded: agents in-process; stomp: child processes")
     stomp: str | None = Field(default=None, description="host:port of the STOMP broker (with bus=stomp)")
     token: SecretStr | None = Field(default=None, description="bearer token for direct callers (full access)")
-    identity_secret: SecretStr | None = Field(
-        default=None, description="HS256 secret shared with the gateway; None = state_dir/identity.key if present"
+    identity_jwks: dict[str, Any] | None = Field(
+        default=None, description="public keys (JWKS) accepted for identity tokens before the gateway sends its own; "
+                                  "None = only what the gateway sends when the node registers"
     )
     gateway: str | None = Field(default=None, description="gateway base URL to register with, e.g. http://127.0.0.1:8700")
     gateway_token: SecretStr | None = Field(default=None, description="node token for the gateway; default = token")
@@ -76,13 +77,6 @@ class NodeSettings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``state_dir``."""
         return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'node.db'}"
-
-    def resolved_identity_secret(self) -> str | None:
-        """The gateway's identity secret, if configured or found in ``state_dir/identity.key``."""
-        if self.identity_secret is not None:
-            return self.identity_secret.get_secret_value()
-        path = self.state_dir / "identity.key"
-        return path.read_text().strip() if path.exists() else None
 
     def mcp_url(self, port: int | None = None) -> str:
         """The URL of this node's MCP endpoint (``port`` = the port actually bound)."""

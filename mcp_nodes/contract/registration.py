@@ -3,13 +3,16 @@
 The wire models here are the contract: the gateway imports them, the node fills them in.
 `NodeRegistration` registers the node, renews its lease with heartbeats, re-registers when the
 gateway has forgotten it (HTTP 404), backs off while the gateway is down, and deregisters on a
-clean exit.
+clean exit. Every answer carries the gateway's public identity keys (JWKS); with ``keys=`` the
+registration keeps an `IdentityKeys` up to date with them and lets it fetch ``GET /nodes/jwks``
+when a token names a key it does not know yet.
 
 Example::
 
     info = NodeInfo(name="node-1", url="http://127.0.0.1:8801/mcp", namespaces=["alice"],
                     tools=[...], tools_hash="...")
-    async with NodeRegistration("http://127.0.0.1:8700", token, info) as registration:
+    keys = IdentityKeys()                  # what the node's token verifier checks identities with
+    async with NodeRegistration("http://127.0.0.1:8700", token, info, keys=keys) as registration:
         await registration.wait_registered(timeout=5)
         ...  # serve; heartbeats run in the background
 """
@@ -27,7 +30,10 @@ import anyio
 import httpx2
 from pydantic import BaseModel, Field, field_validator
 
-__all__ = ["Heartbeat", "NodeInfo", "NodeRegistration", "NodeStatus", "RegistrationAccepted", "tools_hash"]
+from mcp_nodes.contract.identity import IdentityKeys
+
+__all__ = ["GatewayRefused", "Heartbeat", "NodeInfo", "NodeRegistration", "NodeStatus", "RegistrationAccepted",
+           "tools_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +92,8 @@ class RegistrationAccepted(BaseModel):
     name: str
     lease_s: float
     heartbeat_s: float
+    jwks: dict[str, Any] = Field(default_factory=lambda: {"keys": []},
+                                 description="the gateway's public identity keys (current, next, retired)")
 
 
 class NodeRegistration:
@@ -104,12 +112,14 @@ class NodeRegistration:
         *,
         status: Callable[[], NodeStatus] | None = None,
         max_backoff_s: float = 10.0,
+        keys: IdentityKeys | None = None,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.info = info
         self.interval = interval
         self._status = status
         self._max_backoff_s = max_backoff_s
+        self.keys = keys
         self._headers = {"Authorization": f"Bearer {token}"}
         self._registered = anyio.Event()
         self._client: httpx2.AsyncClient | None = None
@@ -119,6 +129,8 @@ class NodeRegistration:
 
     async def __aenter__(self) -> Self:
         self._client = httpx2.AsyncClient(base_url=self.gateway_url, headers=self._headers, timeout=5.0)
+        if self.keys is not None:
+            self.keys.fetch = self.fetch_jwks
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(self._run)
@@ -135,8 +147,23 @@ class NodeRegistration:
                 await self._client.delete(f"/nodes/{self.info.name}")
             except httpx2.HTTPError as error:
                 log.info("could not deregister %s: %s", self.info.name, error)
+        if self.keys is not None and self.keys.fetch == self.fetch_jwks:
+            self.keys.fetch = None
         with anyio.CancelScope(shield=True):
             await self._client.aclose()
+
+    async def fetch_jwks(self) -> dict[str, Any]:
+        """GET the gateway's public identity keys (``/nodes/jwks``)."""
+        assert self._client is not None
+        response = await self._client.get("/nodes/jwks")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def _accepted(self, response: httpx2.Response) -> RegistrationAccepted:
+        accepted = RegistrationAccepted.model_validate_json(response.content)
+        if self.keys is not None and accepted.jwks.get("keys"):
+            self.keys.update(accepted.jwks)
+        return accepted
 
     async def wait_registered(self, timeout: float) -> None:
         """Wait until the first registration succeeded (TimeoutError after ``timeout`` s)."""
@@ -146,10 +173,11 @@ class NodeRegistration:
     async def _register(self) -> RegistrationAccepted:
         assert self._client is not None
         response = await self._client.post("/nodes/register", content=self.info.model_dump_json())
-        response.raise_for_status()
+        _raise_refused(response, "registration")
+        accepted = self._accepted(response)
         self.registrations += 1
         self._registered.set()
-        return RegistrationAccepted.model_validate_json(response.content)
+        return accepted
 
     async def _heartbeat(self) -> bool:
         """Renew the lease; False when the gateway does not know the node (re-register)."""
@@ -159,7 +187,8 @@ class NodeRegistration:
         response = await self._client.post("/nodes/heartbeat", content=beat.model_dump_json())
         if response.status_code == 404:
             return False
-        response.raise_for_status()
+        _raise_refused(response, "heartbeat")
+        self._accepted(response)
         return True
 
     async def _run(self) -> None:
@@ -179,8 +208,26 @@ class NodeRegistration:
                     continue
                 backoff = 0.2
                 await anyio.sleep(period)
+            except GatewayRefused as error:
+                log.error("%s (retry in %.1f s)", error, backoff)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s, period * 2)
             except (httpx2.HTTPError, ValueError) as error:
                 log.warning("gateway %s unreachable for %s: %s (retry in %.1f s)",
                             self.gateway_url, self.info.name, error, backoff)
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s, period * 2)
+
+
+class GatewayRefused(Exception):
+    """The gateway answered a registration or heartbeat with a 4xx: its message says why."""
+
+
+def _raise_refused(response: httpx2.Response, what: str) -> None:
+    if 400 <= response.status_code < 500:
+        try:
+            reason = str(response.json().get("error"))
+        except (ValueError, AttributeError):
+            reason = response.text[:300]
+        raise GatewayRefused(f"the gateway refused the {what} (HTTP {response.status_code}): {reason}")
+    response.raise_for_status()

@@ -21,7 +21,6 @@ from mcp_gateway.models import Principal
 from mcp_gateway.server import Gateway, build_gateway, serve_gateway
 from mcp_gateway.settings import GatewaySettings
 
-SECRET = "test-identity-secret-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,7 +41,7 @@ class RunningGateway:
 
 
 def gateway_settings(state_dir: Path, **overrides: object) -> GatewaySettings:
-    values: dict[str, object] = dict(state_dir=state_dir, port=0, identity_secret=SECRET, lease_s=1.5,
+    values: dict[str, object] = dict(state_dir=state_dir, port=0, lease_s=1.5,
                                      heartbeat_s=0.3, probe_timeout_s=0.5, call_timeout_s=10.0)
     values.update(overrides)
     return GatewaySettings(**values)  # type: ignore[arg-type]
@@ -82,7 +81,7 @@ class NodeProcess:
                  labels: dict[str, str] | None = None, port: int = 0) -> None:
         self.name = name
         self.args = [sys.executable, "-m", "tests.mcp_gateway.sample_node", "--name", name,
-                     "--gateway", gateway_url, "--token", token, "--secret", SECRET,
+                     "--gateway", gateway_url, "--token", token,
                      "--namespaces", ",".join(namespaces), "--interval", "0.3", "--port", str(port),
                      "--labels", ",".join(f"{k}={v}" for k, v in (labels or {}).items())]
         self.process: subprocess.Popen[bytes] | None = None
@@ -112,7 +111,7 @@ async def spawn_in() -> AsyncIterator:
 
     async def start(gateway: RunningGateway, name: str, namespaces: list[str],
                     labels: dict[str, str] | None = None, port: int = 0) -> NodeProcess:
-        token = await gateway.token(name, [], scopes=["node"])
+        token = await gateway.token(name, namespaces, scopes=["node"])  # the node may hold these only
         node = await NodeProcess(name, gateway.url, token, namespaces, labels, port).start()
         started.append(node)
         return node

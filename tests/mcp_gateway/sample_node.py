@@ -8,7 +8,10 @@ this one implements the same contract (docs/node-gateway-contract.md):
   can tell a refusal by the gateway (never forwarded) from a refusal by the node;
 - registers with `NodeRegistration` and heartbeats its namespaces.
 
-Run: python -m tests.mcp_gateway.sample_node --name n1 --port 0 --gateway URL --token T --secret S
+Identity tokens are checked with the gateway's public keys, which come with the registration
+(``--jwks JSON`` adds keys up front, for direct calls without a gateway).
+
+Run: python -m tests.mcp_gateway.sample_node --name n1 --port 0 --gateway URL --token T
 It prints ``READY <port>`` on stdout once it serves.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import socket
 import sys
 from typing import Any
@@ -33,7 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
-from mcp_nodes.contract.identity import IdentityError, IdentityVerifier, verify_identity
+from mcp_nodes.contract.identity import (LOOKUP_SCOPE, IdentityError, IdentityKeys, IdentityVerifier,
+                                         node_audience)
 from mcp_nodes.contract.registration import NodeInfo, NodeRegistration, NodeStatus
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True)
@@ -62,13 +67,13 @@ class CallLog(Middleware):
         return await call_next(context)
 
 
-def build_node(name: str, secret: str) -> tuple[Starlette, FastMCP, dict[str, Any]]:
+def build_node(name: str, keys: IdentityKeys) -> tuple[Starlette, FastMCP, dict[str, Any]]:
     """The node's ASGI app, its FastMCP server and its state (namespaces, executions, calls)."""
     state: dict[str, Any] = {"namespaces": set(), "executions": {}, "calls": []}
     # Execution ids must be unique across nodes (the gateway routes by them): each sample node
     # numbers from its own block (n1 -> 1001, n2 -> 2001).
     counter = itertools.count(1000 * int("".join(c for c in name if c.isdigit()) or "0") + 1)
-    mcp = FastMCP(f"sample-node-{name}", auth=IdentityVerifier(secret))
+    mcp = FastMCP(f"sample-node-{name}", auth=IdentityVerifier(keys, node_audience(name)))
     mcp.add_middleware(CallLog(state["calls"]))
 
     @mcp.tool(annotations=READ_ONLY)
@@ -156,9 +161,11 @@ def build_node(name: str, secret: str) -> tuple[Starlette, FastMCP, dict[str, An
 
     async def entity(request: Request) -> JSONResponse:
         try:
-            verify_identity(secret, request.headers.get("authorization", "")[7:])
+            lookup = await keys.verify(request.headers.get("authorization", "")[7:], node_audience(name))
         except IdentityError as error:
             return JSONResponse({"error": str(error)}, status_code=401)
+        if LOOKUP_SCOPE not in lookup.scopes:
+            return JSONResponse({"error": "the gateway's lookup credential is required"}, status_code=401)
         kind, value = request.path_params["kind"], request.path_params["value"]
         record = state["executions"].get(value) if kind == "execution" else None
         if record is None:
@@ -181,9 +188,10 @@ async def tool_dicts(mcp: FastMCP) -> list[dict[str, Any]]:
             for t in await mcp.list_tools()]
 
 
-async def serve(name: str, port: int, gateway: str | None, token: str | None, secret: str,
+async def serve(name: str, port: int, gateway: str | None, token: str | None, jwks: dict[str, Any] | None,
                 namespaces: list[str], labels: dict[str, str], interval: float) -> None:
-    app, mcp, state = build_node(name, secret)
+    keys = IdentityKeys(jwks)
+    app, mcp, state = build_node(name, keys)
     state["namespaces"].update(namespaces)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY, see serve_gateway
     sock.bind(("127.0.0.1", port))
@@ -197,7 +205,7 @@ async def serve(name: str, port: int, gateway: str | None, token: str | None, se
             await anyio.sleep(0.01)
         if gateway and token:
             status = lambda: NodeStatus(load=len(state["executions"]), namespaces=sorted(state["namespaces"]))
-            async with NodeRegistration(gateway, token, info, interval, status=status) as registration:
+            async with NodeRegistration(gateway, token, info, interval, status=status, keys=keys) as registration:
                 await registration.wait_registered(30)
                 print(f"READY {port}", flush=True)
                 await anyio.sleep_forever()
@@ -211,7 +219,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--gateway")
     parser.add_argument("--token")
-    parser.add_argument("--secret", required=True)
+    parser.add_argument("--jwks", type=json.loads, default=None, help="public keys accepted before registering")
     parser.add_argument("--namespaces", default="")
     parser.add_argument("--labels", default="")
     parser.add_argument("--interval", type=float, default=0.5)
@@ -219,7 +227,7 @@ def main() -> None:
     labels = dict(item.split("=", 1) for item in args.labels.split(",") if item)
     namespaces = [n for n in args.namespaces.split(",") if n]
     try:
-        asyncio.run(serve(args.name, args.port, args.gateway, args.token, args.secret, namespaces,
+        asyncio.run(serve(args.name, args.port, args.gateway, args.token, args.jwks, namespaces,
                           labels, args.interval))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -12,12 +12,12 @@ from fastmcp import Client
 
 from mcp_nodes.http import serve_http
 from mcp_nodes.settings import NodeSettings
+from tests.support.identity import JWKS
 
 if TYPE_CHECKING:
     from mcp_nodes.runtime import NodeRuntime
 
 TOKEN = "node-test-token"
-SECRET = "identity-test-secret-of-at-least-32-bytes"
 
 
 @dataclass
@@ -31,7 +31,7 @@ class LiveNode:
 
 def node_settings(state_dir: Path, **overrides: object) -> NodeSettings:
     values: dict[str, object] = dict(name="test-node", port=0, state_dir=state_dir, token=TOKEN,
-                                     identity_secret=SECRET, heartbeat_interval_s=0.5)
+                                     identity_jwks=JWKS, heartbeat_interval_s=0.5)
     values.update(overrides)
     return NodeSettings(**values)  # type: ignore[arg-type]
 

@@ -8,10 +8,11 @@ import pytest
 from fastmcp import Client, FastMCP
 from pydantic import Field
 
-from mcp_nodes.contract.identity import Identity, sign_identity
+from mcp_nodes.contract.identity import Identity, IdentityKeys, SigningKey, lookup_identity
 from mcp_nodes.auth import NodeTokenVerifier, require_namespace, visible_namespace
 from mcp_nodes.edge import ErrorTranslation
 from mcp_nodes.errors import BadArgument, Forbidden
+from tests.support.identity import JWKS, identity_token
 from workflows.store.errors import NotFound
 
 
@@ -48,14 +49,22 @@ async def test_errors_are_one_clear_line(args: dict[str, object], expected: str)
 
 
 async def test_token_verifier_accepts_node_token_and_gateway_identity() -> None:
-    verifier = NodeTokenVerifier(node_token="tok", identity_secret="s" * 32, node_name="n1")
+    verifier = NodeTokenVerifier(node_token="tok", keys=IdentityKeys(JWKS), node_name="n1")
     admin = await verifier.verify_token("tok")
     assert admin is not None and admin.claims["user"] == "node:n1" and admin.claims["namespaces"] == ["*"]
-    jwt = sign_identity("s" * 32, Identity(user="alice", namespaces=["a"], request_id="r"))
+    jwt = identity_token("n1", Identity(user="alice", namespaces=["a"], scopes=["read"], request_id="r"))
     alice = await verifier.verify_token(jwt)
     assert alice is not None and alice.claims["user"] == "alice" and alice.claims["namespaces"] == ["a"]
+    assert alice.claims["scopes"] == ["read"]
     assert await verifier.verify_token("nope") is None
-    assert await verifier.verify_token(sign_identity("o" * 32, Identity(user="x", namespaces=["*"]))) is None
+    other_key = identity_token("n1", Identity(user="x", namespaces=["*"]), key=SigningKey.generate())
+    assert await verifier.verify_token(other_key) is None
+    other_node = identity_token("n2", Identity(user="alice", namespaces=["a"]))
+    assert await verifier.verify_token(other_node) is None
+    lookup = identity_token("n1", lookup_identity())
+    assert await verifier.verify_token(lookup) is None  # a lookup credential opens no tool
+    assert await verifier.verify_lookup(lookup) and await verifier.verify_lookup("tok")
+    assert not await verifier.verify_lookup(jwt)  # a caller's identity does not open /entities
 
 
 def test_namespace_grants() -> None:

@@ -14,7 +14,7 @@ from mcp_gateway.models import Principal
 from mcp_gateway.server import build_gateway, serve_gateway
 from mcp_gateway.settings import GatewaySettings
 from mcp_nodes.serve import serve_node
-from tests.mcp_nodes.conftest import SECRET, node_settings
+from tests.mcp_nodes.conftest import node_settings
 
 
 async def until(predicate: object, timeout: float = 15.0) -> None:
@@ -25,7 +25,7 @@ async def until(predicate: object, timeout: float = 15.0) -> None:
 
 
 async def test_node_registers_serves_through_gateway_and_deregisters(tmp_path: Path) -> None:
-    gateway = build_gateway(GatewaySettings(state_dir=tmp_path / "gw", port=0, identity_secret=SECRET,
+    gateway = build_gateway(GatewaySettings(state_dir=tmp_path / "gw", port=0,
                                             heartbeat_s=0.3, lease_s=3.0))
     urls: dict[str, str] = {}
     stop_gateway = asyncio.Event()
@@ -36,7 +36,7 @@ async def test_node_registers_serves_through_gateway_and_deregisters(tmp_path: P
         await until(lambda: "gw" in urls)
         node_token = await create_token(gateway.store, Principal(user="reg-node", namespaces=["*"], scopes=["node"]))
         alice = await create_token(gateway.store, Principal(user="alice", namespaces=["alice"]))
-        settings = node_settings(tmp_path / "node", name="reg-node", gateway=urls["gw"],
+        settings = node_settings(tmp_path / "node", name="reg-node", gateway=urls["gw"], identity_jwks=None,
                                  gateway_token=node_token, labels={"site": "test"})
         node_task = asyncio.create_task(serve_node(settings, started=lambda url: urls.__setitem__("node", url)))
         await until(lambda: "reg-node" in gateway.registry.nodes and gateway.registry.nodes["reg-node"].health == "up")

@@ -10,8 +10,9 @@ from typing import Any
 import httpx2
 from fastmcp import Client
 
-from mcp_nodes.contract.identity import Identity, sign_identity
-from tests.mcp_nodes.conftest import SECRET, LiveNode
+from mcp_nodes.contract.identity import Identity, SigningKey, lookup_identity
+from tests.mcp_nodes.conftest import LiveNode
+from tests.support.identity import identity_token
 
 NS = "alice"
 
@@ -168,7 +169,8 @@ async def test_identity_grants_are_enforced(live_node: LiveNode) -> None:
         execution = await call(admin, "start_workflow", namespace=NS, parameters={"stf_count": 1})
         await call(admin, "wait_for_execution", execution_id=execution["execution_id"], timeout_s=30)
 
-    bob = sign_identity(SECRET, Identity(user="bob", namespaces=["bob"], request_id="r1"))
+    node = live_node.runtime.settings.name
+    bob = identity_token(node, Identity(user="bob", namespaces=["bob"], scopes=["read", "operate"], request_id="r1"))
     async with live_node.client(token=bob) as client:
         for tool, args in [("get_workflow_execution", {"execution_id": execution["execution_id"]}),
                            ("stop_testbed", {"namespace": NS}),
@@ -184,18 +186,22 @@ async def test_identity_grants_are_enforced(live_node: LiveNode) -> None:
         record = await call(client, "start_workflow", namespace="bob", parameters={"stf_count": 1})
         assert record["executed_by"] == "bob"
 
-    forged = sign_identity("wrong-secret", Identity(user="mallory", namespaces=["*"]))
+    forged = identity_token(node, Identity(user="mallory", namespaces=["*"], scopes=["admin"]), key=SigningKey.generate())
+    elsewhere = identity_token("other-node", Identity(user="bob", namespaces=["bob"], scopes=["read", "operate"]))
+    lookup = identity_token(node, lookup_identity())
     async with httpx2.AsyncClient() as http:
-        for token in (None, "wrong", forged):
+        for token in (None, "wrong", forged, elsewhere, lookup):
             headers = {"Authorization": f"Bearer {token}"} if token else {}
             response = await http.post(live_node.url, headers=headers,
                                        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
             assert response.status_code == 401
         health = await http.get(live_node.url.removesuffix("/mcp") + "/healthz")
         assert health.status_code == 200
-        owner = await http.get(live_node.url.removesuffix("/mcp") + f"/entities/execution/{execution['execution_id']}",
-                               headers={"Authorization": f"Bearer {bob}"})
+        owner_url = live_node.url.removesuffix("/mcp") + f"/entities/execution/{execution['execution_id']}"
+        as_bob = await http.get(owner_url, headers={"Authorization": f"Bearer {bob}"})
+        assert as_bob.status_code == 401 and "namespace" not in as_bob.json()  # a caller cannot probe owners
+        owner = await http.get(owner_url, headers={"Authorization": f"Bearer {lookup}"})
         assert owner.json()["namespace"] == NS
         missing = await http.get(live_node.url.removesuffix("/mcp") + "/entities/execution/none",
-                                 headers={"Authorization": f"Bearer {bob}"})
+                                 headers={"Authorization": f"Bearer {lookup}"})
         assert missing.status_code == 404

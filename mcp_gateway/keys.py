@@ -1,0 +1,137 @@
+"""The gateway's identity signing keys: Ed25519, in ``state_dir/identity-keys.json`` (mode 0600).
+
+Three kinds of key, all published in the JWKS nodes verify with (``GET /nodes/jwks``, and in
+every registration and heartbeat answer):
+
+* ``current`` signs every identity token;
+* ``next`` is published ahead of use, so nodes already hold it when a rotation makes it current;
+* ``retired`` keys stay published for the identity TTL plus a minute, so tokens signed just
+  before a rotation still verify; then they are dropped.
+
+`rotate_keys` (``controlroom gateway rotate-key``) retires the current key, promotes the next one
+and stages a new next key. A running gateway notices the file changed within a second (it looks
+at most once a second), so a rotation needs no restart and no node sees an unknown key.
+
+Example::
+
+    ring = KeyRing(state_dir / "identity-keys.json", ttl_s=120)
+    token = sign_identity(ring.current(), identity, node_audience("n1"))
+    ring.jwks()      # {"keys": [current, next, retired...]} -- public halves only
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mcp_nodes.contract.identity import SigningKey
+
+__all__ = ["KeyRing", "Rotation", "rotate_keys"]
+
+RETIRED_GRACE_S = 60.0
+_RELOAD_EVERY_S = 1.0
+
+Status = Literal["current", "next", "retired"]
+
+
+@dataclass(slots=True)
+class _Entry:
+    key: SigningKey
+    status: Status
+    retired_at: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"kid": self.key.kid, "status": self.status, "seed": self.key.seed(), "retired_at": self.retired_at}
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What `rotate_keys` did."""
+
+    retired: str
+    current: str
+    next: str
+    dropped: list[str]
+
+
+def _read(path: Path) -> list[_Entry]:
+    rows = json.loads(path.read_text())["keys"]
+    return [_Entry(SigningKey.from_seed(row["seed"]), row["status"], row.get("retired_at")) for row in rows]
+
+
+def _write(path: Path, entries: list[_Entry]) -> None:
+    """Write atomically (a 0600 temporary file renamed over the old one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"keys": [entry.row() for entry in entries]}, handle, indent=1)
+    os.replace(tmp, path)
+
+
+def _load_or_create(path: Path) -> list[_Entry]:
+    if path.exists():
+        return _read(path)
+    entries = [_Entry(SigningKey.generate(), "current"), _Entry(SigningKey.generate(), "next")]
+    _write(path, entries)
+    return entries
+
+
+def rotate_keys(path: Path, ttl_s: float) -> Rotation:
+    """Retire the current key, promote the next one, stage a new next key; drop expired retired keys."""
+    entries = _load_or_create(path)
+    now = time.time()
+    dropped = [e.key.kid for e in entries
+               if e.status == "retired" and (e.retired_at or 0) + ttl_s + RETIRED_GRACE_S < now]
+    entries = [e for e in entries if e.key.kid not in dropped]
+    current = next(e for e in entries if e.status == "current")
+    upcoming = next((e for e in entries if e.status == "next"), None) or _Entry(SigningKey.generate(), "next")
+    current.status, current.retired_at = "retired", now
+    upcoming.status = "current"
+    staged = _Entry(SigningKey.generate(), "next")
+    entries = [e for e in entries if e is not upcoming] + [upcoming, staged]
+    _write(path, entries)
+    return Rotation(retired=current.key.kid, current=upcoming.key.kid, next=staged.key.kid, dropped=dropped)
+
+
+class KeyRing:
+    """The keys of one gateway, reloaded from ``path`` when the file changes (looked at once a second)."""
+
+    def __init__(self, path: Path, ttl_s: float) -> None:
+        self.path = path
+        self.ttl_s = ttl_s
+        self._entries = _load_or_create(path)
+        self._stamp = self._stat()
+        self._next_check = time.monotonic() + _RELOAD_EVERY_S
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def _fresh(self) -> list[_Entry]:
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + _RELOAD_EVERY_S
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._entries = _load_or_create(self.path)
+                self._stamp = self._stat()
+        return self._entries
+
+    def current(self) -> SigningKey:
+        """The key that signs identity tokens now."""
+        return next(e.key for e in self._fresh() if e.status == "current")
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWKS: current, next, and retired keys still within their grace."""
+        now = time.time()
+        keys = [e.key.public_jwk() for e in self._fresh()
+                if e.status != "retired" or (e.retired_at or 0) + self.ttl_s + RETIRED_GRACE_S >= now]
+        return {"keys": keys}
