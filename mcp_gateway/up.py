@@ -79,7 +79,8 @@ async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
         saved["node"] = await create_token(store, Principal(user="local", namespaces=["*"], scopes=["node"]))  # type: ignore[arg-type]
         path.write_text(json.dumps(saved))
         return saved["user"], saved["node"]
-    user = await create_token(store, Principal(user="admin", namespaces=["*"]))  # type: ignore[arg-type]
+    user = await create_token(store, Principal(  # type: ignore[arg-type]
+        user="admin", namespaces=["*"], scopes=["read", "operate", "author", "admin"]))
     # the local node may hold any namespace: it is the only node and runs in the gateway's process
     node = await create_token(store, Principal(user="local", namespaces=["*"], scopes=["node"]))  # type: ignore[arg-type]
     write_private(path, json.dumps({"user": user, "node": node}))
@@ -97,12 +98,12 @@ async def run_up(
     from agents.ai.connection import Connection, write_connection
     from mcp_gateway.server import build_gateway, serve_gateway
     from mcp_gateway.settings import GatewaySettings
+    from mcp_gateway.provenance import gateway_recorder
     from mcp_nodes.serve import serve_node
     from mcp_nodes.settings import NodeSettings
 
     from workflows.store.private import private_dir
 
-    from mcp_gateway.provenance import gateway_recorder
     private_dir(state_dir)  # 0700: databases, keys and tokens live here
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -34,8 +34,8 @@ class RunningGateway:
         return self.url + "/mcp"
 
     async def token(self, user: str, namespaces: list[str], scopes: list[str] | None = None,
-        """A token for ``user``; scopes default to read,operate (pass author/admin when a test needs them)."""
                     labels: dict[str, str] | None = None) -> str:
+        """A token for ``user``; scopes default to read,operate (pass author/admin when a test needs them)."""
         return await create_token(self.gateway.store, Principal(
             user=user, namespaces=namespaces, scopes=scopes or ["read", "operate"], labels=labels or {}))
 

@@ -172,8 +172,10 @@ async def test_identity_grants_are_enforced(live_node: LiveNode) -> None:
     node = live_node.runtime.settings.name
     bob = identity_token(node, Identity(user="bob", namespaces=["bob"], scopes=["read", "operate"], request_id="r1"))
     async with live_node.client(token=bob) as client:
-        for tool, args in [("get_workflow_execution", {"execution_id": execution["execution_id"]}),
-                           ("stop_testbed", {"namespace": NS}),
+        # an execution outside bob's grants answers exactly like one that does not exist
+        foreign = await error_of(client, "get_workflow_execution", execution_id=execution["execution_id"])
+        assert foreign == f"no execution with id {execution['execution_id']!r}", foreign
+        for tool, args in [("stop_testbed", {"namespace": NS}),
                            ("start_workflow", {"namespace": NS}),
                            ("list_logs", {"namespace": NS})]:
             message = await error_of(client, tool, **args)
