@@ -134,12 +134,12 @@ def build_gateway(
     handler = compose(
         [
             ObserveStage(observer_list),
+            ScopeStage(),
             RateLimitStage(RateLimiter(settings.rate_per_s, settings.rate_burst)),
             RouteStage(router),
         ],
         Forwarder(registry, clients, breakers, call_timeout_s=settings.call_timeout_s,
                   long_call_margin_s=settings.long_call_margin_s, read_retries=settings.read_retries,
-            ScopeStage(),
                   on_unreachable=monitor.confirm_down),
     )
 
