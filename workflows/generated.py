@@ -122,6 +122,11 @@ async def register_generated(
     reg = registry or default_registry
     if directory.name in reserved_names(reg):  # refused before its code is even imported
         raise ReservedName(directory.name, namespace)
+    if not directory.is_dir():
+        parent = directory.parent
+        known = ", ".join(sorted(p.name for p in parent.iterdir() if p.is_dir())) if parent.is_dir() else "none"
+        raise DefinitionError(f"name: no generated workflow {directory.name!r} in namespace {namespace!r} on this "
+                              f"node (generated: {known}); call spec_generate first")
     definition = load_definition(directory)
     try:
         _scope, existing = reg.resolve(definition.name, definition.version, namespace)

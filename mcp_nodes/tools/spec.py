@@ -29,6 +29,7 @@ from workflows.generated import GENERATED_DIR, configs_of, generated_dir
 from workflows.spec.generate import GenerationReport, generate_from_text, workflow_name
 from workflows.spec.parse import parse_spec
 from workflows.spec.validate import SpecReport, validate_report
+from workflows.tasks.sandbox import SandboxUnavailable
 
 __all__ = ["GENERATED_DIR", "register", "target_namespace"]
 
@@ -89,7 +90,11 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
                 raise ToolError(f"scripts: {file_name!r} is not a plain file name; pass e.g. 'fl_tasks.py' "
                                 "(scripts are written beside the generated files)")
             (out_dir / file_name).write_text(text, encoding="utf-8")
-        return await asyncio.to_thread(generate_from_text, spec_text, out_dir, dry_run=dry_run)
+        try:  # the dry run's stage commands and callables run in the node's sandbox (bwrap), never here
+            return await asyncio.to_thread(generate_from_text, spec_text, out_dir, dry_run=dry_run,
+                                           sandbox=services.settings.sandbox())
+        except SandboxUnavailable as exc:
+            raise ToolError(f"dry_run: {exc}; or pass dry_run=false to generate without running") from None
 
     @mcp.tool(annotations=CONTROL)
     async def register_workflow_definition(name: GeneratedName, namespace: NamespaceFilter = None) -> DefinitionInfo:
@@ -105,11 +110,6 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         identity = current_identity()
         ns = target_namespace(identity, namespace)
         directory = generated_dir(root, ns, name)
-        if not directory.is_dir():
-            parent = directory.parent
-            known = ", ".join(sorted(p.name for p in parent.iterdir() if p.is_dir())) if parent.is_dir() else "none"
-            raise ToolError(f"name: no generated workflow {name!r} in namespace {ns!r} on this node (generated: {known}); "
-                            "call spec_generate first")
         try:
             registered = await register_generated(store, directory, namespace=ns, registered_by=identity.user,
                                                    limits=services.settings.limits)
