@@ -35,6 +35,7 @@ def up(
     stomp: str | None = None,
     policy: Path | None = None,
     watch: float | None = None,
+    unsafe_no_sandbox: bool = False,
 ) -> int:
     """Run until Ctrl-C.
 
@@ -48,13 +49,15 @@ def up(
     stomp: host:port of the STOMP broker, with --bus stomp
     policy: the debugging agent's policy file (AUTO / ASK / STOP per scope and fix; see docs/debugging.md)
     watch: look for failures every WATCH seconds and debug them without being asked (off by default)
+    unsafe_no_sandbox: run caller code (task commands, callables, spec dry runs) WITHOUT the bubblewrap
+        sandbox (unconfined; logged as a WARNING). Without it a node lacking bwrap refuses caller code.
     """
     state = (state_dir or Path.home() / ".controlroom").expanduser()
     try:
         gate = load_policy(policy) if policy else None
         return asyncio.run(
             run_up(host=host, port=port, state_dir=state, node_port=node_port, bus=bus, stomp=stomp, policy=gate,
-                   watch_interval_s=watch)
+                   watch_interval_s=watch, unsafe_no_sandbox=unsafe_no_sandbox)
         )
     except KeyboardInterrupt:
         return 0
@@ -90,6 +93,7 @@ async def _tokens(store: object, state_dir: Path) -> tuple[str, str]:
 async def run_up(
     *, host: str, port: int, state_dir: Path, node_port: int = 0, bus: str = "embedded", stomp: str | None = None,
     policy: Policy | None = None, watch_interval_s: float | None = None, stop: asyncio.Event | None = None,
+    unsafe_no_sandbox: bool = False,
 ) -> None | int:
     """Start everything, print the connection details, and run until ``stop`` is set or a signal arrives."""
     import anyio
@@ -130,7 +134,7 @@ async def run_up(
             node_settings = NodeSettings(
                 name="local", host=host, port=node_port, state_dir=state_dir, bus=bus, stomp=stomp,  # type: ignore[arg-type]
                 token=SecretStr(node_token), gateway=base_url[0],
-                register_interval_s=gateway_settings.heartbeat_s,
+                register_interval_s=gateway_settings.heartbeat_s, unsafe_no_sandbox=unsafe_no_sandbox,
             )
             node_ready = asyncio.Event()
             node_task = asyncio.create_task(serve_node(node_settings, started=lambda _url: node_ready.set()))

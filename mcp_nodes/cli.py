@@ -54,6 +54,9 @@ def serve(
     stomp: Annotated[str | None, Parameter(help="broker host:port for --bus stomp")] = None,
     token: Annotated[str | None, Parameter(help="node bearer token (default: STATE_DIR/node.token)")] = None,
     gateway_token: str | None = None,
+    unsafe_no_sandbox: Annotated[bool | None, Parameter(
+        help="run caller code (task commands, callables, spec dry runs) WITHOUT the bubblewrap sandbox; "
+             "unconfined, logged as a WARNING")] = None,
 ) -> None:
     """Serve the node over streamable HTTP at /mcp; with --gateway, register and heartbeat.
 
@@ -81,7 +84,7 @@ def serve(
     """
     settings = _settings(name=name, gateway=gateway, labels=_labels(labels) if labels else None, host=host,
                          port=port, state_dir=state_dir, database_url=database_url, bus=bus, stomp=stomp,
-                         token=token, gateway_token=gateway_token)
+                         token=token, gateway_token=gateway_token, unsafe_no_sandbox=unsafe_no_sandbox)
     from mcp_nodes.errors import NodeError
     from mcp_nodes.serve import serve_node
 

@@ -96,8 +96,9 @@ async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
             mode="process" if settings.bus == "stomp" else "inprocess",
             node_name=settings.name, workflows_dir=settings.workflows_dir,
             stomp=settings.stomp_address(), database_url=settings.resolved_database_url(),
-            heartbeat_interval_s=settings.heartbeat_interval_s, limits=settings.limits,
+            heartbeat_interval_s=settings.heartbeat_interval_s, limits=settings.limits, sandbox=settings.sandbox(),
         )
+        settings.sandbox().announce()  # a WARNING when caller code runs unconfined or cannot run
         await stack.enter_async_context(manager)
         await restore_generated(store, settings.state_dir / GENERATED_DIR)  # registered ones run again after a restart
         linker = await _open_linker(settings, store, manager, stack) if settings.provenance else None

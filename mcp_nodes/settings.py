@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_nodes.errors import NodeConfigError
 from workflows.limits import Limits
+
+if TYPE_CHECKING:
+    from workflows.tasks.sandbox import Sandbox
 
 __all__ = ["NodeSettings"]
 
@@ -50,6 +53,13 @@ class NodeSettings(BaseSettings):
         default=None, description="provenance database URL; None = SQLite state_dir/controlroom.db (shared with a local gateway)"
     )
     wait_progress_s: float = Field(default=1.0, gt=0, description="max gap between wait_for_execution progress notices")
+    sandbox_bwrap: str = Field(default="bwrap", description="the bubblewrap program caller code runs under (a name on "
+                               "PATH or a path; Debian package bubblewrap)")
+    sandbox_hide: list[Path] = Field(default_factory=list, description="more directories the sandbox sees empty, "
+                                     "beside state_dir (e.g. a database or key directory kept elsewhere)")
+    unsafe_no_sandbox: bool = Field(default=False, description="run caller code (task commands, callables, "
+                                    "spec_generate dry runs) WITHOUT a sandbox: unconfined, logged as a WARNING; "
+                                    "env CONTROLROOM_NODE_UNSAFE_NO_SANDBOX, flag --unsafe-no-sandbox")
     limits: Limits = Field(
         default_factory=Limits,
         description="every count a caller can ask for (workers, tasks, testbeds and running executions per user, "
@@ -73,6 +83,13 @@ class NodeSettings(BaseSettings):
             raise NodeConfigError("bus=stomp needs stomp=host:port (--stomp 127.0.0.1:61613)")
         host, _, port = self.stomp.rpartition(":")
         return host, int(port)
+
+    def sandbox(self) -> Sandbox:
+        """How this node runs caller code: bwrap with ``state_dir`` (and ``sandbox_hide``) hidden."""
+        from workflows.tasks.sandbox import Sandbox
+
+        return Sandbox(bwrap=self.sandbox_bwrap, hidden=(self.state_dir, *self.sandbox_hide),
+                       unsafe_no_sandbox=self.unsafe_no_sandbox)
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``state_dir``."""

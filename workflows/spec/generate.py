@@ -16,7 +16,11 @@ bytes, with no timestamps and sorted tables. Into ``out_dir`` it writes:
 hex digits of the canonical spec's sha256, so a changed spec registers as a new version.
 
 Then, unless ``dry_run=False``, the workflow runs once in fast mode on an embedded bus with
-in-process workers in a temporary run directory, and every automatic criterion is evaluated.
+in-process workers in a temporary run directory, and every automatic criterion is evaluated. The
+scheduler runs here; every stage command and callable runs in ``sandbox`` (bubblewrap: the
+temporary run directory writable, ``out_dir`` read-only, the node's state hidden, no network;
+:mod:`workflows.tasks.sandbox`). Without bubblewrap the dry run is refused
+(:class:`~workflows.tasks.sandbox.SandboxUnavailable`, with the install hint) before anything runs.
 
 Example::
 
@@ -48,6 +52,7 @@ from workflows.spec.parse import parse_spec
 from workflows.spec.problems import Problem
 from workflows.spec.render import render_spec
 from workflows.spec.validate import validate_text
+from workflows.tasks.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from mcp_nodes.models import DefinitionInfo
@@ -347,9 +352,17 @@ def generate_from_text(
     source_dir: Path | None = None,
     dry_run: bool = True,
     workers: int | None = None,
+    sandbox: Sandbox | None = None,
 ) -> GenerationReport:
-    """Validate, write the artifacts into ``out_dir``, copy the stage scripts, dry-run, check criteria."""
+    """Validate, write the artifacts into ``out_dir``, copy the stage scripts, dry-run, check criteria.
+
+    ``sandbox``: where the dry run's tasks run (default: bwrap on PATH, nothing hidden); raises
+    :class:`~workflows.tasks.sandbox.SandboxUnavailable` when it cannot run caller code.
+    """
     out_dir = Path(out_dir)
+    sandbox = sandbox or Sandbox()
+    if dry_run and not sandbox.unsafe_no_sandbox:
+        sandbox.executable()  # refuse before writing anything when caller code cannot be confined
     problems = validate_text(spec_text)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
@@ -386,17 +399,20 @@ def generate_from_text(
     report = GenerationReport(name=spec.name, workflow=name, version=version, out_dir=str(out_dir), ok=True,
                               problems=problems, files=written)
     if dry_run:
-        _dry_run(spec, out_dir, report, workers)
+        _dry_run(spec, out_dir, report, workers, sandbox)
     return report
 
 
-def _dry_run(spec: Spec, out_dir: Path, report: GenerationReport, workers: int | None) -> None:
-    module = load_generated(out_dir)
+def _dry_run(spec: Spec, out_dir: Path, report: GenerationReport, workers: int | None, sandbox: Sandbox) -> None:
+    """Run the workflow once: the scheduler here, each task in ``sandbox`` (cwd ``out_dir`` read-only,
+    a fresh temporary run directory its only writable path)."""
+    module = load_generated(out_dir)  # template code only: the spec's values are Python literals in it
     workflow: TaskWorkflow = module.workflow
     parameters = workflow.default_parameters()
     with tempfile.TemporaryDirectory(prefix=f"{workflow.name}-dry-run-") as tmp:
         summary = asyncio.run(workflow.run_local(workers=workers, mode="fast", parameters=parameters,
-                                                 execution_id=f"{workflow.name}-dry-run", run_dir=Path(tmp)))
+                                                 execution_id=f"{workflow.name}-dry-run", run_dir=Path(tmp),
+                                                 sandbox=sandbox))
     report.dry_run = DryRun(status=summary.status, reason=summary.reason, duration_s=round(summary.duration_s, 3),
                             tasks=len(summary.tasks), stage_runs=summary.stage_runs, failed=summary.failed,
                             metrics=summary.metrics, outputs=len(summary.outputs))

@@ -9,6 +9,8 @@ earlier ones, tables deep-merged; see :mod:`workflows.config`). The tables::
     [stages.<id>]         timeout_s / retries of one stage, overriding [tasks]
     [agents.task_workers] count (in-process workers of a local run), bus ("embedded" | "stomp"),
                           stomp ("host:port"), module (the worker's python -m entry point)
+    [sandbox]             limits of each task's sandbox: cpu_s (600), memory_mb (2048),
+                          processes (256), file_mb (1024); bounded (see SandboxLimits)
 
 Example::
 
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workflows.errors import ConfigError
 from workflows.tasks.errors import TaskConfigError
+from workflows.tasks.sandbox import SandboxLimits
 
 
 class _Table(BaseModel):
@@ -64,6 +67,7 @@ class TaskConfig(_Table):
     tasks: TasksTable = TasksTable()
     stages: dict[str, StageTable] = Field(default_factory=dict)
     agents: dict[str, WorkersTable] = Field(default_factory=dict)
+    sandbox: SandboxLimits = SandboxLimits()
 
     def workers(self) -> WorkersTable:
         """The ``[agents.task_workers]`` table (defaults when absent)."""

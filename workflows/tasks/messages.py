@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflows.tasks.sandbox import SandboxLimits
+
 Mode = Literal["fast", "realtime"]
 TaskStatus = Literal["succeeded", "failed", "timeout"]
 
@@ -30,7 +32,7 @@ class _Wire(BaseModel):
 
 
 class CallablePayload(_Wire):
-    """Call ``module:function(**args)``; a coroutine function is awaited, a plain one runs in a thread.
+    """Call ``module:function(**args)`` in a sandboxed child process (``python -m workflows.tasks.invoke``).
 
     The return value, if a dict, may carry ``outputs`` (list of paths) and ``metrics`` (name -> number).
     """
@@ -38,6 +40,9 @@ class CallablePayload(_Wire):
     kind: Literal["callable"] = "callable"
     ref: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description="package.module:function")
     args: dict[str, Any] = Field(default_factory=dict)
+    cwd: str | None = Field(None, description="where the module is imported from (the workflow's directory)")
+    run_dir: str | None = Field(None, description="the run directory: the sandbox's only writable path")
+    limits: SandboxLimits = SandboxLimits()
 
 
 class CommandPayload(_Wire):
@@ -46,6 +51,8 @@ class CommandPayload(_Wire):
     kind: Literal["command"] = "command"
     argv: list[str] = Field(min_length=1)
     cwd: str | None = None
+    run_dir: str | None = Field(None, description="the run directory: the sandbox's only writable path")
+    limits: SandboxLimits = SandboxLimits()
 
 
 class SleepPayload(_Wire):

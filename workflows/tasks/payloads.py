@@ -1,13 +1,18 @@
 """Running one task payload on a worker: a callable, a command, or a synthetic sleep.
 
-* ``callable``: ``module:function`` imported once per process; a coroutine function is awaited
-  with ``asyncio.wait_for`` (cancelled on timeout), a plain function runs in a thread (on timeout
-  the result is ``timeout`` at once; the thread cannot be killed and finishes in the background).
-* ``command``: ``asyncio.create_subprocess_exec`` in its own session; on timeout the whole
-  process group gets SIGKILL. ``python``/``python3`` as argv[0] means this interpreter. The last
-  non-empty stdout line, if it is a JSON object, is the task's report (``outputs``, ``metrics``).
+Caller code never runs in the worker's own process: commands and callables run in a child
+process under bubblewrap (:class:`workflows.tasks.sandbox.Sandbox`), with the payload's run
+directory as the only writable path and the payload's :class:`SandboxLimits`.
+
+* ``command``: ``argv`` (no shell) in ``cwd``; ``python``/``python3`` as argv[0] means this
+  interpreter. On timeout the whole sandbox (its pid namespace) is killed.
+* ``callable``: ``module:function`` called by ``python -m workflows.tasks.invoke`` inside the
+  sandbox, ``module`` imported from ``cwd`` (the workflow's directory) or the project.
 * ``sleep``: ``asyncio.sleep(seconds)`` in real time; in fast mode nothing is slept and the
-  duration is recorded as if it had been.
+  duration is recorded as if it had been. Not caller code: it runs in the worker.
+
+The last non-empty stdout line, if it is a JSON object, is the task's report (``outputs``,
+``metrics``).
 
 Example::
 
@@ -18,20 +23,19 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import importlib
+import asyncio
 import json
-import os
-import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from workflows.tasks.errors import PayloadError
+from workflows.tasks.invoke import ERROR_PREFIX
 from workflows.tasks.messages import CallablePayload, CommandPayload, Mode, Payload, SleepPayload, TaskStatus
+from workflows.tasks.sandbox import Finished, Sandbox
 
 STDERR_TAIL = 2000
 """Characters of a failed command's stderr kept in the result's error."""
@@ -48,26 +52,6 @@ class PayloadOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-_CALLABLES: dict[str, Callable[..., Any]] = {}
-
-
-def resolve_callable(ref: str) -> Callable[..., Any]:
-    """Import ``package.module:function`` (cached); raise :class:`PayloadError` naming the ref."""
-    found = _CALLABLES.get(ref)
-    if found is not None:
-        return found
-    module_name, _, name = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PayloadError(f"callable {ref!r}: module {module_name!r} does not import ({exc})") from None
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise PayloadError(f"callable {ref!r}: {module_name} has no function {name!r}")
-    _CALLABLES[ref] = function
-    return function
-
-
 def _report(value: Any) -> tuple[list[str], dict[str, float]]:
     if not isinstance(value, dict):
         return [], {}
@@ -77,8 +61,12 @@ def _report(value: Any) -> tuple[list[str], dict[str, float]]:
     return outputs, metrics
 
 
-async def run_payload(payload: Payload, *, mode: Mode, timeout_s: float | None) -> PayloadOutcome:
-    """Run ``payload`` to its end or its timeout; never raises for a failing task."""
+async def run_payload(payload: Payload, *, mode: Mode, timeout_s: float | None,
+                      sandbox: Sandbox | None = None) -> PayloadOutcome:
+    """Run ``payload`` to its end or its timeout; never raises for a failing task.
+
+    ``sandbox``: how caller code runs here (default: bwrap on PATH, nothing hidden).
+    """
     started = time.monotonic()
     try:
         if isinstance(payload, SleepPayload):
@@ -89,28 +77,26 @@ async def run_payload(payload: Payload, *, mode: Mode, timeout_s: float | None) 
                 return PayloadOutcome("timeout", time.monotonic() - started, f"timed out after {timeout_s} s")
             await asyncio.sleep(payload.seconds)
             return PayloadOutcome("succeeded", time.monotonic() - started)
+        sandbox = sandbox or Sandbox()
         if isinstance(payload, CallablePayload):
-            return await _run_callable(payload, timeout_s, started)
-        return await _run_command(payload, timeout_s, started)
+            request = json.dumps({"ref": payload.ref, "args": payload.args}).encode()
+            finished = await sandbox.run([sys.executable, "-m", "workflows.tasks.invoke"], run_dir=_path(payload.run_dir),
+                                         cwd=_path(payload.cwd), limits=payload.limits, timeout_s=timeout_s,
+                                         stdin=request)
+        else:
+            finished = await sandbox.run(_argv(payload), run_dir=_path(payload.run_dir), cwd=_path(payload.cwd),
+                                         limits=payload.limits, timeout_s=timeout_s)
+        return _outcome(finished, timeout_s, time.monotonic() - started)
     except Exception as exc:  # noqa: BLE001 - a failing task is a result, not a crash of the worker
         return PayloadOutcome("failed", time.monotonic() - started, f"{type(exc).__name__}: {exc}")
 
 
-async def _run_callable(payload: CallablePayload, timeout_s: float | None, started: float) -> PayloadOutcome:
-    function = resolve_callable(payload.ref)
-    if asyncio.iscoroutinefunction(function):
-        work = function(**payload.args)
-    else:
-        work = asyncio.to_thread(function, **payload.args)
-    try:
-        value = await asyncio.wait_for(work, timeout=timeout_s)
-    except TimeoutError:
-        return PayloadOutcome("timeout", time.monotonic() - started, f"timed out after {timeout_s} s")
-    outputs, metrics = _report(value)
-    return PayloadOutcome("succeeded", time.monotonic() - started, None, outputs, metrics)
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text else None
 
 
-def _argv(argv: list[str]) -> list[str]:
+def _argv(payload: CommandPayload) -> list[str]:
+    argv = payload.argv
     if not argv or not argv[0]:
         raise PayloadError("command payload: argv is empty; give the program to run first")
     if argv[0] in ("python", "python3"):
@@ -118,29 +104,16 @@ def _argv(argv: list[str]) -> list[str]:
     return list(argv)
 
 
-async def _run_command(payload: CommandPayload, timeout_s: float | None, started: float) -> PayloadOutcome:
-    process = await asyncio.create_subprocess_exec(
-        *_argv(payload.argv), cwd=payload.cwd, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            await process.wait()
-        return PayloadOutcome("timeout", time.monotonic() - started,
-                              f"timed out after {timeout_s} s; process group {process.pid} killed")
-    except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        raise
-    duration = time.monotonic() - started
-    if process.returncode != 0:
-        tail = stderr.decode(errors="replace").strip()[-STDERR_TAIL:]
-        return PayloadOutcome("failed", duration, f"exit status {process.returncode}: {tail or '(no stderr)'}")
-    lines = [line for line in stdout.decode(errors="replace").splitlines() if line.strip()]
+def _outcome(finished: Finished, timeout_s: float | None, duration: float) -> PayloadOutcome:
+    if finished.timed_out:
+        return PayloadOutcome("timeout", duration, f"timed out after {timeout_s} s; the task's processes were killed")
+    if finished.returncode != 0:
+        stderr = finished.stderr.decode(errors="replace").strip()
+        marked = [line for line in stderr.splitlines() if line.startswith(ERROR_PREFIX)]
+        if marked:  # a callable that raised: its exception, as before the sandbox
+            return PayloadOutcome("failed", duration, marked[-1].removeprefix(ERROR_PREFIX)[:STDERR_TAIL])
+        return PayloadOutcome("failed", duration, finished.reason(STDERR_TAIL))
+    lines = [line for line in finished.stdout.decode(errors="replace").splitlines() if line.strip()]
     value: Any = None
     if lines:
         with contextlib.suppress(ValueError):

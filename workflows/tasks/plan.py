@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from workflows.limits import MAX_PLAN_TASKS
 from workflows.tasks.errors import PlanError
 from workflows.tasks.messages import CallablePayload, CommandPayload, Payload, SleepPayload
+from workflows.tasks.sandbox import SandboxLimits
 
 Group = tuple[str, int]
 """A (stage id, round) pair: the unit of fan-out and fan-in."""
@@ -56,13 +57,20 @@ class SleepTemplate:
 
 @dataclass(frozen=True)
 class CallableTemplate:
-    """``ref(**args, index=..., round=...)``; ``args`` are fixed for every task of the stage."""
+    """``ref(**args, index=..., round=...)``; ``args`` are fixed for every task of the stage.
+
+    It runs in the sandbox: ``cwd`` (module search), ``run_dir`` (writable) and ``limits``.
+    """
 
     ref: str
     args: Mapping[str, Any] = field(default_factory=dict)
+    cwd: str | None = None
+    run_dir: str | None = None
+    limits: SandboxLimits = SandboxLimits()
 
     def render(self, index: int, round_: int) -> Payload:
-        return CallablePayload(ref=self.ref, args={**self.args, "index": index, "round": round_})
+        return CallablePayload(ref=self.ref, args={**self.args, "index": index, "round": round_}, cwd=self.cwd,
+                               run_dir=self.run_dir, limits=self.limits)
 
 
 _FORMATTER = string.Formatter()
@@ -80,6 +88,8 @@ class CommandTemplate:
     values: Mapping[str, Any] = field(default_factory=dict)
     cwd: str | None = None
     stage: str = ""
+    run_dir: str | None = None
+    limits: SandboxLimits = SandboxLimits()
 
     def __post_init__(self) -> None:
         try:
@@ -98,7 +108,8 @@ class CommandTemplate:
 
     def render(self, index: int, round_: int) -> Payload:
         values = {**self.values, "index": index, "round": round_}
-        return CommandPayload(argv=[w.format_map(values) for w in self._words], cwd=self.cwd)  # type: ignore[attr-defined]
+        return CommandPayload(argv=[w.format_map(values) for w in self._words], cwd=self.cwd,  # type: ignore[attr-defined]
+                              run_dir=self.run_dir, limits=self.limits)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ per namespace serves them all; a later workflow asking for more workers grows th
   children, each in its own session; :meth:`stop` sends SIGTERM (their unacked task goes back
   to the queue) and SIGKILL after ``stop_timeout_s``.
 
+Both run task code in ``sandbox`` (children get it as ``--hide``/``--bwrap``/``--unsafe-no-sandbox``
+and ``--die-with-parent``, so a killed node takes its workers and their sandboxes with it).
+
 Example::
 
     pool = TaskWorkerPool("alice", mode="inprocess", bus=bus)
@@ -30,6 +33,7 @@ from typing import Literal
 
 from agents.testbed.bus.base import Bus
 from workflows.tasks.errors import TaskWorkflowError
+from workflows.tasks.sandbox import Sandbox
 from workflows.tasks.worker import TaskWorker
 
 PoolMode = Literal["inprocess", "process"]
@@ -52,6 +56,7 @@ class TaskWorkerPool:
     stomp: tuple[str, int] | None = None
     module: str = "workflows.tasks.worker"
     stop_timeout_s: float = 10.0
+    sandbox: Sandbox | None = None
     workers: list[TaskWorker] = field(default_factory=list)
     children: list[asyncio.subprocess.Process] = field(default_factory=list)
 
@@ -73,7 +78,7 @@ class TaskWorkerPool:
             name = f"task-worker-{self.namespace}-{self.size}"
             if self.mode == "inprocess":
                 assert self.bus is not None
-                worker = TaskWorker(self.bus, self.namespace, name=name)
+                worker = TaskWorker(self.bus, self.namespace, name=name, sandbox=self.sandbox)
                 await worker.start()
                 self.workers.append(worker)
             else:
@@ -86,7 +91,7 @@ class TaskWorkerPool:
         host, port = self.stomp
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", self.module, "--namespace", self.namespace, "--stomp", f"{host}:{port}",
-            "--name", name, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "--name", name, *self._sandbox_args(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
         assert proc.stdout is not None
@@ -109,6 +114,13 @@ class TaskWorkerPool:
         # keep reading its output so a full pipe never blocks the child
         asyncio.get_running_loop().create_task(self._discard(proc))
         return proc
+
+    def _sandbox_args(self) -> list[str]:
+        sandbox = self.sandbox or Sandbox()
+        args = ["--die-with-parent", "--bwrap", sandbox.bwrap]
+        for path in sandbox.hidden:
+            args += ["--hide", str(path)]
+        return [*args, "--unsafe-no-sandbox"] if sandbox.unsafe_no_sandbox else args
 
     @staticmethod
     async def _discard(proc: asyncio.subprocess.Process) -> None:

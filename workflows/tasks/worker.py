@@ -9,7 +9,12 @@ result per ``(task_id, attempt)``.
 
 Run many in one process (one :class:`TaskWorker` each, sharing a bus) or as child processes::
 
-    python -m workflows.tasks.worker --namespace ns1 --stomp 127.0.0.1:61613 --name w1
+    python -m workflows.tasks.worker --namespace ns1 --stomp 127.0.0.1:61613 --name w1 --hide ~/.controlroom
+
+Every command and callable runs in the worker's :class:`workflows.tasks.sandbox.Sandbox` (bwrap;
+``--hide`` names directories the sandbox sees empty, ``--unsafe-no-sandbox`` runs unconfined).
+``--die-with-parent`` (what the node's pool passes) ends the worker, and so its sandboxes, when
+the process that started it dies.
 
 Example::
 
@@ -25,17 +30,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from agents.testbed.bus.base import Bus, Delivery, Subscription, destination
 from workflows.tasks.messages import TaskMessage, TaskResult, TaskStarted
 from workflows.tasks.payloads import run_payload
+from workflows.tasks.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +58,10 @@ def tasks_destination(namespace: str) -> str:
 class TaskWorker:
     """Consumes tasks of one namespace, one at a time."""
 
-    def __init__(self, bus: Bus, namespace: str, *, name: str | None = None) -> None:
+    def __init__(self, bus: Bus, namespace: str, *, name: str | None = None, sandbox: Sandbox | None = None) -> None:
         self.bus = bus
         self.namespace = namespace
+        self.sandbox = sandbox or Sandbox()
         self.name = name or f"task-worker-{socket.gethostname()}-{os.getpid()}"
         self.done = 0
         self.failed = 0
@@ -80,7 +89,7 @@ class TaskWorker:
         await self.bus.publish(task.reply_to, TaskStarted(task_id=task.task_id, attempt=task.attempt,
                                                           worker=self.name).model_dump(mode="json"),
                                persistent=False)
-        outcome = await run_payload(task.payload, mode=task.mode, timeout_s=task.timeout_s)
+        outcome = await run_payload(task.payload, mode=task.mode, timeout_s=task.timeout_s, sandbox=self.sandbox)
         result = TaskResult(task_id=task.task_id, attempt=task.attempt, worker=self.name, status=outcome.status,
                             duration_s=outcome.duration_s, error=outcome.error, outputs=outcome.outputs,
                             metrics=outcome.metrics)
@@ -92,12 +101,13 @@ class TaskWorker:
         await delivery.ack()
 
 
-async def serve(namespace: str, host: str, port: int, name: str | None, stop: asyncio.Event) -> None:
+async def serve(namespace: str, host: str, port: int, name: str | None, stop: asyncio.Event,
+                sandbox: Sandbox | None = None) -> None:
     """Run one worker on a STOMP broker until ``stop`` is set."""
     from agents.testbed.bus.stomp import StompBus
 
     async with StompBus(host, port) as bus:
-        worker = TaskWorker(bus, namespace, name=name)
+        worker = TaskWorker(bus, namespace, name=name, sandbox=sandbox)
         await worker.start()
         print(f"task worker {worker.name} ready on {namespace}", flush=True)
         await stop.wait()
@@ -118,8 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", required=True, help="namespace whose tasks queue to consume")
     parser.add_argument("--stomp", required=True, type=_address, help="broker address HOST:PORT")
     parser.add_argument("--name", default=None, help="worker name (default task-worker-HOST-PID)")
+    parser.add_argument("--hide", action="append", default=[], type=Path, metavar="DIR",
+                        help="a directory the sandbox sees empty (the node's state directory); repeatable")
+    parser.add_argument("--bwrap", default="bwrap", help="the bubblewrap program (default: bwrap on PATH)")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="run task code WITHOUT a sandbox (unconfined; logged as a WARNING on every run)")
+    parser.add_argument("--die-with-parent", action="store_true",
+                        help="exit (SIGKILL) when the process that started this worker dies")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.die_with_parent:
+        _die_with_parent()
+    sandbox = Sandbox(bwrap=args.bwrap, hidden=tuple(args.hide), unsafe_no_sandbox=args.unsafe_no_sandbox)
+    sandbox.announce()
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -127,10 +148,19 @@ def main(argv: list[str] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await serve(args.namespace, args.stomp[0], args.stomp[1], args.name, stop)
+        await serve(args.namespace, args.stomp[0], args.stomp[1], args.name, stop, sandbox)
 
     asyncio.run(run())
     return 0
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG(SIGKILL): the kernel kills this worker when its parent dies (Linux)."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from workflows.tasks.errors import PlanError
 from workflows.tasks.messages import Mode
 from workflows.tasks.plan import CallableTemplate, CommandTemplate, PayloadTemplate, SleepTemplate, StagePlan, TaskPlan
 from workflows.tasks.plan import build_plan
+from workflows.tasks.sandbox import Sandbox, SandboxLimits
 from workflows.tasks.scheduler import EventSink, TaskRunSummary, TaskScheduler
 from workflows.tasks.worker import TaskWorker
 
@@ -54,14 +55,18 @@ class TaskStage:
     callable: str = ""
     sleep_s: float | None = None
 
-    def payload(self, values: Mapping[str, Any], run_dir: str, cwd: str | None) -> PayloadTemplate:
+    def payload(self, values: Mapping[str, Any], run_dir: str, cwd: str | None,
+                limits: SandboxLimits | None = None) -> PayloadTemplate:
         chosen = [bool(self.command), bool(self.callable), self.sleep_s is not None]
         if sum(chosen) != 1:
             raise PlanError(f"stage {self.id!r}: give exactly one of command, callable or sleep_s")
+        limits = limits or SandboxLimits()
         if self.command:
-            return CommandTemplate(self.command, {**values, "run_dir": run_dir}, cwd=cwd, stage=self.id)
+            return CommandTemplate(self.command, {**values, "run_dir": run_dir}, cwd=cwd, stage=self.id,
+                                   run_dir=run_dir, limits=limits)
         if self.callable:
-            return CallableTemplate(self.callable, {"run_dir": run_dir, "params": dict(values)})
+            return CallableTemplate(self.callable, {"run_dir": run_dir, "params": dict(values)}, cwd=cwd,
+                                    run_dir=run_dir, limits=limits)
         return SleepTemplate(float(self.sleep_s or 0.0))
 
 
@@ -122,7 +127,7 @@ class TaskWorkflow:
                 id=stage.id, depends_on=stage.depends_on,
                 count=_size(stage.id, "count", stage.count, values),
                 repeat=_size(stage.id, "repeat", stage.repeat, values),
-                payload=stage.payload(values, run_dir, cwd), timeout_s=timeout_s, retries=retries,
+                payload=stage.payload(values, run_dir, cwd, settings.sandbox), timeout_s=timeout_s, retries=retries,
             ))
         return build_plan(plans)
 
@@ -158,6 +163,7 @@ class TaskWorkflow:
 
         host, _, port = workers.stomp.rpartition(":")
         kwargs.pop("workers", None)
+        kwargs.pop("sandbox", None)  # the workers elsewhere have their own
         async with StompBus(host, int(port)) as bus:
             return await self.run(bus, **kwargs)
 
@@ -172,13 +178,15 @@ class TaskWorkflow:
         run_dir: Path | None = None,
         on_event: EventSink | None = None,
         scheduler_ready: asyncio.Future[TaskScheduler] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> TaskRunSummary:
-        """Run on a private embedded bus with ``workers`` in-process workers (config default)."""
+        """Run on a private embedded bus with ``workers`` in-process workers (config default); each
+        task's code runs in ``sandbox`` (default: bwrap on PATH, nothing hidden)."""
         from agents.testbed.bus.embedded import EmbeddedBus
 
         count = workers or self.settings().workers().count
         async with EmbeddedBus() as bus:
-            pool = [TaskWorker(bus, namespace, name=f"{self.name}-worker-{i}") for i in range(count)]
+            pool = [TaskWorker(bus, namespace, name=f"{self.name}-worker-{i}", sandbox=sandbox) for i in range(count)]
             for worker in pool:
                 await worker.start()
             try:

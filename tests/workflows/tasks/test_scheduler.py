@@ -22,8 +22,11 @@ from workflows.tasks.worker import tasks_destination
 MODULE = "tests.workflows.tasks.sample_tasks"
 
 
-def traced(stage: str, depends_on: tuple[str, ...] = (), count: int = 1, repeat: int = 1, **policy: Any) -> StagePlan:
-    template = CallableTemplate(f"{MODULE}:traced", {"run_dir": "/run", "params": {"stage": stage}})
+def traced(stage: str, run_dir: Path, depends_on: tuple[str, ...] = (), count: int = 1, repeat: int = 1,
+           sleep_s: float = 0.01, **policy: Any) -> StagePlan:
+    params = {"stage": stage, "sleep_s": sleep_s}
+    template = CallableTemplate(f"{MODULE}:traced", {"run_dir": str(run_dir), "params": params},
+                                run_dir=str(run_dir))
     return StagePlan(stage, depends_on, count, repeat, template, **policy)
 
 
@@ -32,16 +35,17 @@ def scheduler(bus: Any, stages: list[StagePlan], **kwargs: Any) -> TaskScheduler
                          **kwargs)
 
 
-def position(kind: str, key: str) -> int:
-    return sample_tasks.TRACE.index(f"{kind}:{key}")
-
-
-async def test_fan_out_then_fan_in_per_round(bus: Any, start_workers: Any) -> None:
-    sample_tasks.TRACE.clear()
+async def test_fan_out_then_fan_in_per_round(bus: Any, start_workers: Any, tmp_path: Path) -> None:
     await start_workers(3)
-    summary = await scheduler(bus, [traced("prep"), traced("train", ("prep",), count=3, repeat=2),
-                                    traced("agg", ("train",), repeat=2), traced("report", ("agg",))]).run()
+    summary = await scheduler(bus, [traced("prep", tmp_path), traced("train", tmp_path, ("prep",), count=3, repeat=2, sleep_s=1.0),
+                                    traced("agg", tmp_path, ("train",), repeat=2),
+                                    traced("report", tmp_path, ("agg",))]).run()
     assert summary.status == "completed", summary.reason
+    trace = sample_tasks.read_trace(tmp_path)
+
+    def position(kind: str, key: str) -> int:
+        return trace.index(f"{kind}:{key}")
+
     assert summary.stage_runs == {"prep": 1, "train": 6, "agg": 2, "report": 1}
     for r in range(2):
         # every train task of round r ends before that round's aggregate starts (fan-in) ...
@@ -55,34 +59,39 @@ async def test_fan_out_then_fan_in_per_round(bus: Any, start_workers: Any) -> No
     assert len(summary.outputs) == 10 and summary.metrics == {"last_round": 0.0}
 
 
-async def test_diamond_dependencies(bus: Any, start_workers: Any) -> None:
-    sample_tasks.TRACE.clear()
+async def test_diamond_dependencies(bus: Any, start_workers: Any, tmp_path: Path) -> None:
     await start_workers(2)
-    summary = await scheduler(bus, [traced("a"), traced("b", ("a",)), traced("c", ("a",)),
-                                    traced("d", ("b", "c"))]).run()
+    summary = await scheduler(bus, [traced("a", tmp_path), traced("b", tmp_path, ("a",)),
+                                    traced("c", tmp_path, ("a",)), traced("d", tmp_path, ("b", "c"))]).run()
     assert summary.status == "completed"
+    trace = sample_tasks.read_trace(tmp_path)
+
+    def position(kind: str, key: str) -> int:
+        return trace.index(f"{kind}:{key}")
+
     assert position("end", "a.r0.i0") < min(position("start", "b.r0.i0"), position("start", "c.r0.i0"))
     assert max(position("end", "b.r0.i0"), position("end", "c.r0.i0")) < position("start", "d.r0.i0")
 
 
-def flaky(stage: str, failures: int, retries: int, count: int = 1) -> StagePlan:
+def flaky(stage: str, run_dir: Path, failures: int, retries: int, count: int = 1) -> StagePlan:
     params = {"token": uuid.uuid4().hex, "failures": failures}
-    return StagePlan(stage, (), count, 1, CallableTemplate(f"{MODULE}:flaky", {"run_dir": "/r", "params": params}),
-                     retries=retries)
+    template = CallableTemplate(f"{MODULE}:flaky", {"run_dir": str(run_dir), "params": params}, run_dir=str(run_dir))
+    return StagePlan(stage, (), count, 1, template, retries=retries)
 
 
-async def test_retry_then_succeed(bus: Any, start_workers: Any) -> None:
+async def test_retry_then_succeed(bus: Any, start_workers: Any, tmp_path: Path) -> None:
     await start_workers(2)
-    summary = await scheduler(bus, [flaky("work", failures=1, retries=1, count=2)]).run()
+    summary = await scheduler(bus, [flaky("work", tmp_path, failures=1, retries=1, count=2)]).run()
     assert summary.status == "completed"
     assert summary.retries == 2 and summary.failed == 0
     assert [t.attempts for t in summary.tasks] == [2, 2]
 
 
-async def test_retries_exhausted_fail_with_reason(bus: Any, start_workers: Any) -> None:
+async def test_retries_exhausted_fail_with_reason(bus: Any, start_workers: Any, tmp_path: Path) -> None:
     await start_workers(2)
     events: list[dict[str, Any]] = []
-    summary = await scheduler(bus, [flaky("work", failures=10, retries=2), traced("after", ("work",))],
+    summary = await scheduler(bus, [flaky("work", tmp_path, failures=10, retries=2),
+                                    traced("after", tmp_path, ("work",))],
                               on_event=events.append).run()
     assert summary.status == "failed" and summary.failed == 1
     assert summary.reason is not None
@@ -126,34 +135,42 @@ async def test_hung_worker_is_timed_out_and_the_task_retried(bus: Any, start_wor
     assert summary.retries == 1 and summary.tasks[0].attempts == 2 and summary.tasks[0].worker == "w0"
 
 
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a killed process waiting to be reaped, state Z, is not alive)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+def running_with(marker: str) -> list[int]:
+    """Live processes (not zombies) whose command line contains ``marker``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in argv and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
-async def test_command_timeout_kills_the_process_group(bus: Any, start_workers: Any, tmp_path: Path) -> None:
+async def test_command_timeout_kills_the_process_tree(bus: Any, start_workers: Any, tmp_path: Path) -> None:
     await start_workers(1)
-    pids = tmp_path / "pids"
-    script = f"sleep 30 & echo $! > {pids}; echo $$ >> {pids}; wait"
-    template = CommandTemplate("sh -c {script}", {"script": script}, cwd=str(tmp_path))
-    summary = await scheduler(bus, [StagePlan("cmd", (), 1, 1, template, timeout_s=0.5)]).run()
+    seconds = f"30.{uuid.uuid4().int % 10**9:09d}"  # a sleep no other process runs
+    script = f"sleep {seconds} & sleep {seconds} & echo started > started; wait"
+    template = CommandTemplate("sh -c {script}", {"script": script}, cwd=str(tmp_path), run_dir=str(tmp_path))
+    summary = await scheduler(bus, [StagePlan("cmd", (), 1, 1, template, timeout_s=1.0)]).run()
     assert summary.status == "failed" and "killed" in (summary.reason or "")
-    for pid in map(int, pids.read_text().split()):
-        for _ in range(50):
-            if not _alive(pid):
-                break
-            await asyncio.sleep(0.02)
-        assert not _alive(pid), f"process {pid} survived the timeout"
+    assert (tmp_path / "started").exists()  # the sleeps did start
+    for _ in range(100):
+        if not running_with(f"sleep {seconds}"):
+            break
+        await asyncio.sleep(0.05)
+    assert running_with(f"sleep {seconds}") == [], "a process of the task survived its timeout"
 
 
 async def test_command_reports_outputs_and_metrics(bus: Any, start_workers: Any, tmp_path: Path) -> None:
     await start_workers(2)
     code = 'import json,sys; print("noise"); print(json.dumps({"outputs": [sys.argv[1]], "metrics": {"x": 1.5}}))'
-    template = CommandTemplate("python -c {code} out-{round}-{index}", {"code": code}, cwd=str(tmp_path))
+    template = CommandTemplate("python -c {code} out-{round}-{index}", {"code": code}, cwd=str(tmp_path),
+                               run_dir=str(tmp_path))
     summary = await scheduler(bus, [StagePlan("cmd", (), 2, 2, template)]).run()
     assert summary.status == "completed"
     assert sorted(summary.outputs) == ["out-0-0", "out-0-1", "out-1-0", "out-1-1"]
