@@ -68,6 +68,7 @@ from workflows.definitions import registry
 from workflows.limits import Limits
 from workflows.tasks.bridge import task_workflow_of
 from workflows.tasks.pool import TaskWorkerPool
+from workflows.tasks.sandbox import Sandbox
 from workflows.errors import WorkflowError
 from workflows.store.errors import NotFound
 from workflows.store.records import TERMINAL_STATUSES, AgentRecord, ExecutionRecord
@@ -128,6 +129,7 @@ class TestbedManager:
         backoff_max_s: float = 30.0,
         ready_timeout_s: float = 60.0,
         drain_timeout_s: float = 30.0,
+        sandbox: Sandbox | None = None,
     ) -> None:
         if mode not in ("inprocess", "process"):
             raise InvalidRequest(f"mode {mode!r} is not valid: use 'inprocess' or 'process'")
@@ -149,6 +151,7 @@ class TestbedManager:
         self.backoff_max_s = backoff_max_s
         self.ready_timeout_s = ready_timeout_s
         self.drain_timeout_s = drain_timeout_s
+        self.sandbox = sandbox  # how task workers run caller code (workflows.tasks.sandbox)
         self.bus: Bus | None = None
         self._testbeds: dict[str, _Testbed] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -504,7 +507,8 @@ class TestbedManager:
     async def _task_workers(self, testbed: _Testbed, count: int) -> None:
         """Grow the namespace's task worker pool to ``count`` (bounded): in-process, or child processes."""
         if testbed.task_workers is None:
-            testbed.task_workers = TaskWorkerPool(testbed.namespace, mode=self.mode, bus=self.bus, stomp=self.stomp)
+            testbed.task_workers = TaskWorkerPool(testbed.namespace, mode=self.mode, bus=self.bus, stomp=self.stomp,
+                                                 sandbox=self.sandbox)
         try:
             started = await testbed.task_workers.ensure(self._bounded(count))
         except Exception as exc:
