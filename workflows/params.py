@@ -5,6 +5,10 @@
 are one flat model instance: the section defaults, overridden by the workflow section, by
 testbed.toml and by the caller (see :mod:`workflows.config`). Times are simulated seconds.
 
+Every count has a static upper bound here (the engine's sanity ceiling, far above any real run);
+the node's own, lower limits (``NodeSettings.limits``: ``max_stf_count``, ``max_worker_count``)
+are checked when an execution starts (:mod:`workflows.limits`).
+
 Example::
 
     >>> from workflows.params import FastProcessingParameters
@@ -36,13 +40,13 @@ class DaqParameters(BaseModel):
     beam_not_ready_delay: float = Field(5.0, ge=0, description="seconds in beam/not_ready after run_imminent")
     beam_ready_delay: float = Field(2.0, ge=0, description="seconds in beam/ready before start_run")
     physics_period_duration: float = Field(10.0, gt=0, description="seconds of beam in one physics period")
-    physics_period_count: int = Field(2, ge=0, description="physics periods per run; 0 = endless (stop it, or set stf_count or a duration)")
+    physics_period_count: int = Field(2, ge=0, le=1_000_000, description="physics periods per run; 0 = endless (stop it, or set stf_count or a duration)")
     stf_interval: float = Field(2.0, gt=0, description="seconds of data in one STF file; one stf_gen per interval")
     stf_generation_time: float = Field(0.1, ge=0, description="seconds from the end of an STF interval to its stf_gen broadcast; less than stf_interval")
     standby_duration: float = Field(2.0, ge=0, description="seconds in run/standby between physics periods")
     beam_not_ready_end_delay: float = Field(5.0, ge=0, description="seconds in beam/not_ready after end_run")
-    stf_count: int = Field(0, ge=0, description="end the run after exactly this many STFs, repeating physics periods as needed; 0 = no count limit")
-    tfs_per_stf: int = Field(200, ge=1, description="time frames (TFs) in one STF, used by downstream agents")
+    stf_count: int = Field(0, ge=0, le=100_000_000, description="end the run after exactly this many STFs, repeating physics periods as needed; 0 = no count limit")
+    tfs_per_stf: int = Field(200, ge=1, le=1_000_000, description="time frames (TFs) in one STF, used by downstream agents")
 
     @model_validator(mode="after")
     def _check_timing(self) -> DaqParameters:
@@ -69,15 +73,15 @@ class StfProcessingParameters(DaqParameters):
 class FastProcessingParameters(DaqParameters):
     """Fast processing (section ``[fast_processing]``): DAQ parameters plus the sampling and worker pool."""
 
-    stf_count: int = Field(10, ge=0, description="end the run after exactly this many STFs; 0 = no count limit")
-    physics_period_count: int = Field(1, ge=0, description="physics periods per run; 0 = endless")
-    target_worker_count: int = Field(30, ge=1, description="slice workers the pool aims for")
-    max_worker_count: int = Field(60, ge=1, description="upper bound of the worker pool when it scales up")
-    worker_count_min: int = Field(1, ge=0, description="lower bound of the worker pool when it scales down")
+    stf_count: int = Field(10, ge=0, le=100_000_000, description="end the run after exactly this many STFs; 0 = no count limit")
+    physics_period_count: int = Field(1, ge=0, le=1_000_000, description="physics periods per run; 0 = endless")
+    target_worker_count: int = Field(30, ge=1, le=10_000, description="slice workers the pool aims for")
+    max_worker_count: int = Field(60, ge=1, le=10_000, description="upper bound of the worker pool when it scales up")
+    worker_count_min: int = Field(1, ge=0, le=10_000, description="lower bound of the worker pool when it scales down")
     stf_sampling_rate: float = Field(0.05, gt=0, le=1, description="fraction of each STF's TFs that fastmon samples")
-    slices_per_sample: int = Field(15, ge=1, description="slices cut from each TF sample")
+    slices_per_sample: int = Field(15, ge=1, le=10_000, description="slices cut from each TF sample")
     slice_processing_time: float = Field(30.0, gt=0, description="seconds a worker needs for one slice")
-    slice_max_retries: int = Field(3, ge=0, description="redeliveries of a failed slice before it is marked failed")
+    slice_max_retries: int = Field(3, ge=0, le=100, description="redeliveries of a failed slice before it is marked failed")
     worker_rampup_time: float = Field(300.0, ge=0, description="seconds for a new worker to become ready")
     worker_rampdown_time: float = Field(60.0, ge=0, description="seconds for a worker to drain and exit")
 

@@ -11,6 +11,7 @@ author) through the real node tools over HTTP, and asserts the refusal AND that 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -19,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 from fastmcp import Client
 
+from agents.testbed.destinations import Destinations
+from agents.testbed.messages import ScaleWorkers
 from mcp_nodes.contract.identity import Identity
 from mcp_nodes.http import serve_http
 from tests.mcp_nodes.conftest import LiveNode, node_settings
@@ -170,7 +174,7 @@ async def workers_of(client: Client, namespace: str) -> int:
     return int((await call(client, "get_testbed_status", namespace=namespace))["workers"])
 
 
-async def test_scale_workers_beyond_the_limit_is_refused(tmp_path: Path) -> None:
+async def test_scale_workers_beyond_the_limit_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with running_node(tmp_path, limits={"max_worker_count": 5}) as node:
         async with tenant(node, A) as attacker:
             await call(attacker, "start_testbed", namespace=A)
@@ -190,11 +194,25 @@ async def test_scale_workers_beyond_the_limit_is_refused(tmp_path: Path) -> None
             assert (await call(attacker, "list_agents", namespace=A, limit=200))["total"] == agents_before
 
             # within the limit it still scales (the check is a bound, not a blanket refusal)
-            await call(attacker, "send_message", namespace=A, msg_type="scale_workers", body={"count": 5})
+            await call(attacker, "send_message", namespace=A, msg_type="scale_workers", body={"count": 4})
             deadline = time.monotonic() + 30
-            while await workers_of(attacker, A) != 5:
-                assert time.monotonic() < deadline, "the pool did not grow to 5"
+            while await workers_of(attacker, A) != 4:
+                assert time.monotonic() < deadline, "the pool did not grow to 4"
                 await anyio.sleep(0.05)
+
+            # a scale_workers put on the bus by an agent (the auto-scaling, or a compromised one) is clamped
+            caplog.set_level(logging.INFO, logger="controlroom.testbed")
+            assert node.runtime.manager.bus is not None
+            await node.runtime.manager.bus.publish(
+                Destinations.of(A).testbed_control,
+                ScaleWorkers(namespace=A, count=2000, reason="an agent asks for 2000").model_dump(mode="json"),
+                persistent=False)
+            deadline = time.monotonic() + 30
+            while not (handled := [r.getMessage() for r in caplog.records if "(asked 2000)" in r.getMessage()]):
+                assert time.monotonic() < deadline, "the manager did not handle the agent's scale_workers"
+                await anyio.sleep(0.05)
+            assert handled == [f"namespace {A}: worker pool is 5 (asked 2000)"]
+            assert await workers_of(attacker, A) == 5
             await call(attacker, "stop_testbed", namespace=A)
 
 
