@@ -50,7 +50,10 @@ async def test_node_registers_serves_through_gateway_and_deregisters(tmp_path: P
             status = await client.call_tool("start_testbed", {"namespace": "alice", "reason": "via gateway"})
             assert status.structured_content["namespace"] == "alice"
             denied = await client.call_tool("get_testbed_status", {"namespace": "bob"}, raise_on_error=False)
-            assert denied.is_error
+            text = denied.content[0].text
+            # refused by the gateway for the namespace (never routed), and the reason names it and the fix
+            assert denied.is_error and "controlroom/route" not in (denied.meta or {}), denied
+            assert "'bob'" in text and "not granted" in text and "'alice'" in text and "--namespaces bob" in text, text
         await until(lambda: "alice" in gateway.registry.nodes["reg-node"].namespaces)
 
         node_task.cancel()
