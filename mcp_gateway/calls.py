@@ -20,7 +20,7 @@ import anyio
 
 from mcp_gateway.breaker import Breakers
 from mcp_gateway.catalog import NODE_ARGUMENT, LogicalTool
-from mcp_gateway.errors import AccessDenied, GatewayError, NodeDown, Outcome
+from mcp_gateway.errors import AccessDenied, GatewayError, NodeDown, NodeRejected, Outcome, OutputTooLarge
 from mcp_gateway.forwarding import CONNECTION_ERRORS, Emit, NodeClients
 from mcp_nodes.contract.identity import Identity
 from mcp_gateway.models import CallRecord, Era, Principal, Route
@@ -219,7 +219,9 @@ class Forwarder:
                 await self.on_unreachable(state.name)
                 raise NodeDown(f"node {state.name!r} is unreachable ({type(error).__name__}); list_nodes shows "
                                f"health; restart {state.name!r} or retry with node=OTHER") from error
-            except GatewayError:
+            except (NodeRejected, OutputTooLarge):
+                raise  # the caller's request or the size it asked for: nothing about the node's health
+            except GatewayError:  # HTTP 5xx, timeouts, broken answers: the node's failure
                 breaker.record(ok=False)
                 raise
         breaker.record(ok=True)

@@ -10,6 +10,7 @@ GatewayError                  anything the gateway refuses or cannot do
 ├── CallTimeout               the node did not answer in time       -> isError, outcome "timeout"
 ├── OutputTooLarge            the node's answer exceeds the limit   -> isError, outcome "is_error"
 ├── NodeFailed                the node answered HTTP or protocol errors -> isError, outcome "is_error"
+│   └── NodeRejected          the node refused the request itself (HTTP 4xx): the caller's fault
 └── RegistryError             bad registration / heartbeat          -> HTTP 4xx on /nodes
     └── UnknownNode           heartbeat or lookup for a node the registry does not hold -> 404
 ```
@@ -71,6 +72,10 @@ class OutputTooLarge(GatewayError):
 
 class NodeFailed(GatewayError):
     """The node answered with an HTTP error or a JSON-RPC error instead of a result."""
+
+
+class NodeRejected(NodeFailed):
+    """The node refused the forwarded request as malformed (HTTP 4xx): the caller's fault, not the node's."""
 
 
 class RegistryError(GatewayError):

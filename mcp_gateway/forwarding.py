@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import anyio
 import httpx2
 
-from mcp_gateway.errors import CallTimeout, NodeFailed, OutputTooLarge
+from mcp_gateway.errors import CallTimeout, NodeFailed, NodeRejected, OutputTooLarge
 from mcp_gateway.keys import KeyRing
 from mcp_nodes.contract.identity import Identity, lookup_identity, node_audience, sign_identity
 from mcp_gateway.registry import NodeState
@@ -25,6 +25,9 @@ from mcp_gateway.routing import EntityKey, Owner
 log = logging.getLogger(__name__)
 
 Emit = Callable[[bytes], Awaitable[None]]
+# 4xx answers that say the node's own set-up or load is wrong (identity refused, wrong URL, overload);
+# any other 4xx refuses what the caller sent (body, arguments, Accept, content-type)
+NODE_FAULT_STATUSES = frozenset({401, 403, 404, 407, 429})
 CONNECTION_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError,
                      httpx2.ReadError, httpx2.WriteError)
 
@@ -61,6 +64,13 @@ def _too_large(node: str, size: int, limit: int) -> str:
     return (f"the answer of node {node!r} is over the gateway's output limit of {limit} bytes "
             f"(at least {size}); ask for less (filters, a smaller page) or raise "
             "CONTROLROOM_GATEWAY_MAX_OUTPUT_BYTES")
+
+
+def _json(node: str, data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as error:
+        raise NodeFailed(f"node {node!r} answered with invalid JSON ({error}); its log may say why") from None
 
 
 class NodeClients:
@@ -111,7 +121,11 @@ class NodeClients:
                 async with client.stream("POST", state.info.url, content=body, headers=headers) as response:
                     if response.status_code != 200:
                         text = (await response.aread())[:300].decode(errors="replace")
-                        raise NodeFailed(f"node {state.name!r} answered HTTP {response.status_code}: {text}")
+                        status = response.status_code
+                        if 400 <= status < 500 and status not in NODE_FAULT_STATUSES:
+                            raise NodeRejected(f"node {state.name!r} refused the request (HTTP {status}): {text}; "
+                                               "check the call against the tool's input schema (tools/list)")
+                        raise NodeFailed(f"node {state.name!r} answered HTTP {status}: {text}")
                     content_type = response.headers.get("content-type", "")
                     if content_type.startswith("application/json"):
                         data = b""
@@ -119,9 +133,9 @@ class NodeClients:
                             data += chunk
                             if len(data) > self.max_output_bytes:
                                 raise OutputTooLarge(_too_large(state.name, len(data), self.max_output_bytes))
-                        return json.loads(data)
+                        return _json(state.name, data)
                     async for payload in sse_events(response.aiter_bytes(), self.max_output_bytes, state.name):
-                        message = json.loads(payload)
+                        message = _json(state.name, payload)
                         if "method" in message:
                             await emit(payload)
                         elif "id" in message:

@@ -25,6 +25,7 @@ from mcp_gateway.catalog import LogicalTool
 from mcp_gateway.errors import AuthError
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.models import Principal
+from mcp_gateway.transport import INVALID_REQUEST, EnvelopeError, parse_envelope
 
 FORWARDED_HEADERS = frozenset({b"content-type", b"accept", b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
 CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
@@ -76,14 +77,18 @@ class McpPassthrough:
 
     def __init__(self, inner: ASGIApp, authenticator: Authenticator, handler: Handler,
                  catalog: Callable[[], dict[str, LogicalTool]], own_tools: Callable[[], set[str]],
-                 path: str = "/mcp") -> None:
+                 path: str = "/mcp", max_json_depth: int = 64) -> None:
         self.inner = inner
         self.authenticator = authenticator
         self.handler = handler
         self.catalog = catalog
         self.own_tools = own_tools
         self.path = path
-        self._in_flight: dict[tuple[str, Any], anyio.CancelScope] = {}
+        self.max_json_depth = max_json_depth
+        # in-flight node calls by (user, mcp-session-id, request id): a cancellation reaches only its sender's
+        self._in_flight: dict[tuple[str, bytes, Any], anyio.CancelScope] = {}
+        # who opened each handshake-era session: a session is used only by the principal that opened it
+        self._session_owners: OrderedDict[bytes, str] = OrderedDict()
         # clientInfo of handshake-era sessions (learned from `initialize`), by mcp-session-id
         self._session_clients: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
 
@@ -99,50 +104,57 @@ class McpPassthrough:
             await send(start)
             await send({"type": "http.response.body", "body": body})
             return
+        session = headers.get(b"mcp-session-id")
+        if session is not None and self._session_owners.get(session) != principal.user:
+            # unknown, expired or another principal's session: the transport's answer is 404
+            await EnvelopeError(INVALID_REQUEST, "session not found: this mcp-session-id is unknown or expired; "
+                                "start a new session with initialize", status=404).send(send)
+            return
         if scope["method"] != "POST":
             await self.inner(_with_user(scope, principal), receive, send)
             return
         body = await _read_body(receive)
-        message: Any = None
         try:
-            message = json.loads(body)
-        except ValueError:
-            pass
-        if isinstance(message, dict):
-            method = message.get("method")
-            if method == "tools/call":
-                params = message.get("params") or {}
-                name = params.get("name")
-                tool = self.catalog().get(name) if isinstance(name, str) else None
-                if tool is not None and name not in self.own_tools():
-                    await self._call(scope, receive, send, headers, principal, tool, message, body)
-                    return
-            elif method == "initialize":
-                info = (message.get("params") or {}).get("clientInfo")
-                if isinstance(info, dict):
-                    send = self._learn_session_client(send, info)
-            elif method == "notifications/cancelled" and self._cancel(headers, principal, message):
-                await send({"type": "http.response.start", "status": 202, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
+            message = parse_envelope(body, self.max_json_depth)
+        except EnvelopeError as error:
+            await error.send(send)
+            return
+        method = message.get("method")
+        if method == "tools/call":
+            name = message["params"]["name"]
+            tool = self.catalog().get(name)
+            if tool is not None and name not in self.own_tools():
+                await self._call(scope, receive, send, headers, principal, tool, message, body)
                 return
+        elif method == "initialize":
+            info = (message.get("params") or {}).get("clientInfo")
+            send = self._learn_session(send, principal, info if isinstance(info, dict) else None)
+        elif method == "notifications/cancelled" and self._cancel(headers, principal, message):
+            await send({"type": "http.response.start", "status": 202, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await self.inner(_with_user(scope, principal), _replay(body, receive), send)
 
-    def _learn_session_client(self, send: Send, info: dict[str, Any]) -> Send:
-        """Wrap ``send`` to remember ``info`` under the session id the response assigns."""
+    def _learn_session(self, send: Send, principal: Principal, info: dict[str, Any] | None) -> Send:
+        """Wrap ``send`` to remember the owner (and ``info``) of the session id the response assigns."""
 
         async def remember(event: dict[str, Any]) -> None:
             if event["type"] == "http.response.start":
                 for key, value in event.get("headers", []):
                     if key.lower() == b"mcp-session-id":
-                        self._session_clients[value] = info
-                        while len(self._session_clients) > MAX_REMEMBERED_SESSIONS:
-                            self._session_clients.popitem(last=False)
+                        self._session_owners[value] = principal.user
+                        while len(self._session_owners) > MAX_REMEMBERED_SESSIONS:
+                            self._session_owners.popitem(last=False)
+                        if info is not None:
+                            self._session_clients[value] = info
+                            while len(self._session_clients) > MAX_REMEMBERED_SESSIONS:
+                                self._session_clients.popitem(last=False)
             await send(event)
 
         return remember
 
-    def _key(self, headers: dict[bytes, bytes], principal: Principal, request_id: Any) -> tuple[str, Any]:
-        return headers.get(b"mcp-session-id", principal.user.encode()).decode("latin-1"), request_id
+    def _key(self, headers: dict[bytes, bytes], principal: Principal, request_id: Any) -> tuple[str, bytes, Any]:
+        return principal.user, headers.get(b"mcp-session-id", b""), request_id
 
     def _cancel(self, headers: dict[bytes, bytes], principal: Principal, message: dict[str, Any]) -> bool:
         request_id = (message.get("params") or {}).get("requestId")
@@ -155,7 +167,7 @@ class McpPassthrough:
     async def _call(self, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes],
                     principal: Principal, tool: LogicalTool, message: dict[str, Any], body: bytes) -> None:
         params = message["params"]
-        arguments = params.get("arguments") or {}
+        arguments = params.get("arguments") or {}  # an object or absent: parse_envelope checked it
         meta = params.get("_meta") or {}
         client_info = meta.get(CLIENT_INFO_META) if isinstance(meta, dict) else None
         if not isinstance(client_info, dict):
@@ -164,7 +176,7 @@ class McpPassthrough:
         writer = _Writer(send, headers.get(b"mcp-session-id"))
         call = Call(
             principal=principal, request_id=message.get("id"), tool=tool,
-            arguments=arguments if isinstance(arguments, dict) else {}, message=message, body=body,
+            arguments=arguments, message=message, body=body,
             headers=[(k, v) for k, v in scope["headers"] if k in FORWARDED_HEADERS], emit=writer.event,
             era="2026-07-28" if era == "2026-07-28" else "2025-11-25",
             client=client_info.get("name") if isinstance(client_info, dict) else None,

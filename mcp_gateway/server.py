@@ -53,6 +53,8 @@ from mcp_gateway.watch import FailureWatcher
 from mcp_gateway.models import Principal
 from mcp_gateway.provenance import ProvCallObserver
 from mcp_gateway.skills import add_skills
+from mcp_gateway.transport import transport_edge
+from workflows.store.private import private_dir, private_sqlite
 from mcp_gateway.tools import CatalogProvider, add_gateway_tools, current_principal
 from prov_agent.recorder import Recorder
 from prov_agent.tools import Caller, provenance_tools
@@ -112,7 +114,8 @@ def build_gateway(
     owns_engine = engine is None
     engine = engine or open_engine(settings.resolved_database_url())
     if owns_engine and settings.database_url is None:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.state_dir)  # 0700, gateway.db 0600 before SQLite creates it
+        private_sqlite(settings.resolved_database_url())
     store = RegistryStore(engine)
     keys = KeyRing(settings.identity_keys_path(), settings.identity_ttl_s)  # Ed25519; nodes get the JWKS
     registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s, jwks=keys.jwks)
@@ -169,7 +172,9 @@ def build_gateway(
         Mount("/nodes", registry_routes(registry, authenticator)),
         Mount("/", mcp_app),
     ])
-    app = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog, lambda: own_tool_names)
+    passthrough = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog,
+                                 lambda: own_tool_names, max_json_depth=settings.max_json_depth)
+    app = transport_edge(passthrough, settings)  # Host/Origin, body limit: before anything is read
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

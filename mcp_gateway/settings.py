@@ -38,6 +38,16 @@ class GatewaySettings(BaseSettings):
     read_retries: int = Field(default=1, ge=0, description="retries of read-only tools on connection errors")
     breaker_failures: int = Field(default=3, ge=1, description="consecutive failures that open a node's breaker")
     breaker_reset_s: float = Field(default=5.0, gt=0, description="open breaker lets one trial call after this")
+    max_body_bytes: int = Field(default=4 << 20, gt=0, description="largest HTTP request body (413 above it)")
+    max_json_depth: int = Field(default=64, ge=2, description="deepest nesting of [ and { in a request (JSON-RPC error above it)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header names accepted besides loopback and the bound address ('*' = any; shell-style patterns)",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="browser Origins accepted besides loopback and same-origin, e.g. https://ui.example.org",
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``state_dir``."""
