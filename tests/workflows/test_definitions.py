@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import workflows.stf_datataking as stf_module
-from workflows.definitions import DefinitionRegistry, WorkflowDefinition, get_definition, registry
+from workflows.definitions import DefinitionRegistry, ReservedName, WorkflowDefinition, get_definition, registry, reserved_names
 from workflows.errors import DefinitionError
 from workflows.executor import WorkflowContext
 from workflows.params import DaqParameters
@@ -55,3 +55,33 @@ def test_code_without_a_file_needs_its_source_given() -> None:
         WorkflowDefinition("generated", "1", namespace["generated"], DaqParameters, "generated")
     d = WorkflowDefinition("generated", "1", namespace["generated"], DaqParameters, "generated", source=code)
     assert d.source_hash == hashlib.sha256(code.encode()).hexdigest()
+
+
+def test_a_namespace_sees_its_own_and_the_builtins_never_another_namespaces() -> None:
+    reg = DefinitionRegistry()
+    builtin = reg.register(WorkflowDefinition("shipped", "1", tiny, DaqParameters, "built-in"))
+    mine = reg.register(WorkflowDefinition("mine", "1", tiny, DaqParameters, "alice's", source="alice"), namespace="alice")
+    assert reg.resolve("mine", namespace="alice") == ("alice", mine)
+    assert reg.resolve("shipped", namespace="alice") == (None, builtin)
+    with pytest.raises(DefinitionError, match=r"unknown workflow 'mine'; known workflows: shipped$"):
+        reg.get("mine", namespace="bob")
+    with pytest.raises(DefinitionError, match="unknown workflow 'mine'"):
+        reg.get("mine")  # not a built-in either
+    assert reg.names("alice") == ["mine", "shipped"] and reg.names("bob") == ["shipped"] and reg.names() == ["shipped"]
+    # the same name in two namespaces is two definitions; neither sees the other's
+    bobs = reg.register(WorkflowDefinition("mine", "1", tiny, DaqParameters, "bob's", source="bob"), namespace="bob")
+    assert reg.get("mine", namespace="bob") is bobs and reg.get("mine", namespace="alice") is mine
+    assert [(scope, d.name) for scope, d in reg.entries(every_namespace=True)] == \
+        [("alice", "mine"), ("bob", "mine"), (None, "shipped")]
+    reg.forget_namespaces()
+    assert [(scope, d.name) for scope, d in reg.entries(every_namespace=True)] == [(None, "shipped")]
+
+
+def test_builtin_and_shipped_config_names_are_reserved_for_namespaces() -> None:
+    reg = DefinitionRegistry()
+    reg.register(WorkflowDefinition("shipped", "1", tiny, DaqParameters, "built-in"))
+    for name in ("shipped", "fast_processing_default", "testbed"):
+        with pytest.raises(ReservedName, match=rf"name: '{name}' is a built-in .* reserved.*rename the spec"):
+            reg.register(WorkflowDefinition(name, "2", tiny, DaqParameters, "takeover", source="evil"), namespace="eve")
+    assert reg.names("eve") == ["shipped"] and reg.get("shipped", namespace="eve").version == "1"
+    assert "stf_datataking" in reserved_names()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from sqlalchemy import text
+
+from tests.workflows.store.conftest import Backend
 from workflows.store import DefinitionConflict, InvalidQuery, NotFound, Store
+from workflows.store.database import Database
 from workflows.store.definitions import source_hash
 
 
@@ -35,3 +39,50 @@ async def test_missing_and_bad_definitions_are_named(store: Store) -> None:
         await store.definitions.get("nothing")
     with pytest.raises(InvalidQuery, match="version"):
         await store.definitions.register("x", "", "src")
+
+
+async def test_definitions_are_scoped_by_namespace(store: Store) -> None:
+    builtin = await store.definitions.register("stf_datataking", "1.0", "built-in source")
+    assert builtin.namespace is None and builtin.files is None
+    alice = await store.definitions.register("fl", "spec.1", "alice's", namespace="alice",
+                                             files={"fl.toml": "[workflow]\n", "fl_tasks.py": "print(1)\n"},
+                                             registered_by="alice")
+    bob = await store.definitions.register("fl", "spec.1", "bob's", namespace="bob")  # no conflict across namespaces
+    assert (alice.namespace, bob.namespace) == ("alice", "bob") and alice.id != bob.id
+    assert (await store.definitions.get("fl", namespace="alice")).source == "alice's"
+    assert (await store.definitions.get("fl", namespace="bob")).source == "bob's"
+    assert (await store.definitions.get("stf_datataking", namespace="alice")).namespace is None  # then the built-ins
+    with pytest.raises(NotFound):
+        await store.definitions.get("fl", namespace="carol")
+    with pytest.raises(NotFound):
+        await store.definitions.get("fl")  # not a built-in
+    assert {d.name for d in (await store.definitions.list(namespace="carol")).items} == {"stf_datataking"}
+    assert (await store.definitions.list(every_namespace=True)).total == 3
+    with pytest.raises(DefinitionConflict):
+        await store.definitions.register("fl", "spec.1", "changed", namespace="alice")
+    generated = await store.definitions.generated()
+    assert [(d.namespace, d.name, d.files) for d in generated] == \
+        [("alice", "fl", {"fl.toml": "[workflow]\n", "fl_tasks.py": "print(1)\n"})]
+    assert generated[0].registered_by == "alice"
+
+
+async def test_migration_0002_keeps_existing_definitions_as_builtins(backend: Backend) -> None:
+    db = Database(backend.url, schema=backend.schema)
+    await db.open(upgrade=False)
+    try:
+        await db.upgrade("0001")
+        async with db.transaction() as session:
+            await session.execute(text(
+                "INSERT INTO workflow_definitions (name, version, source_hash, source, parameter_schema, created_at) "
+                "VALUES ('stf_datataking', '1.0', :digest, 'old source', '{}', CURRENT_TIMESTAMP)"),
+                {"digest": source_hash("old source")})
+        await db.upgrade("head")
+        store = Store(db)
+        row = await store.definitions.get("stf_datataking", namespace="alice")
+        assert (row.namespace, row.source, row.files) == (None, "old source", None)
+        # the unique key is now (namespace, name, version): a namespace's row beside the built-in one
+        await store.definitions.register("stf_datataking", "1.0", "other", namespace="alice")
+        with pytest.raises(DefinitionConflict):
+            await store.definitions.register("stf_datataking", "1.0", "changed")
+    finally:
+        await db.close()
