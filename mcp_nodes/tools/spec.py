@@ -71,10 +71,12 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
                                                     "check every automatic criterion (PASS/FAIL)")] = True,
         namespace: NamespaceFilter = None,
     ) -> GenerationReport:
-        """Generate the task workflow of a SPEC.md into this node (generated/<name>/), then dry-run
-        it and evaluate the validation criteria. ok=false lists the spec problems or the failing
-        criteria. On ok=true call register_workflow_definition(name), then start_workflow with
-        workflow=<name> and config=<name>. Same spec, same files (a changed spec gets a new version)."""
+        """Generate the task workflow of a SPEC.md into this node for your namespace
+        (generated/<namespace>/<name>/), then dry-run it and evaluate the validation criteria.
+        ok=false lists the spec problems or the failing criteria. On ok=true call
+        register_workflow_definition(name), then start_workflow with workflow=<name> and
+        config=<name>. Same spec, same files (a changed spec gets a new version). namespace is
+        required when your token grants several."""
         ns = target_namespace(current_identity(), namespace)
         report = validate_report(spec_text)
         if not report.valid:
