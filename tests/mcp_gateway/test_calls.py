@@ -29,8 +29,8 @@ async def test_each_outcome_is_recorded_once(tmp_path, spawn_in) -> None:
         async with Client(StreamableHttpTransport(gateway.mcp_url, auth=token)) as c:
             ok = await c.call_tool("noop", {})
             denied = await c.call_tool("start_testbed", {"namespace": "b"}, raise_on_error=False)
-            failed = await c.call_tool("get_workflow_execution", {"execution_id": "x", "node": "n1"},
-                                       raise_on_error=False)
+            # a failure the node reports (an unknown execution id is refused by the gateway itself)
+            failed = await c.call_tool("start_workflow", {"namespace": "a"}, raise_on_error=False)
             slow = await c.call_tool("sleep_for", {"seconds": 5}, raise_on_error=False)
             big = await c.call_tool("big_output", {"size": 5000}, raise_on_error=False)
             await c.call_tool("noop", {})
@@ -38,12 +38,12 @@ async def test_each_outcome_is_recorded_once(tmp_path, spawn_in) -> None:
             own = await c.call_tool("list_nodes", {})
     assert not ok.is_error and not own.is_error
     assert denied.is_error and "not granted" in denied.content[0].text
-    assert failed.is_error and "no execution 'x' on node n1" in failed.content[0].text
+    assert failed.is_error and "workflow" in failed.content[0].text
     assert slow.is_error and "did not answer within 2 s" in slow.content[0].text
     assert big.is_error and "output limit of 2000 bytes" in big.content[0].text
     assert limited.is_error and "rate limit" in limited.content[0].text
     outcomes = [(r.tool, r.outcome) for r in observer.records]
-    assert outcomes == [("noop", "ok"), ("start_testbed", "denied"), ("get_workflow_execution", "is_error"),
+    assert outcomes == [("noop", "ok"), ("start_testbed", "denied"), ("start_workflow", "is_error"),
                         ("sleep_for", "timeout"), ("big_output", "is_error"), ("noop", "ok"),
                         ("noop", "rate_limited")]
     first = observer.records[0]
