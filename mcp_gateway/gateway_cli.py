@@ -1,4 +1,4 @@
-"""`controlroom gateway serve|stdio`: run the gateway, or bridge stdio MCP clients to it."""
+"""`controlroom gateway serve|stdio|rotate-key`: run the gateway, bridge stdio MCP clients to it, rotate its key."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def serve(
     ----------
     host: interface to bind (default 127.0.0.1)
     port: TCP port (default 8700; 0 picks a free one)
-    state_dir: directory of gateway.db and identity.key (default .controlroom)
+    state_dir: directory of gateway.db and identity-keys.json (default .controlroom)
     database_url: SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db
     """
     import anyio
@@ -50,6 +50,28 @@ def serve(
         anyio.run(run)
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+@app.command(name="rotate-key")
+def rotate_key(*, state_dir: Path | None = None) -> int:
+    """Rotate the key that signs identity tokens; a running gateway picks it up within a second.
+
+    The next key (published to nodes ahead of use) starts signing, the current one is retired but
+    stays published until tokens signed with it expire, and a new next key is staged. Nodes keep
+    serving: they already hold the new key, or fetch the gateway's JWKS when they first meet it.
+
+    Parameters
+    ----------
+    state_dir: the gateway's state directory (default from CONTROLROOM_GATEWAY_STATE_DIR or .controlroom)
+    """
+    from mcp_gateway.keys import rotate_keys
+    from mcp_gateway.settings import GatewaySettings
+
+    settings = GatewaySettings(**({"state_dir": state_dir} if state_dir is not None else {}))  # type: ignore[arg-type]
+    rotation = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s)
+    print(f"signing with {rotation.current} (was {rotation.retired}, published until its tokens expire); "
+          f"next key {rotation.next}" + (f"; dropped {', '.join(rotation.dropped)}" if rotation.dropped else ""))
     return 0
 
 
