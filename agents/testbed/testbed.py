@@ -231,19 +231,20 @@ class TestbedManager:
                 raise InvalidRequest(f"config: {exc}") from exc
             specs, workers = self._specs(namespace, testbed_file.agents)
             assert self.bus is not None, "use the manager as an async context manager"
-            self.limits.check("namespace", sum(1 for t in self._testbeds.values() if t.started_by == started_by) + 1,
-                              "max_testbeds_per_user", what=f"running testbeds of {started_by!r} with this one")
-            await self.store.namespaces.ensure(namespace)
-            await self.store.agents.upsert_testbed(namespace, config, "starting", mode=self.mode, node=self.node_name,
-                                                   started_by=started_by, agents={})
-            supervisor = Supervisor(
-                namespace, store=self.store, make_runner=self._runner_factory(), mode=self.mode,
-                backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
-            )
-            testbed = _Testbed(namespace=namespace, config=config, mode=self.mode, started_by=started_by,
-                               started_at=datetime.now(UTC), supervisor=supervisor,
-                               agent_types={s.agent_type for s in specs})
-            self._testbeds[namespace] = testbed
+            async with self._admission:  # the count check and the entry it admits, together: concurrent starts queue
+                self.limits.check("namespace", sum(1 for t in self._testbeds.values() if t.started_by == started_by) + 1,
+                                  "max_testbeds_per_user", what=f"running testbeds of {started_by!r} with this one")
+                await self.store.namespaces.ensure(namespace)
+                await self.store.agents.upsert_testbed(namespace, config, "starting", mode=self.mode, node=self.node_name,
+                                                       started_by=started_by, agents={})
+                supervisor = Supervisor(
+                    namespace, store=self.store, make_runner=self._runner_factory(), mode=self.mode,
+                    backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
+                )
+                testbed = _Testbed(namespace=namespace, config=config, mode=self.mode, started_by=started_by,
+                                   started_at=datetime.now(UTC), supervisor=supervisor,
+                                   agent_types={s.agent_type for s in specs})
+                self._testbeds[namespace] = testbed
             to = Destinations.of(namespace)
             testbed.subscriptions += [
                 await self.bus.subscribe(to.heartbeat, lambda d, t=testbed: self._on_heartbeat(t, d)),

@@ -221,7 +221,21 @@ async def test_more_testbeds_or_running_executions_than_allowed_are_refused(tmp_
     second = f"{A}-2"
     async with running_node(tmp_path, limits=limits) as node:
         async with tenant(node, A, second) as attacker, tenant(node, B) as other:
-            await call(attacker, "start_testbed", namespace=A)
+            # two starts at the same instant: exactly one passes the count
+            results: dict[str, Any] = {}
+
+            async def start(namespace: str) -> None:
+                results[namespace] = await attacker.call_tool("start_testbed", {"namespace": namespace},
+                                                              raise_on_error=False)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(start, A)
+                group.start_soon(start, second)
+            assert sorted(r.is_error for r in results.values()) == [False, True]
+            started = next(ns for ns, r in results.items() if not r.is_error)
+            if started != A:  # keep the rest of the test on A
+                await call(attacker, "stop_testbed", namespace=started)
+                await call(attacker, "start_testbed", namespace=A)
             await wait_ready(attacker, A)
             refused = await error_of(attacker, "start_testbed", namespace=second)
             assert refused.startswith("namespace: 2 running testbeds of 'user-tenant-a'")
