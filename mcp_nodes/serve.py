@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from fastmcp import FastMCP
@@ -61,7 +62,11 @@ async def serve_node(settings: NodeSettings, *,
     async with AsyncExitStack() as stack:
         runtime = await stack.enter_async_context(node_runtime(settings))
         mcp = runtime.build()
-        port = await stack.enter_async_context(serve_http(mcp.http_app(path="/mcp"), settings.host, settings.port))
+        # Host/Origin checked (DNS rebinding): loopback, the bound address and the public URL's host
+        public_host = urlsplit(settings.public_url).hostname if settings.public_url else None
+        app = mcp.http_app(path="/mcp", host_origin_protection=True,
+                           allowed_hosts=[public_host] if public_host else [])
+        port = await stack.enter_async_context(serve_http(app, settings.host, settings.port))
         url = settings.mcp_url(port)
         if settings.gateway:
             token = settings.gateway_token or settings.token

@@ -343,3 +343,31 @@ async def test_allowed_hosts_and_origins_are_settings(tmp_path) -> None:
             assert await status(host="other.example.org") == 421
             assert await status(origin="https://ui.example.org.evil.example.com") == 403
             assert await status(origin="http://ui.example.org") == 403  # the scheme is part of an origin
+
+
+async def test_the_nodes_endpoint_refuses_a_foreign_origin_too(tmp_path) -> None:
+    """A node serves MCP over HTTP as well (direct callers): the same DNS-rebinding rule holds there."""
+    from mcp_nodes.serve import serve_node
+    from tests.mcp_nodes.conftest import TOKEN, node_settings
+
+    urls: list[str] = []
+    started = anyio.Event()
+
+    def on_start(url: str) -> None:
+        urls.append(url)
+        started.set()
+
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": HANDSHAKE_ERA, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: serve_node(node_settings(tmp_path / "node"), started=on_start))
+        with anyio.fail_after(60):
+            await started.wait()
+        port = urls[0].split(":")[2].split("/")[0]
+        node_headers = {**headers(TOKEN), "mcp-protocol-version": HANDSHAKE_ERA}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            evil_origin = await http.post(urls[0], json=initialize, headers={**node_headers, "origin": "http://evil.example.com"})
+            evil_host = await http.post(urls[0], json=initialize, headers={**node_headers, "host": f"evil.example.com:{port}"})
+            fine = await http.post(urls[0], json=initialize, headers={**node_headers, "origin": f"http://127.0.0.1:{port}"})
+        group.cancel_scope.cancel()
+    assert (evil_origin.status_code, evil_host.status_code, fine.status_code) == (403, 421, 200)
