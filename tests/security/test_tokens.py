@@ -110,7 +110,7 @@ async def test_an_expired_token_is_refused(tmp_path: Path) -> None:
         assert past.returncode == 0
         assert await status_of(gateway.mcp_url, past.stdout.strip()) == 401
 
-        soon = datetime.now(UTC) + timedelta(seconds=3)
+        soon = datetime.now(UTC) + timedelta(seconds=5)
         token = await create_token(built.store, Principal(user="brief", namespaces=["a"]), expires_at=soon)
         assert (await whoami(gateway.mcp_url, token))["user"] == "brief"  # valid (and cached) until then
         await anyio.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.1)
