@@ -33,7 +33,8 @@ from mcp_gateway.registry import Registry
 log = logging.getLogger(__name__)
 
 LOOKBACK = timedelta(days=1)  # failed executions that started this long before the watcher still count
-WATCHER = Principal(user="controlroom-watcher", namespaces=["*"])
+WATCHER = Principal(user="controlroom-watcher", namespaces=["*"], scopes=["read", "operate", "admin"])
+"""The gateway's own debugging principal: every namespace, and admin for the disk-full fix (prune)."""
 
 
 class FailureWatcher:
