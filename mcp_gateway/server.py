@@ -1,7 +1,7 @@
 """The gateway factory: the one place that shows what wraps what.
 
 ``HTTP /mcp`` -> authenticate (`McpPassthrough`) -> for node tools/call:
-observe/record -> scope -> rate limit -> route (isolation, node choice) -> forward (breaker, timeout,
+observe/record -> rate limit -> scope -> route (isolation, node choice) -> forward (breaker, timeout,
 retries, output limit); everything else -> the FastMCP server (initialize, server/discover,
 tools/list with the logical tools, the gateway's own tools). ``/nodes`` -> registry API.
 
@@ -137,8 +137,8 @@ def build_gateway(
     handler = compose(
         [
             ObserveStage(observer_list),
-            ScopeStage(),
             RateLimitStage(RateLimiter(settings.rate_per_s, settings.rate_burst)),
+            ScopeStage(),
             RouteStage(router),
         ],
         Forwarder(registry, clients, breakers, call_timeout_s=settings.call_timeout_s,
