@@ -54,7 +54,7 @@ def serve(
 
 
 @app.command(name="rotate-key")
-def rotate_key(*, state_dir: Path | None = None) -> int:
+def rotate_key(*, state_dir: Path | None = None, drop_retired: bool = False) -> int:
     """Rotate the key that signs identity tokens; a running gateway picks it up within a second.
 
     The next key (published to nodes ahead of use) starts signing, the current one is retired but
@@ -64,14 +64,17 @@ def rotate_key(*, state_dir: Path | None = None) -> int:
     Parameters
     ----------
     state_dir: the gateway's state directory (default from CONTROLROOM_GATEWAY_STATE_DIR or .controlroom)
+    drop_retired: unpublish the old key(s) at once (a leaked key): tokens they signed are refused
+        within a heartbeat, calls in flight with them fail
     """
     from mcp_gateway.keys import rotate_keys
     from mcp_gateway.settings import GatewaySettings
 
     settings = GatewaySettings(**({"state_dir": state_dir} if state_dir is not None else {}))  # type: ignore[arg-type]
-    rotation = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s)
-    print(f"signing with {rotation.current} (was {rotation.retired}, published until its tokens expire); "
-          f"next key {rotation.next}" + (f"; dropped {', '.join(rotation.dropped)}" if rotation.dropped else ""))
+    rotation = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s, drop_retired=drop_retired)
+    kept = "unpublished now" if drop_retired else "published until its tokens expire"
+    print(f"signing with {rotation.current} (was {rotation.retired}, {kept}); next key {rotation.next}"
+          + (f"; dropped {', '.join(rotation.dropped)}" if rotation.dropped else ""))
     return 0
 
 

@@ -81,12 +81,16 @@ def _load_or_create(path: Path) -> list[_Entry]:
     return entries
 
 
-def rotate_keys(path: Path, ttl_s: float) -> Rotation:
-    """Retire the current key, promote the next one, stage a new next key; drop expired retired keys."""
+def rotate_keys(path: Path, ttl_s: float, *, drop_retired: bool = False) -> Rotation:
+    """Retire the current key, promote the next one, stage a new next key; drop expired retired keys.
+
+    ``drop_retired`` (a leaked key) unpublishes every retired key at once, the one retired now
+    included: tokens it signed in the last ``ttl_s`` are refused from then on.
+    """
     entries = _load_or_create(path)
     now = time.time()
     dropped = [e.key.kid for e in entries
-               if e.status == "retired" and (e.retired_at or 0) + ttl_s + RETIRED_GRACE_S < now]
+               if e.status == "retired" and (drop_retired or (e.retired_at or 0) + ttl_s + RETIRED_GRACE_S < now)]
     entries = [e for e in entries if e.key.kid not in dropped]
     current = next(e for e in entries if e.status == "current")
     upcoming = next((e for e in entries if e.status == "next"), None) or _Entry(SigningKey.generate(), "next")
@@ -94,6 +98,9 @@ def rotate_keys(path: Path, ttl_s: float) -> Rotation:
     upcoming.status = "current"
     staged = _Entry(SigningKey.generate(), "next")
     entries = [e for e in entries if e is not upcoming] + [upcoming, staged]
+    if drop_retired:
+        dropped.append(current.key.kid)
+        entries = [e for e in entries if e is not current]
     _write(path, entries)
     return Rotation(retired=current.key.kid, current=upcoming.key.kid, next=staged.key.kid, dropped=dropped)
 

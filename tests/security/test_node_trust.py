@@ -287,7 +287,7 @@ async def test_a_rogue_node_cannot_replay_or_forge_identities(world: tuple[Runni
 async def test_keys_rotate_without_downtime(world: tuple[RunningGateway, str, Rogue, str]) -> None:
     """rotate_keys (controlroom gateway rotate-key) while bnl-1 serves: calls keep working, the old
     key is still published for tokens in flight, and nodes learn the new one without a restart."""
-    gateway, _, _, _ = world
+    gateway, bnl_url, _, _ = world
     settings = gateway.gateway.settings
     alice = await gateway.token("alice", ["alice"])
     before = KeyRing(settings.identity_keys_path(), settings.identity_ttl_s)
@@ -315,6 +315,23 @@ async def test_keys_rotate_without_downtime(world: tuple[RunningGateway, str, Ro
     async with Client(gateway.mcp_url, auth=alice, timeout=60) as client:
         status = await client.call_tool("get_testbed_status", {"namespace": "alice"})
         assert not status.is_error and status.structured_content["namespace"] == "alice"
+
+    # a leaked key: --drop-retired unpublishes it at once; bnl-1 refuses its tokens after a heartbeat
+    leaked = KeyRing(settings.identity_keys_path(), settings.identity_ttl_s).current()
+    token = sign_identity(leaked, Identity(user="alice", namespaces=["alice"], scopes=["read"]), node_audience("bnl-1"))
+    async with httpx2.AsyncClient(timeout=30) as http:
+        assert (await post_tool(http, bnl_url, token, "list_namespaces", {})).status_code == 200
+        rotation = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s, drop_retired=True)
+        assert leaked.kid in rotation.dropped
+        deadline = time.monotonic() + 30
+        while (await post_tool(http, bnl_url, token, "list_namespaces", {})).status_code != 401:
+            assert time.monotonic() < deadline, "bnl-1 still accepts the dropped key"
+            await asyncio.sleep(0.1)
+        published = [k["kid"] for k in (await http.get(gateway.url + "/nodes/jwks")).json()["keys"]]
+    assert published == [rotation.current, rotation.next]
+    async with Client(gateway.mcp_url, auth=alice, timeout=60) as client:  # and routed calls go on
+        status = await client.call_tool("get_testbed_status", {"namespace": "alice"})
+        assert status.structured_content["namespace"] == "alice"
 
 
 async def test_an_unknown_kid_fetches_the_jwks_once_per_interval(world: tuple[RunningGateway, str, Rogue, str]) -> None:
