@@ -77,7 +77,7 @@ class McpPassthrough:
 
     def __init__(self, inner: ASGIApp, authenticator: Authenticator, handler: Handler,
                  catalog: Callable[[], dict[str, LogicalTool]], own_tools: Callable[[], set[str]],
-                 path: str = "/mcp", max_json_depth: int = 64) -> None:
+                 path: str = "/mcp", max_json_depth: int = 64, max_json_containers: int = 100_000) -> None:
         self.inner = inner
         self.authenticator = authenticator
         self.handler = handler
@@ -85,6 +85,7 @@ class McpPassthrough:
         self.own_tools = own_tools
         self.path = path
         self.max_json_depth = max_json_depth
+        self.max_json_containers = max_json_containers
         # in-flight node calls by (user, mcp-session-id, request id): a cancellation reaches only its sender's
         self._in_flight: dict[tuple[str, bytes, Any], anyio.CancelScope] = {}
         # who opened each handshake-era session: a session is used only by the principal that opened it
@@ -115,7 +116,7 @@ class McpPassthrough:
             return
         body = await _read_body(receive)
         try:
-            message = parse_envelope(body, self.max_json_depth)
+            message = parse_envelope(body, self.max_json_depth, self.max_json_containers)
         except EnvelopeError as error:
             await error.send(send)
             return

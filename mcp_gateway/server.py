@@ -173,7 +173,8 @@ def build_gateway(
         Mount("/", mcp_app),
     ])
     passthrough = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog,
-                                 lambda: own_tool_names, max_json_depth=settings.max_json_depth)
+                                 lambda: own_tool_names, max_json_depth=settings.max_json_depth,
+                                 max_json_containers=settings.max_json_containers)
     app = transport_edge(passthrough, settings)  # Host/Origin, body limit: before anything is read
 
     @contextlib.asynccontextmanager

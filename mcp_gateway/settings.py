@@ -40,6 +40,7 @@ class GatewaySettings(BaseSettings):
     breaker_reset_s: float = Field(default=5.0, gt=0, description="open breaker lets one trial call after this")
     max_body_bytes: int = Field(default=4 << 20, gt=0, description="largest HTTP request body (413 above it)")
     max_json_depth: int = Field(default=64, ge=2, description="deepest nesting of [ and { in a request (JSON-RPC error above it)")
+    max_json_containers: int = Field(default=100_000, ge=1, description="most JSON objects and arrays in one request")
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host header names accepted besides loopback and the bound address ('*' = any; shell-style patterns)",

@@ -9,7 +9,8 @@ Checked in this order, each refusal a JSON-RPC error the client can read (never 
 2. The body size (`BodyLimit`): a declared ``content-length`` over the limit is refused with 413
    before anything is read; otherwise bytes are counted as they arrive and reading stops with 413
    at the first chunk past the limit.
-3. The envelope (`parse_envelope`, called by the passthrough): nesting depth before parsing, then
+3. The envelope (`parse_envelope`, called by the passthrough): nesting depth and the number of
+   objects and arrays before parsing (bytes operations; the parser's cost grows with them), then
    one JSON object with ``jsonrpc: "2.0"``, an ``id`` that is a bounded integer or short printable
    string, a string ``method``, ``params`` an object, and for ``tools/call`` a string ``name`` and
    object ``arguments``. Codes: -32700 parse error, -32600 invalid request, -32602 invalid params,
@@ -23,14 +24,14 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
-import operator
 import re
 from collections import deque
-from itertools import accumulate
 from typing import Any
 
 from fastmcp.server.http import HostOriginGuardMiddleware
+from pydantic_core import from_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_gateway.settings import GatewaySettings
@@ -39,13 +40,9 @@ PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 MAX_ID_CHARS = 256
 MAX_METHOD_CHARS = 256
 _INT64 = 1 << 63
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_BRACKETS = {ord("["), ord("{"), ord("]"), ord("}")}
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
-# "[" and "{" -> 1, "]" and "}" -> 0: the running sum counts openings
-_OPENINGS = bytes.maketrans(b"[{]}", b"\x01\x01\x00\x00")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_CURLY_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET_OR_QUOTE = bytes(b for b in range(256) if b not in b'[]{}"')
 
 
 class EnvelopeError(Exception):
@@ -127,14 +124,45 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-def nesting_depth(body: bytes) -> int:
-    """The deepest nesting of ``[``/``{`` in a JSON text, strings ignored; linear, no recursion."""
-    skeleton = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
-    if not skeleton:
-        return 0
-    openings = accumulate(skeleton.translate(_OPENINGS))
-    # depth after the i-th bracket (1-based) = openings - closings = 2 * openings - i
-    return max(map(operator.sub, map((2).__mul__, openings), range(1, len(skeleton) + 1)))
+def _skeleton(body: bytes) -> bytes:
+    """The brackets of a JSON text outside its strings, ``{}`` written as ``[]`` (bytes operations only)."""
+    if b"\\" in body:  # escaped backslashes pair up from the left; what is left before a quote escapes it
+        body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    skeleton = body.translate(_CURLY_AS_SQUARE, _NOT_BRACKET_OR_QUOTE)
+    if b'"' in skeleton:
+        skeleton = b"".join(skeleton.split(b'"')[::2])  # the even pieces lie outside strings
+    return skeleton
+
+
+@functools.lru_cache(maxsize=8)
+def _nested_at_most(depth: int) -> re.Pattern[bytes]:
+    """Balanced brackets nested at most ``depth`` deep: a regular language for a fixed depth, matched
+    with atomic groups and possessive repeats, so linear time and no recursion."""
+    pattern = rb"(?>\[\])*+"
+    for _ in range(depth - 1):
+        pattern = rb"(?>\[" + pattern + rb"\])*+"
+    return re.compile(pattern)
+
+
+def check_structure(body: bytes, max_depth: int, max_containers: int) -> bool:
+    """Before parsing, with bytes operations only (about 0.1 s for 4 MiB of brackets on this machine,
+    microseconds for ordinary bodies): `EnvelopeError` when ``body`` holds more than ``max_containers``
+    objects and arrays (each costs the parser an allocation); True when its brackets nest deeper than
+    ``max_depth`` or do not balance (the caller tells the two apart by parsing)."""
+    brackets = body.count(b"[") + body.count(b"{")
+    if brackets <= max_depth and brackets <= max_containers:
+        return False
+    skeleton = _skeleton(body)
+    if len(skeleton) // 2 > max_containers:
+        raise EnvelopeError(INVALID_REQUEST, f"the request holds {len(skeleton) // 2} JSON objects and arrays, "
+                            f"more than {max_containers}; send fewer (large inputs belong in files the node "
+                            "reads) or raise CONTROLROOM_GATEWAY_MAX_JSON_CONTAINERS")
+    return brackets > max_depth and _nested_at_most(max_depth).fullmatch(skeleton) is None
+
+
+def _too_deep(depth: int) -> EnvelopeError:
+    return EnvelopeError(INVALID_REQUEST, f"the request nests [ and {{ deeper than {depth} levels; flatten it "
+                         "(or raise CONTROLROOM_GATEWAY_MAX_JSON_DEPTH)")
 
 
 def _json_type(value: Any) -> str:
@@ -151,21 +179,19 @@ def _valid_id(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= MAX_ID_CHARS and not _UNPRINTABLE.search(value)
 
 
-def parse_envelope(body: bytes, max_depth: int) -> dict[str, Any]:
+def parse_envelope(body: bytes, max_depth: int = 64, max_containers: int = 100_000) -> dict[str, Any]:
     """The JSON-RPC message in ``body``, or `EnvelopeError` saying what is wrong with it."""
-    if body.count(b"[") + body.count(b"{") > max_depth and nesting_depth(body) > max_depth:
-        raise EnvelopeError(INVALID_REQUEST, f"the request nests [ and {{ deeper than {max_depth} levels; "
-                            "flatten it (or raise CONTROLROOM_GATEWAY_MAX_JSON_DEPTH)")
+    too_deep = check_structure(body, max_depth, max_containers)
     try:
-        message = json.loads(body)
-    except (ValueError, RecursionError) as error:
-        raise EnvelopeError(PARSE_ERROR, f"parse error: the body is not JSON in UTF-8 ({error})") from None
-    if _SURROGATE_ESCAPE.search(body):
-        try:
-            json.dumps(message, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise EnvelopeError(PARSE_ERROR, "parse error: the body escapes a lone UTF-16 surrogate (\\ud800-"
-                                "\\udfff without its pair), which is not a character; send valid text") from None
+        # pydantic-core's parser (as the MCP SDK's): recursion-safe (its own limit), rejects invalid
+        # UTF-8, raw control characters and lone UTF-16 surrogates
+        message = from_json(body, allow_inf_nan=False)
+    except ValueError as error:
+        if too_deep and "recursion limit" in str(error):  # deeper than even the parser's own limit
+            raise _too_deep(max_depth) from None
+        raise EnvelopeError(PARSE_ERROR, f"parse error: the body is not valid JSON in UTF-8 ({error})") from None
+    if too_deep:  # valid JSON whose brackets did not match the depth pattern: nested too deep
+        raise _too_deep(max_depth)
     if not isinstance(message, dict):
         raise EnvelopeError(INVALID_REQUEST, f"a request must be one JSON-RPC object, not {_json_type(message)} "
                             "(MCP has no batches)")

@@ -155,7 +155,7 @@ async def test_a_streamed_body_stops_being_read_at_the_limit(tmp_path, spawn_in)
         await alice_is_served(gateway, alice)
 
 
-async def test_nesting_deeper_than_the_limit_is_refused_without_recursion(gateway, spawn) -> None:
+async def test_nesting_and_container_count_are_bounded_before_parsing(gateway, spawn) -> None:
     await spawn("n1", ["a", "m"])
     alice, mallory = await tenants(gateway)
     async with httpx2.AsyncClient(timeout=30) as http:
@@ -166,7 +166,12 @@ async def test_nesting_deeper_than_the_limit_is_refused_without_recursion(gatewa
             response = await http.post(gateway.mcp_url, content=body, headers=headers(mallory))
             assert response.status_code == 400
             assert response.json()["error"]["code"] == -32600
-            assert "deeper than 64 levels" in response.json()["error"]["message"]
+            message = response.json()["error"]["message"]
+            assert ("deeper than 64 levels" if depth < 100_000 else "more than 100000") in message
+        # wide instead of deep: each object or array costs the parser an allocation, so they are counted
+        wide = await http.post(gateway.mcp_url, json=call("start_testbed", {"namespace": "m", "rows": [[]] * 200_000}),
+                               headers=headers(mallory, "start_testbed"))
+        assert wide.status_code == 400 and "more than 100000" in wide.json()["error"]["message"]
         # brackets inside strings are text, not nesting
         text = await http.post(gateway.mcp_url, json=call("start_testbed", {"namespace": "m", "config": "[" * 1000}),
                                headers=headers(mallory, "start_testbed"))
