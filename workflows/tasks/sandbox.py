@@ -7,7 +7,7 @@ workflow, and so the dry run of ``spec_generate``, runs as a child process under
     bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all --cap-drop ALL --die-with-parent
           --new-session --size N --tmpfs /tmp --tmpfs STATE_DIR [--ro-bind CWD CWD] --bind RUN_DIR RUN_DIR
           --remount-ro STATE_DIR --clearenv --setenv PATH ... --chdir CWD
-          -- prlimit --cpu=.. --as=.. --nproc=.. --fsize=.. -- COMMAND...
+          -- sh -c GUARD sh prlimit --cpu=.. --as=.. --nproc=.. --fsize=.. -- COMMAND...
 
 * the system is read-only; the run directory is the only writable path (``/tmp`` is a private,
   size-limited tmpfs that vanishes with the sandbox);
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import logging
 import os
@@ -45,7 +46,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,7 +167,10 @@ class Sandbox:
                      ", ".join(map(str, self.hidden)) or "nothing")
         except SandboxUnavailable as exc:
             log.warning("%s", exc)
-        if os.geteuid() == 0 and _pids_cgroup_root() is None:
+        cgroups = _pids_cgroup_root() if os.geteuid() == 0 else None
+        if cgroups is not None:
+            _reap_stale(cgroups)
+        elif os.geteuid() == 0:
             log.warning("sandbox: running as root without a writable pids cgroup: the processes limit is not "
                         "enforced (RLIMIT_NPROC does not bind root); run the node as an unprivileged user")
 
@@ -181,7 +185,8 @@ class Sandbox:
                 "--die-with-parent", "--new-session"]
         if os.geteuid() == 0:
             argv += ["--cap-drop", "ALL"]
-        argv += ["--size", str(limits.file_mb << 20), "--tmpfs", "/tmp"]
+        for private in ("/tmp", "/dev/shm"):  # size-limited, gone with the sandbox
+            argv += ["--size", str(limits.file_mb << 20), "--tmpfs", private]
         for path in hidden:
             argv += ["--tmpfs", str(path)]
         read_only: list[Path] = []
@@ -202,7 +207,8 @@ class Sandbox:
         argv.append("--clearenv")
         for key, value in env.items():
             argv += ["--setenv", key, value]
-        argv += ["--chdir", str(cwd), "--", shutil.which(PRLIMIT) or PRLIMIT,
+        argv += ["--chdir", str(cwd), "--", "/bin/sh", "-c", _GUARD.format(fd=_lifeline()), "sh",
+                 shutil.which(PRLIMIT) or PRLIMIT,
                  f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}", f"--as={limits.memory_mb << 20}",
                  f"--nproc={limits.processes}", f"--fsize={limits.file_mb << 20}", "--", *command]
         return argv
@@ -253,7 +259,8 @@ class Sandbox:
                      stdin: bytes | None) -> Finished:
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=cwd, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            preexec_fn=_dies_with(os.getpid()), pass_fds=() if self.unsafe_no_sandbox else (_lifeline(),))
         assert process.stdout is not None and process.stderr is not None
         io = asyncio.gather(_tail(process.stdout), _tail(process.stderr), _feed(process, stdin), process.wait())
         try:
@@ -266,6 +273,34 @@ class Sandbox:
             await asyncio.shield(_kill(process))
             raise
         return Finished(code, stdout, stderr, limits)
+
+
+_GUARD = '(while read -r _; do :; done < /proc/self/fd/{fd}; kill -9 -1) & "$@"; exit $?'
+"""Inside the sandbox, before the task: a reader of the lifeline that, at its end of file (this
+process died, whenever that was, even while bwrap was still setting up), kills every process
+of the sandbox's pid namespace. bwrap 0.8 arms its own parent-death signal only after setup."""
+_LIFELINE: list[int] = []
+
+
+def _lifeline() -> int:
+    """The read end of a pipe whose write end only this process holds (never written, never inherited)."""
+    if not _LIFELINE or _LIFELINE[0] != os.getpid():  # a forked child makes its own
+        read, _write = os.pipe()  # both non-inheritable; the read end is passed to each sandbox explicitly
+        _LIFELINE[:] = [os.getpid(), read, _write]
+    return _LIFELINE[1]
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """Between fork and exec: PR_SET_PDEATHSIG(SIGKILL), so the child dies with this process even in
+    the moments before bwrap sets its own; exit at once if this process already died."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def arm() -> None:
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG; kept across exec (bwrap is not setuid)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 async def _tail(stream: asyncio.StreamReader) -> bytes:
@@ -333,11 +368,7 @@ class _PidsCgroup:
         root = _pids_cgroup_root()
         if root is None:
             return None
-        for stale in root.iterdir():  # left by a node that was killed: its pid is gone
-            owner = stale.name.partition("-")[0]
-            if owner.isdigit() and int(owner) != os.getpid() and not Path(f"/proc/{owner}").exists():
-                with contextlib.suppress(OSError):
-                    stale.rmdir()
+        _reap_stale(root)
         path = root / f"{os.getpid()}-{next(_SEQUENCE)}"
         try:
             path.mkdir()
@@ -348,9 +379,22 @@ class _PidsCgroup:
         return cls(path)
 
     def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            for pid in self.procs.read_text().split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        """Kill whatever is still in it (nothing, normally), then remove it."""
+        _empty(self.path)
+
+
+def _empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        for pid in (path / "cgroup.procs").read_text().split():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+def _reap_stale(root: Path) -> None:
+    """Sandboxes left by a node or worker that was killed (its pid is gone): kill them, remove their cgroups."""
+    for stale in root.iterdir():
+        owner = stale.name.partition("-")[0]
+        if stale.is_dir() and owner.isdigit() and int(owner) != os.getpid() and not Path(f"/proc/{owner}").exists():
+            _empty(stale)
