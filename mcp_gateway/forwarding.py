@@ -159,6 +159,9 @@ class NodeClients:
     async def locate(self, nodes: list[NodeState], entity: EntityKey, timeout: float) -> Owner | None:
         """Ask ``nodes`` in parallel who owns ``entity``; first owner wins.
 
+        Each node gets a lookup credential for itself only (scope ``lookup``, its audience, no
+        namespace), which no tool accepts. An answer naming a namespace the node's token does
+        not let it hold is ignored, so a node cannot draw other tenants' calls by claiming their ids.
         Failure policy "ignore": a node that errors or times out counts as not owning it.
         """
         found: list[Owner] = []
@@ -167,15 +170,13 @@ class NodeClients:
 
         async def ask(state: NodeState, scope: anyio.CancelScope) -> None:
             url = f"{node_origin(state.info.url)}/entities/{kind}/{value}"
+            header = dict([self.identity_header(credential, state.name)])
             try:
                 response = await self.client(state).get(url, headers=header)
             except httpx2.HTTPError as error:
                 log.info("locate %s on %s failed: %s", entity, state.name, error)
                 return
             if response.status_code == 200:
-        Each node gets a lookup credential for itself only (scope ``lookup``, its audience, no
-        namespace), which no tool accepts. An answer naming a namespace the node's token does
-        not let it hold is ignored, so a node cannot draw other tenants' calls by claiming their ids.
                 try:
                     namespace = response.json().get("namespace")
                 except (ValueError, AttributeError):
@@ -191,5 +192,4 @@ class NodeClients:
             async with anyio.create_task_group() as group:
                 for state in nodes:
                     group.start_soon(ask, state, group.cancel_scope)
-            header = dict([self.identity_header(credential, state.name)])
         return found[0] if found else None
