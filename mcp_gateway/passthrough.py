@@ -1,10 +1,14 @@
 """The ASGI layer in front of the gateway's FastMCP server.
 
-Every request to ``/mcp`` is authenticated here (401 with ``WWW-Authenticate`` otherwise).
+Every request to ``/mcp`` is authenticated here (401 with ``WWW-Authenticate`` otherwise), a
+session id is accepted only from the principal whose ``initialize`` opened it (404 otherwise),
+and a POSTed body must be a well-formed JSON-RPC envelope (`mcp_gateway.transport.parse_envelope`;
+Host/Origin and the body limit were checked before, by `mcp_gateway.transport.transport_edge`).
 A POSTed ``tools/call`` of a node tool is handled here: the body is parsed once, the call
 goes through the stage chain (`mcp_gateway.calls`) and the node's answer is streamed back.
 Everything else (initialize, server/discover, tools/list, the gateway's own tools, pings,
-notifications) is replayed to the FastMCP app unchanged. The principal rides in
+notifications) is replayed to the FastMCP app unchanged. A ``notifications/cancelled`` reaches
+only the sender's own in-flight calls (keyed by principal, session and request id). The principal rides in
 ``scope["user"]`` so FastMCP tools can read it (`mcp_gateway.tools.current_principal`).
 """
 
