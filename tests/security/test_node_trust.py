@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import subprocess
+import sys
 import hashlib
 import hmac
 import json
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import jwt
 import pytest
@@ -241,7 +244,7 @@ async def test_a_rogue_node_cannot_replay_or_forge_identities(world: tuple[Runni
     routed_users = {jwt.decode(t, options={"verify_signature": False})["user"]: t for t in rogue.tool_tokens}
     assert jwt.decode(routed_users["mallory"], options={"verify_signature": False})["namespaces"] == ["mallory"]
 
-    attempts = captured | forgeries(rogue, rogue_token, "bnl-1")
+    attempts = captured | forgeries(rogue, rogue_token, "bnl-1") | {"rogue-node-token": rogue_token}
     async with httpx2.AsyncClient(timeout=30) as http:
         for name, token in attempts.items():
             for tool, arguments in (("list_namespaces", {}), ("prune", {"older_than": datetime.now(UTC).isoformat()})):
@@ -299,14 +302,18 @@ async def test_keys_rotate_without_downtime(world: tuple[RunningGateway, str, Ro
 
     async with Client(gateway.mcp_url, auth=alice, timeout=60) as client:
         await client.call_tool("start_testbed", {"namespace": "alice"})
-        rotation = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s)
-        assert (rotation.retired, rotation.current) == (old, upcoming)
+        rotated = await anyio.to_thread.run_sync(lambda: subprocess.run(
+            [str(Path(sys.executable).with_name("controlroom")), "gateway", "rotate-key", "--state-dir",
+             str(settings.state_dir)], capture_output=True, text=True, timeout=120))
+        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+        assert rotated.stdout.startswith(f"signing with {upcoming} (was {old}, published until its tokens expire)")
+        staged = rotated.stdout.split("next key ")[1].split(";")[0].strip()
         await asyncio.sleep(1.2)  # the running gateway looks at its key file at most once a second
         status = await client.call_tool("get_testbed_status", {"namespace": "alice"})
         assert status.structured_content["namespace"] == "alice"
     async with httpx2.AsyncClient() as http:
         published = [k["kid"] for k in (await http.get(gateway.url + "/nodes/jwks")).json()["keys"]]
-    assert published == [old, upcoming, rotation.next]
+    assert published == [old, upcoming, staged]
 
     # two rotations back to back: the key that signs now was staged moments ago
     rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s)
