@@ -105,6 +105,8 @@ async def test_callers_malformed_calls_do_not_open_the_nodes_breaker(gateway, sp
             # the attacker's original body: refused by the gateway before any node sees it
             listed = await http.post(gateway.mcp_url, json=call("noop", [], 30 + attempt), headers=headers(mallory))
             assert (listed.status_code, listed.json()["error"]["code"]) == (400, -32602)
+            ten_mb = json.dumps(call("start_testbed", {"namespace": "m", "config": "x" * (10 << 20)})).encode()
+            assert (await raw_post(gateway, mallory, ten_mb))[0] == 413
     breaker = gateway.gateway.router.breakers["n1"]
     assert (breaker.state, breaker.failures) == ("closed", 0)
     await alice_is_served(gateway, alice)
