@@ -204,9 +204,13 @@ class RegistryStore:
                 digests = [digest for digest, principal in rows
                            if (token_id is not None and digest.startswith(token_id.lower()))
                            or (user is not None and principal.get("user") == user)]
+                if token_id is not None and len(digests) > 1:
+                    raise RegistryError(f"id {token_id!r} matches {len(digests)} tokens; give more of it "
+                                        "(`controlroom token list` shows 12 digits)")
                 if digests:
                     await conn.execute(tokens_table.update().where(tokens_table.c.token_sha256.in_(digests))
                                        .values(revoked=True))
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot revoke tokens: {error}") from error
+        # (a RegistryError raised inside the transaction rolls it back: nothing is revoked)
         return [digest[:TOKEN_ID_LENGTH] for digest in digests]

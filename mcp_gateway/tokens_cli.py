@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,11 @@ def _pairs(text: str) -> dict[str, str]:
             raise ValueError(f"--labels takes k=v pairs separated by commas, got {item!r}")
         pairs[key] = value
     return pairs
+
+
+def principal_namespaces(text: str) -> list[str]:
+    """``a, b`` -> ``["a", "b"]``."""
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def parse_expiry(text: str, now: datetime | None = None) -> datetime:
@@ -112,11 +118,13 @@ def create(
         if not node and not any(scope in SCOPES for scope in granted):
             raise ValueError(f"--scopes needs at least one of {', '.join(SCOPES)}")
         expires_at = parse_expiry(expires) if expires else None
-        principal = Principal(user=user, namespaces=[n.strip() for n in namespaces.split(",") if n.strip()],
-                              labels=_pairs(labels), scopes=granted)
+        principal = Principal(user=user, namespaces=principal_namespaces(namespaces), labels=_pairs(labels),
+                              scopes=granted)
     except ValueError as error:
         print(f"error: {error}")
         return 2
+    if "admin" in granted and [n for n in principal_namespaces(namespaces) if n != "*"]:
+        print("note: the admin scope grants every namespace; --namespaces is ignored", file=sys.stderr)
     print(_with_store(state_dir, database_url, lambda store: create_token(store, principal, expires_at)))
     return 0
 
@@ -165,7 +173,13 @@ def revoke(
     if id is not None and not re.fullmatch(r"[0-9a-fA-F]{6,64}", id):
         print(f"error: --id takes the hex id shown by `controlroom token list` (at least 6 digits), got {id!r}")
         return 2
-    revoked = _with_store(state_dir, database_url, lambda store: store.revoke_tokens(user=user, token_id=id))
+    from mcp_gateway.errors import RegistryError
+
+    try:
+        revoked = _with_store(state_dir, database_url, lambda store: store.revoke_tokens(user=user, token_id=id))
+    except RegistryError as error:
+        print(f"error: {error}")
+        return 2
     if not revoked:
         print(f"error: no live token {'of user ' + repr(user) if user else 'with id ' + repr(id)}; "
               "`controlroom token list` shows them")

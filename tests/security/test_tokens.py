@@ -118,3 +118,26 @@ async def test_an_expired_token_is_refused(tmp_path: Path) -> None:
         async with httpx2.AsyncClient() as http:
             response = await http.post(gateway.mcp_url, json=LIST_CALL, headers={"Authorization": f"Bearer {token}"})
         assert "expired" in response.json()["error_description"]
+
+
+async def test_an_ambiguous_id_revokes_nothing(tmp_path: Path) -> None:
+    from mcp_gateway.errors import RegistryError
+    from mcp_gateway.registry_store import RegistryStore, open_engine
+
+    engine = open_engine(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    try:
+        store = RegistryStore(engine)
+        await store.create_tables()
+        for n in range(40):  # 40 tokens: some two share a first hex digit
+            await create_token(store, Principal(user=f"u{n}", namespaces=["a"]))
+        ids = [token.id for token in await store.list_tokens()]
+        shared = next(i[0] for i in ids if sum(j[0] == i[0] for j in ids) > 1)
+        try:
+            await store.revoke_tokens(token_id=shared)
+        except RegistryError as error:
+            assert "matches" in str(error)
+        else:
+            raise AssertionError("an id prefix matching several tokens revoked them")
+        assert not any(token.revoked for token in await store.list_tokens())
+    finally:
+        await engine.dispose()
