@@ -75,7 +75,13 @@ def generate(
     if workers is not None and workers < 1:
         print("--workers must be >= 1", file=sys.stderr)
         return 1
-    report = generate_from_text(text, out, source_dir=path.parent, dry_run=dry_run, workers=workers)
+    from workflows.tasks.sandbox import SandboxUnavailable
+
+    try:
+        report = generate_from_text(text, out, source_dir=path.parent, dry_run=dry_run, workers=workers)
+    except SandboxUnavailable as exc:  # the dry run runs the stage commands only in bubblewrap
+        print(f"{path}: error: {exc}; or pass --no-dry-run", file=sys.stderr)
+        return 1
     for line in report.lines():
         print(line.replace("SPEC.md", str(path), 1) if line.startswith("SPEC.md") else line)
     return 0 if report.ok else 1
