@@ -212,5 +212,4 @@ class RegistryStore:
                                        .values(revoked=True))
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot revoke tokens: {error}") from error
-        # (a RegistryError raised inside the transaction rolls it back: nothing is revoked)
         return [digest[:TOKEN_ID_LENGTH] for digest in digests]
