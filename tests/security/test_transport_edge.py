@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx2
 import pytest
 from fastmcp import Client
@@ -39,24 +40,35 @@ def call(name: str, arguments: Any, request_id: Any = 1) -> dict[str, Any]:
             "params": {"name": name, "arguments": arguments, "_meta": ENVELOPE}}
 
 
+def _request_head(gateway: RunningGateway, token: str, length: int | None) -> bytes:
+    host, port = gateway.url.removeprefix("http://").split(":")
+    framing = f"content-length: {length}" if length is not None else "transfer-encoding: chunked"
+    return (f"POST /mcp HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {token}\r\n"
+            f"content-type: application/json\r\naccept: application/json, text/event-stream\r\n"
+            f"mcp-protocol-version: {MODERN_ERA}\r\n{framing}\r\n\r\n").encode()
+
+
+async def _read_answer(stream: anyio.abc.ByteStream) -> tuple[int, bytes]:
+    """Read one HTTP/1.1 answer with a content-length: (status, body)."""
+    answer = b""
+    with anyio.fail_after(20):
+        while True:
+            head, _, rest = answer.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), None)
+            if length is not None and len(rest) >= length:
+                return int(head.split()[1]), rest[:length]
+            answer += await stream.receive()
+
+
 async def raw_post(gateway: RunningGateway, token: str, body: bytes, send_at_most: int = 1 << 20) -> tuple[int, bytes]:
     """POST over a bare socket declaring ``len(body)``, sending at most ``send_at_most`` of it, then read the
     answer: how an attacker streams a huge body (a client library would fail writing, not read the 413)."""
     host, port = gateway.url.removeprefix("http://").split(":")
     async with await anyio.connect_tcp(host, int(port)) as stream:
-        await stream.send((f"POST /mcp HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {token}\r\n"
-                           f"content-type: application/json\r\naccept: application/json, text/event-stream\r\n"
-                           f"mcp-protocol-version: {MODERN_ERA}\r\ncontent-length: {len(body)}\r\n\r\n").encode())
+        await stream.send(_request_head(gateway, token, len(body)))
         await stream.send(body[:send_at_most])
-        answer = b""
-        with anyio.fail_after(20):
-            while True:
-                head, _, rest = answer.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), None)
-                if length is not None and len(rest) >= length:
-                    return int(head.split()[1]), rest[:length]
-                answer += await stream.receive()
+        return await _read_answer(stream)
 
 
 def rpc_answer(response: httpx2.Response) -> dict[str, Any]:
@@ -127,31 +139,43 @@ async def test_a_declared_huge_body_is_refused_before_it_is_sent(gateway, spawn)
 
 
 async def test_a_streamed_body_stops_being_read_at_the_limit(tmp_path, spawn_in) -> None:
-    """No content-length (chunked): bytes are counted as they arrive; the limit is a setting."""
+    """No content-length (chunked): bytes are counted as they arrive, and an upload left pending
+    holds up nobody else. The limit is a setting (64 KiB here)."""
     async with running(build_gateway(gateway_settings(tmp_path / "gw", max_body_bytes=64 << 10))) as gateway:
         await spawn_in(gateway, "n1", ["a", "m"])
         alice, mallory = await tenants(gateway)
+        host, port = gateway.url.removeprefix("http://").split(":")
         sent = 0
+        answer: list[tuple[int, bytes]] = []
+        async with await anyio.connect_tcp(host, int(port)) as stream:
 
-        async def chunks():  # type: ignore[no-untyped-def]
-            nonlocal sent
-            yield b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"noop","arguments":{"x":"'
-            for _ in range(4096):  # up to 64 MiB
-                sent += 16 << 10
-                yield b"x" * (16 << 10)
-            yield b'"}}}'
+            async def chunk(data: bytes) -> None:
+                nonlocal sent
+                await stream.send(b"%x\r\n" % len(data) + data + b"\r\n")
+                sent += len(data)
 
+            await stream.send(_request_head(gateway, mallory, None))
+            await chunk(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"noop","arguments":{"x":"'
+                        + b"x" * (32 << 10))
+            await alice_is_served(gateway, alice)  # while mallory's body is half sent
+
+            async def write() -> None:
+                try:
+                    for _ in range(4096):  # up to 64 MiB more
+                        await chunk(b"x" * (16 << 10))
+                except (anyio.BrokenResourceError, OSError):
+                    pass  # the gateway closed the connection after its 413
+                await anyio.sleep_forever()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(write)
+                answer.append(await _read_answer(stream))
+                group.cancel_scope.cancel()
         async with httpx2.AsyncClient(timeout=30) as http:
-            try:
-                response = await http.post(gateway.mcp_url, content=chunks(), headers=headers(mallory))
-                status, body = response.status_code, response.json()
-            except httpx2.HTTPError:  # the gateway closed the connection after its 413
-                status, body = 413, None
             small = await http.post(gateway.mcp_url, json=call("start_testbed", {"namespace": "m", "config": "y" * 1000}),
                                     headers=headers(mallory, "start_testbed"))
-        assert status == 413
-        if body is not None:
-            assert "limit is 65536 bytes" in body["error"]["message"]
+        status, body = answer[0]
+        assert status == 413 and "limit is 65536 bytes" in json.loads(body)["error"]["message"]
         assert sent < 64 << 20  # the gateway stopped reading long before the end
         assert rpc_answer(small)["result"]["isError"] is False  # under the limit: served
         await alice_is_served(gateway, alice)
