@@ -225,4 +225,7 @@ def parse_envelope(body: bytes, max_depth: int = 64, max_containers: int = 100_0
         if arguments is not None and not isinstance(arguments, dict):
             raise EnvelopeError(INVALID_PARAMS, 'invalid params: "params.arguments" must be an object of '
                                 f"argument names to values, not {_json_type(arguments)}", request_id=request_id)
+    if method == "notifications/cancelled" and not _valid_id(params.get("requestId")):
+        raise EnvelopeError(INVALID_PARAMS, 'invalid params: "params.requestId" must be the id of a request '
+                            "you sent (an integer or a short string)")
     return message

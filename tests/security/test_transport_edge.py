@@ -224,6 +224,8 @@ MALFORMED: dict[str, tuple[bytes, int, int]] = {  # body, HTTP status, JSON-RPC 
     "1,000-character id": (b'{"jsonrpc":"2.0","id":"' + b"i" * 1000 + b'","method":"tools/call"}', 400, -32600),
     "arguments is a list": (json.dumps(call("noop", [])).encode(), 400, -32602),
     "name is a number": (b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}', 400, -32602),
+    "cancelling an object": (b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":{}}}',
+                             400, -32602),
     "not JSON": (b'{"jsonrpc":"2.0",', 400, -32700),
     "invalid UTF-8": (b'{"jsonrpc":"2.0","id":1,"method":"\xff"}', 400, -32700),
     "a batch": (b'[{"jsonrpc":"2.0","id":1,"method":"ping"}]', 400, -32600),
