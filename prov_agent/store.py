@@ -80,6 +80,7 @@ class ProvStore:
                 "table_prefix", f"{table_prefix!r} is not allowed", "use 'prov_' plus lowercase letters, digits, _"
             )
         self.engine = engine
+        self.table_prefix = table_prefix
         self.metadata = MetaData()
         self.records_table = Table(
             f"{table_prefix}records",
@@ -105,12 +106,26 @@ class ProvStore:
         )
 
     async def create_schema(self) -> None:
-        """Create the tables if they do not exist (idempotent)."""
+        """Bring the tables to the newest revision of ``prov_agent/migrations`` (Alembic, version
+        table ``<prefix>alembic_version``; idempotent). A database made before migrations (tables,
+        no version row) is stamped at the baseline first; see :mod:`prov_agent.migrate`."""
+        from prov_agent.migrate import upgrade_schema
+
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(self.metadata.create_all)
+                await conn.run_sync(upgrade_schema, self.table_prefix)
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not create the provenance tables: {exc}") from exc
+            raise StoreError(f"could not create or upgrade the provenance tables: {exc}") from exc
+
+    async def schema_revision(self) -> str | None:
+        """The Alembic revision of this store's tables (None: never migrated)."""
+        from prov_agent.migrate import current_revision
+
+        try:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(current_revision, self.table_prefix)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not read the provenance schema revision: {exc}") from exc
 
     async def append(self, rows: Sequence[StoredRow], mentions: Iterable[tuple[str, str, int]]) -> None:
         """Insert a batch of records and their mentions in ONE transaction (all or nothing)."""

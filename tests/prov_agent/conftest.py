@@ -45,7 +45,7 @@ async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         yield store
     finally:
         async with engine.begin() as conn:
-            for table in (store.mentions_table.name, store.records_table.name):
+            for table in (store.mentions_table.name, store.records_table.name, f"{store.table_prefix}alembic_version"):
                 await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         await engine.dispose()
 
