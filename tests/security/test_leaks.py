@@ -126,6 +126,8 @@ async def test_gateway_serve_records_provenance_and_serves_the_prov_tools(served
     url, state = served
     node_token = await anyio.to_thread.run_sync(lambda: token_cli(state, "--user", "n1", "--node", "--namespaces", "a"))
     alice = await anyio.to_thread.run_sync(lambda: token_cli(state, "--user", "alice", "--namespaces", "a"))
+    blind = await anyio.to_thread.run_sync(lambda: token_cli(state, "--user", "blind", "--namespaces", "a",
+                                                             "--scopes", "operate"))
     node = await NodeProcess("n1", url, node_token, ["a"]).start()
     try:
         async with Client(StreamableHttpTransport(url + "/mcp", auth=alice),
@@ -143,6 +145,9 @@ async def test_gateway_serve_records_provenance_and_serves_the_prov_tools(served
                     if calls:
                         break
                     await anyio.sleep(0.2)
+        async with Client(StreamableHttpTransport(url + "/mcp", auth=blind)) as c:  # the prov tools need read
+            refused = await c.call_tool("prov_timeline", {"scope": "all"}, raise_on_error=False)
+            assert refused.is_error and "needs the 'read' scope" in text(refused)
         (call,) = calls
         assert call["attrs"]["tool"] == "noop" and call["attrs"]["client_claimed"] is True
         agents = [e for item in page["items"] for e in item["elements"] if e.get("class", e.get("cls")) == "AIAgent"]
