@@ -41,6 +41,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 SQLITE_CACHE_KIB = 32 * 1024
 _WRITE_OPTION = "controlroom_write"
+_BEGIN_OPTION = "controlroom_begin"
 
 
 def default_url(state_dir: Path) -> str:
@@ -96,6 +97,12 @@ class Database:
         if self._engine is None:
             raise StoreError("the database is not open: call `await db.open()` first")
         return self._engine
+
+    def shared_engine(self) -> AsyncEngine:
+        """The engine for another package's own tables and transactions (the gateway's registry,
+        provenance): on SQLite each transaction it begins starts with a plain ``BEGIN``, so
+        ``engine.begin()`` commits whole (this port's own reads run in autocommit)."""
+        return self.engine.execution_options(**{_BEGIN_OPTION: True})
 
     @property
     def is_open(self) -> bool:
@@ -260,5 +267,8 @@ def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> N
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front; readers run in autocommit (each statement its
         # own snapshot), which saves two round trips to the driver thread per read.
-        if conn.get_execution_options().get(_WRITE_OPTION, False):
+        options = conn.get_execution_options()
+        if options.get(_WRITE_OPTION, False):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif options.get(_BEGIN_OPTION, False):
+            conn.exec_driver_sql("BEGIN")  # shared_engine(): another package's transaction
