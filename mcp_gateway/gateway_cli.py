@@ -16,11 +16,14 @@ def serve(
     port: int | None = None,
     state_dir: Path | None = None,
     database_url: str | None = None,
+    policy: Path | None = None,
+    watch: float | None = None,
 ) -> int:
     """Serve the gateway over streamable HTTP at /mcp (and the node registry at /nodes).
 
     Like `controlroom up`, it records every routed call as provenance (state_dir/controlroom.db,
-    or the --database-url database) and serves the prov_* tools.
+    or the --database-url database), serves the prov_* tools, and its debugging agent uses an
+    LLM when one is configured (docs/debugging.md).
 
     Parameters
     ----------
@@ -28,23 +31,34 @@ def serve(
     port: TCP port (default 8700; 0 picks a free one)
     state_dir: directory of gateway.db and identity-keys.json (default .controlroom)
     database_url: SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db
+    policy: the debugging agent's policy file (AUTO / ASK / STOP per scope and fix; see docs/debugging.md)
+    watch: look for failures every WATCH seconds and debug them without being asked (off by default)
     """
     import anyio
+
+    from agents.ai.debugger.policy import load_policy
 
     from mcp_gateway.provenance import gateway_recorder
     from mcp_gateway.server import build_gateway, serve_gateway
     from mcp_gateway.settings import GatewaySettings
+    from mcp_gateway.up import llm_if_configured
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "state_dir": state_dir,
-                                   "database_url": database_url}.items() if v is not None}
+    overrides = {k: v for k, v in {"host": host, "port": port, "state_dir": state_dir, "database_url": database_url,
+                                   "watch_interval_s": watch}.items() if v is not None}
     settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
+    try:
+        gate = load_policy(policy) if policy else None
+    except ValueError as error:
+        print(f"error: {error}")
+        return 2
 
     def ready(url: str) -> None:
         print(f"gateway ready at {url}/mcp", flush=True)
 
     async def run() -> None:
         async with gateway_recorder(settings.state_dir, settings.database_url) as recorder:
-            await serve_gateway(gateway=build_gateway(settings, recorder=recorder), ready=ready)
+            gateway = build_gateway(settings, recorder=recorder, policy=gate, llm=llm_if_configured())
+            await serve_gateway(gateway=gateway, ready=ready)
 
     try:
         anyio.run(run)

@@ -119,7 +119,7 @@ async def run_up(
     base_url: list[str] = []
 
     async with gateway_recorder(state_dir) as recorder:
-        gateway = build_gateway(gateway_settings, recorder=recorder, policy=policy, llm=_llm_if_configured())
+        gateway = build_gateway(gateway_settings, recorder=recorder, policy=policy, llm=llm_if_configured())
 
         def on_gateway(url: str) -> None:
             base_url.append(url)
@@ -159,7 +159,7 @@ async def run_up(
     return 0
 
 
-def _llm_if_configured() -> LLM | None:
+def llm_if_configured() -> LLM | None:
     """The debugging agent's LLM when an API key is configured (rules alone otherwise)."""
     from agents.ai.anthropic_llm import AnthropicLLM
     from agents.ai.settings import AISettings
