@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -125,9 +125,10 @@ for top, dirs, files in os.walk(state):
             contents.append(open(path, errors="replace").read(100))
         except OSError as exc:
             contents.append(repr(exc))
-for name in ("identity.key", "node.token", "gateway.db", "node.db", "up-tokens.json"):
+for path in [os.path.join(state, name) for name in ("identity.key", "node.token", "gateway.db", "node.db",
+                                                     "up-tokens.json")] + [sys.argv[3]]:
     try:
-        contents.append(open(os.path.join(state, name), errors="replace").read(100))
+        contents.append(open(path, errors="replace").read(100))
     except OSError as exc:
         contents.append(type(exc).__name__)
 print(json.dumps({"outputs": contents}))
@@ -136,11 +137,22 @@ sys.exit(1)
 """
 
 
-async def test_a_stage_command_cannot_read_the_state_directory(tmp_path: Path) -> None:
+@pytest.fixture
+def home_secret() -> Iterator[tuple[Path, str]]:
+    """A secret in the node user's home directory (where ~/.ssh, ~/.aws and the default state dir live)."""
+    secret = f"SECRET-home-{uuid.uuid4().hex}"
+    path = Path.home() / f".controlroom-sandbox-test-{uuid.uuid4().hex}"
+    path.write_text(secret)
+    yield path, secret
+    path.unlink()
+
+
+async def test_a_stage_command_cannot_read_the_state_directory(tmp_path: Path, home_secret: tuple[Path, str]) -> None:
     state = tmp_path / "state"
     secrets = plant_secrets(state)
+    secrets[home_secret[0].name] = home_secret[1]
     async with running_node(state) as node, tenant(node) as client:
-        spec = attack_spec("attack-read", f"python attack.py {{run_dir}} {state}")
+        spec = attack_spec("attack-read", f"python attack.py {{run_dir}} {state} {home_secret[0]}")
         report = await call(client, "spec_generate", spec_text=spec, scripts={"attack.py": READ_STATE}, namespace=NS)
         reason = report["dry_run"]["reason"] or ""
         assert "ATTACK-RAN" in reason, report  # the attack did run, in the sandbox
@@ -205,9 +217,15 @@ async def test_a_stage_command_cannot_write_outside_its_run_directory(tmp_path: 
 CONNECT = """
 import json, socket, sys
 connected = 0
-for port in sys.argv[1:]:
+for target in sys.argv[1:]:
     try:
-        socket.create_connection(("127.0.0.1", int(port)), timeout=2).close()
+        if target.startswith("/"):
+            sock = socket.socket(socket.AF_UNIX)
+            sock.settimeout(2)
+            sock.connect(target)
+            sock.close()
+        else:
+            socket.create_connection(("127.0.0.1", int(target)), timeout=2).close()
         connected += 1
     except OSError:
         pass
@@ -224,12 +242,18 @@ async def test_a_stage_command_has_no_network(tmp_path: Path) -> None:
 
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with server:
-        async with running_node(tmp_path / "state") as node, tenant(node) as client:
-            node_port = node.url.split(":")[2].split("/")[0]
-            spec = attack_spec("attack-net", f"python attack.py {port} {node_port}")
-            report = await call(client, "spec_generate", spec_text=spec, scripts={"attack.py": CONNECT}, namespace=NS)
-    assert report["dry_run"]["metrics"] == {"connected": 0.0, "tried": 2.0}, report
+    unix_path = f"/run/controlroom-sandbox-test-{uuid.uuid4().hex[:12]}.sock"  # where the host's sockets live
+    unix_server = await asyncio.start_unix_server(on_connect, unix_path)
+    try:
+        async with server, unix_server:
+            async with running_node(tmp_path / "state") as node, tenant(node) as client:
+                node_port = node.url.split(":")[2].split("/")[0]
+                spec = attack_spec("attack-net", f"python attack.py {port} {node_port} {unix_path}")
+                report = await call(client, "spec_generate", spec_text=spec, scripts={"attack.py": CONNECT},
+                                    namespace=NS)
+    finally:
+        Path(unix_path).unlink(missing_ok=True)
+    assert report["dry_run"]["metrics"] == {"connected": 0.0, "tried": 3.0}, report
     assert accepted == []
 
 

@@ -64,6 +64,8 @@ OUTPUT_TAIL = 1 << 20
 """Bytes of a sandboxed process's stdout and of its stderr kept (the tail); the rest is read and dropped."""
 PATH = "/usr/local/bin:/usr/bin:/bin"
 PRLIMIT = "prlimit"
+PRIVATE = ("/tmp", "/dev/shm", "/run")
+"""Directories every sandbox gets as its own empty tmpfs."""
 _CGROUP_V1 = Path("/sys/fs/cgroup/pids")
 _CGROUP_V2 = Path("/sys/fs/cgroup")
 _SEQUENCE = itertools.count()
@@ -144,6 +146,8 @@ class Sandbox:
     bwrap: str = "bwrap"
     hidden: tuple[Path, ...] = ()
     unsafe_no_sandbox: bool = False
+    private_home: bool = True
+    """Hide the home directory of the node's user too (its interpreter and project paths are bound back)."""
     pythonpath: tuple[str, ...] = field(default_factory=lambda: tuple(
         p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)))
     """Where the sandboxed ``python`` finds this project's modules (the node's own ``sys.path``)."""
@@ -185,11 +189,17 @@ class Sandbox:
                 "--die-with-parent", "--new-session"]
         if os.geteuid() == 0:
             argv += ["--cap-drop", "ALL"]
-        for private in ("/tmp", "/dev/shm"):  # size-limited, gone with the sandbox
+        for private in PRIVATE:  # size-limited, gone with the sandbox; /run also hides the host's unix sockets
             argv += ["--size", str(limits.file_mb << 20), "--tmpfs", private]
-        for path in hidden:
-            argv += ["--tmpfs", str(path)]
         read_only: list[Path] = []
+        home = self._private_home(cwd, run_dir)
+        if home is not None:
+            argv += ["--tmpfs", str(home)]
+            read_only.append(home)
+        for path in self._exposed(home):  # the interpreter and this project's modules, read-only
+            argv += ["--ro-bind", str(path), str(path)]
+        for path in hidden:  # after the exposed paths: a state directory inside one stays hidden
+            argv += ["--tmpfs", str(path)]
         if not _inside(cwd, run_dir):
             argv += ["--ro-bind", str(cwd), str(cwd)]
         parent = run_dir.parent
@@ -212,6 +222,22 @@ class Sandbox:
                  f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}", f"--as={limits.memory_mb << 20}",
                  f"--nproc={limits.processes}", f"--fsize={limits.file_mb << 20}", "--", *command]
         return argv
+
+    def _private_home(self, cwd: Path, run_dir: Path) -> Path | None:
+        """The node user's home directory, hidden unless ``private_home`` is off or it holds the task."""
+        if not self.private_home:
+            return None
+        home = Path.home().resolve()
+        if home == Path("/") or not home.is_dir() or home in (cwd, run_dir):
+            return None
+        return home
+
+    def _exposed(self, home: Path | None) -> list[Path]:
+        roots = [Path(p) for p in PRIVATE] + ([home] if home is not None else [])
+        wanted = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                                               *self.pythonpath)}
+        found = sorted(p for p in wanted if p.is_dir() and any(_inside(p, r) and p != r for r in roots))
+        return [p for p in found if not any(q != p and _inside(p, q) for q in found)]  # outermost only
 
     @staticmethod
     def _check_paths(run_dir: Path, cwd: Path, hidden: list[Path]) -> None:
