@@ -117,6 +117,10 @@ async def test_callers_malformed_calls_do_not_open_the_nodes_breaker(gateway, sp
             # the attacker's original body: refused by the gateway before any node sees it
             listed = await http.post(gateway.mcp_url, json=call("noop", [], 30 + attempt), headers=headers(mallory))
             assert (listed.status_code, listed.json()["error"]["code"]) == (400, -32602)
+            # an answer over the output limit is what the caller asked for, not the node's failure
+            big = await http.post(gateway.mcp_url, json=call("big_output", {"size": 2 << 20}, 40 + attempt),
+                                  headers=headers(mallory, "big_output"))
+            assert "output limit" in rpc_answer(big)["result"]["content"][0]["text"]
             ten_mb = json.dumps(call("start_testbed", {"namespace": "m", "config": "x" * (10 << 20)})).encode()
             assert (await raw_post(gateway, mallory, ten_mb))[0] == 413
     breaker = gateway.gateway.router.breakers["n1"]
