@@ -1,4 +1,9 @@
-"""A circuit breaker per node: consecutive failures open it, a trial call after a pause closes it."""
+"""A circuit breaker per node: consecutive failures open it, a trial call after a pause closes it.
+
+Only the node's own failures are recorded (`mcp_gateway.calls.Forwarder`): HTTP 5xx, timeouts,
+broken answers, refused connections. A 4xx the caller caused or an answer over the output limit
+is that caller's error and leaves the breaker as it was, so one tenant cannot open it for all.
+"""
 
 from __future__ import annotations
 
