@@ -48,3 +48,13 @@ def test_values_are_capped_per_value() -> None:
     assert clean["log"].startswith("x" * 128) and "truncated 9872 bytes" in clean["log"]
     assert clean["rows"].startswith("[truncated:")
     assert clean["n"] == 1
+
+
+def test_free_text_keeps_what_names_no_secret() -> None:
+    """Pairs are redacted only when their key names a secret; prose about secrets stays readable."""
+    redactor = Redactor()
+    assert redactor.text("tokens: 5, the password is fine, reason=retry") == "tokens: 5, the password is fine, reason=retry"
+    assert redactor.text("db_password='two words' next=1") == f"db_password={REDACTED} next=1"
+    assert redactor.text('{"client_secret": "abc", "user": "u"}') == f'{{"client_secret": {REDACTED}, "user": "u"}}'
+    assert redactor.text("crt_short") == "crt_short"  # too short to be one of the gateway's tokens
+    assert redactor.arguments({"max_tokens": 1, "authored": "x"})[0] == {"authored": REDACTED, "max_tokens": 1}
