@@ -11,8 +11,10 @@ from pathlib import Path
 
 import anyio
 import httpx2
+import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from mcp.shared.exceptions import MCPError
 
 from mcp_gateway.auth import REFRESH_S, create_token
 from mcp_gateway.models import Principal
@@ -93,11 +95,15 @@ async def test_a_revoked_token_is_refused_by_running_gateways(tmp_path: Path) ->
         token = created.stdout.strip()
         for replica in (one, two):
             assert (await whoami(replica.mcp_url, token))["user"] == "mallory"  # cached by both now
-        revoked = await run_cli("revoke", "--user", "mallory", "--state-dir", str(state))
-        assert revoked.returncode == 0, revoked.stdout
-        await anyio.sleep(2 * REFRESH_S)  # the documented bound: refused within 1 s
-        for replica in (one, two):
-            assert await status_of(replica.mcp_url, token) == 401
+        async with Client(StreamableHttpTransport(one.mcp_url, auth=token)) as session:  # a session left open
+            assert not (await session.call_tool("whoami", {})).is_error
+            revoked = await run_cli("revoke", "--user", "mallory", "--state-dir", str(state))
+            assert revoked.returncode == 0, revoked.stdout
+            await anyio.sleep(2 * REFRESH_S)  # the documented bound: refused within 1 s
+            for replica in (one, two):
+                assert await status_of(replica.mcp_url, token) == 401
+            with pytest.raises(MCPError):  # the open session's next call fails too (its HTTP answer is the 401)
+                await session.call_tool("whoami", {})
         other = await create_token(first.store, Principal(user="bob", namespaces=["b"]))
         assert (await whoami(one.mcp_url, other))["user"] == "bob"  # only the revoked token is refused
 
