@@ -286,7 +286,7 @@ class Sandbox:
         process = await asyncio.create_subprocess_exec(
             *argv, cwd=cwd, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-            preexec_fn=_dies_with(os.getpid()), pass_fds=() if self.unsafe_no_sandbox else (_lifeline(),))
+            **({"preexec_fn": _dies_with(os.getpid())} if self.unsafe_no_sandbox else {"pass_fds": (_lifeline(),)}))
         assert process.stdout is not None and process.stderr is not None
         io = asyncio.gather(_tail(process.stdout), _tail(process.stderr), _feed(process, stdin), process.wait())
         try:
@@ -317,8 +317,9 @@ def _lifeline() -> int:
 
 
 def _dies_with(parent: int) -> Callable[[], None]:
-    """Between fork and exec: PR_SET_PDEATHSIG(SIGKILL), so the child dies with this process even in
-    the moments before bwrap sets its own; exit at once if this process already died."""
+    """Between fork and exec: PR_SET_PDEATHSIG(SIGKILL), so an unsandboxed child (unsafe_no_sandbox)
+    dies with this process; exit at once if this process already died. A sandbox needs none: its
+    lifeline guard ends it, without Python code between fork and exec in a threaded node."""
     prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def arm() -> None:
