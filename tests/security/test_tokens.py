@@ -147,3 +147,23 @@ async def test_an_ambiguous_id_revokes_nothing(tmp_path: Path) -> None:
         assert not any(token.revoked for token in await store.list_tokens())
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_revocation_reaches_replicas_sharing_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The production shape: replicas on one PostgreSQL database, the CLI revoking on it."""
+    import uuid
+
+    user = f"mallory-{uuid.uuid4().hex[:8]}"  # the scratch database is shared with other tests
+    replicas = [build_gateway(gateway_settings(tmp_path / name, database_url=postgres_url)) for name in ("a", "b")]
+    async with running(replicas[0]) as one, running(replicas[1]) as two:
+        created = await run_cli("create", "--user", user, "--namespaces", "m", "--database-url", postgres_url)
+        assert created.returncode == 0, created.stdout + created.stderr
+        token = created.stdout.strip()
+        for replica in (one, two):
+            assert (await whoami(replica.mcp_url, token))["user"] == user
+        revoked = await run_cli("revoke", "--user", user, "--database-url", postgres_url)
+        assert revoked.returncode == 0, revoked.stdout
+        await anyio.sleep(2 * REFRESH_S)
+        for replica in (one, two):
+            assert await status_of(replica.mcp_url, token) == 401
