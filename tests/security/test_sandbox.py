@@ -402,3 +402,10 @@ async def test_unsafe_no_sandbox_runs_unconfined_and_says_so(tmp_path: Path, cap
     assert outcome.status == "succeeded" and marker.exists()  # unconfined: it wrote outside any run dir
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if w.startswith("UNSAFE")]) == 2, warnings  # at start and for the run
+
+
+async def test_a_cpu_burner_is_stopped_by_its_cpu_limit(tmp_path: Path) -> None:
+    payload = CommandPayload(argv=["python", "-c", "while True: pass"], run_dir=str(tmp_path),
+                             limits=SandboxLimits(cpu_s=1))
+    outcome = await run_payload(payload, mode="fast", timeout_s=120, sandbox=Sandbox())
+    assert outcome.status == "failed" and "killed by the CPU time limit (cpu_s)" in (outcome.error or ""), outcome
