@@ -23,8 +23,8 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import json
 import sys
 import time
