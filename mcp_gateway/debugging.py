@@ -4,6 +4,11 @@ The debugging agent reaches the nodes through the gateway's own call chain (obse
 limit → route → forward) as the calling principal, so it can see and fix only what that
 principal may, and every tool call it makes is recorded like any client's. Its steps are
 recorded as PROV decisions when the gateway has a recorder.
+
+With the gateway's provenance store (``prov_store``), the debugger's timeline also holds the
+gateway's own call records about the execution, its namespace and its agents (who, through which
+client, which tool, with what reason, and how it ended), so a stop or kill a person made is
+recognised as intent even when the node keeps its provenance elsewhere.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from fastmcp.exceptions import ToolError
 from fastmcp.server.elicitation import AcceptedElicitation, DeclinedElicitation
 from mcp.types import ToolAnnotations
 
-from agents.ai.debugger.evidence import ToolFailed
+from datetime import datetime
+
+from agents.ai.debugger.evidence import ProvenanceSource, ToolFailed
+from agents.ai.debugger.timeline import Action, Entry, provenance_entries
 from agents.ai.debugger.loop import Approvals, DebugReport, Debugger, StepObserver
 from agents.ai.debugger.policy import Policy
 from agents.ai.llm import LLM
@@ -103,7 +111,9 @@ class DebugService:
         policy: Policy,
         llm: LLM | None = None,
         step_observer: Callable[[Principal], StepObserver] | None = None,
+        prov_store: Callable[[], Any] | None = None,
     ) -> None:
+        self.prov_store = prov_store
         self.handler = handler
         self.catalog = catalog
         self.policy = policy
@@ -115,7 +125,24 @@ class DebugService:
         return Debugger(
             GatewayToolCaller(self.handler, self.catalog, principal), policy=self.policy, llm=self.llm,
             approvals=self.approvals, observer=self.step_observer(principal) if self.step_observer else None,
+            provenance=self._provenance() if self.prov_store is not None else None,
         )
+
+    def _provenance(self) -> ProvenanceSource:
+        """The gateway's call records about a subject (the caller could read them: they name its
+        execution, namespace or agents, which routing already checked it may see)."""
+        store_of = self.prov_store
+        assert store_of is not None
+
+        async def read(*, since: datetime, execution_id: str | None, namespace: str | None,
+                       agents: list[str]) -> tuple[list[Entry], list[Action]]:
+            try:
+                return await provenance_entries(store_of(), since=since, execution_id=execution_id,
+                                                namespace=namespace, agents=agents)
+            except Exception:  # noqa: BLE001 - the node's timeline still stands without the gateway's records
+                return [], []
+
+        return read
 
 
 def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:

@@ -93,7 +93,7 @@ async def execution_metrics(services: NodeServices, record: ExecutionRecord, eve
     ordered = sorted(events, key=lambda e: (e.timestamp, e.id))
     end = record.end_time or datetime.now(UTC)
     phases: dict[str, float] = {}
-    for here, after in zip(ordered, [*ordered[1:], None], strict=True):
+    for here, after in zip(ordered, [*ordered[1:], None], strict=False):
         stop = after.timestamp if after is not None else end
         key = f"{here.state}/{here.substate}" if here.substate else here.state
         phases[key] = round(phases.get(key, 0.0) + max((stop - here.timestamp).total_seconds(), 0.0), 3)

@@ -18,15 +18,20 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from datetime import timedelta
+
+from agents.ai.debugger import baseline, intent, premise
 from agents.ai.debugger import rules as rulebook
-from agents.ai.debugger.evidence import Evidence, ToolCaller, ToolFailed, gather
+from agents.ai.debugger.evidence import Evidence, ProvenanceSource, ToolCaller, ToolFailed, gather
 from agents.ai.debugger.fixes import fix_for
 from agents.ai.debugger.policy import Policy, Verdict
 from agents.ai.debugger.react import react
 from agents.ai.debugger.rules import Diagnosis, FixProposal
+from agents.ai.debugger.timeline import Entry
 from agents.ai.llm import LLM
 
-Outcome = Literal["healthy", "fixed", "reported", "awaiting_approval", "stopped", "declined", "undiagnosed", "fix_failed", "not_verified"]
+Outcome = Literal["healthy", "fixed", "reported", "awaiting_approval", "stopped", "declined", "undiagnosed", "fix_failed",
+                  "not_verified", "refused"]
 StepKind = Literal["evidence", "diagnosis", "decision", "action", "verification", "report"]
 
 
@@ -45,6 +50,8 @@ class DebugReport(BaseModel):
     diagnosis: Diagnosis | None = None
     fix: FixProposal | None = None
     verdict: Verdict | None = None
+    undoes: str | None = Field(default=None, description="the principal's recent action the fix would undo (never AUTO)")
+    cited: list[Entry] = Field(default_factory=list, description="the timeline entries the diagnosis cites")
     outcome: Outcome = "undiagnosed"
     result: dict[str, Any] | None = None
     approval_id: str | None = None
@@ -82,6 +89,24 @@ class Approvals:
             raise KeyError(f"approval_id {approval_id!r} is not pending (pending: {known})") from None
 
 
+def _without_rule(ev: Evidence, diffs: list[baseline.Difference]) -> Diagnosis | None:
+    """No rule and no LLM: what differs from the config's earlier executions, else the latest
+    errors and principals' actions, cited; None when there is nothing to say."""
+    if diffs:
+        summary, cites = baseline.explain(ev, diffs)
+        return Diagnosis(failure="degraded", summary=summary, evidence=[d.text for d in diffs[:8]], cites=cites,
+                         deliberate=[a.describe() for a in ev.actions[-3:]], diagnosed_by="baseline",
+                         fixes=[FixProposal(fix="report_only", why="compare with the earlier runs: " + "; ".join(d.text for d in diffs[:3]))])
+    errors = [e for e in ev.timeline if e.source == "log" and e.kind in ("ERROR", "CRITICAL", "WARNING")][-3:]
+    if not errors and not ev.actions:
+        return None
+    said = [f"{e.kind} {e.actor}: {e.summary}" for e in errors] + [a.describe() for a in ev.actions[-2:]]
+    return Diagnosis(failure="unknown", summary="No rule fits and no earlier execution of this config to compare; latest: "
+                     + " | ".join(said), evidence=said, cites=[e.id for e in errors] + [a.entry_id for a in ev.actions[-2:]],
+                     deliberate=[a.describe() for a in ev.actions[-2:]], diagnosed_by="baseline",
+                     fixes=[FixProposal(fix="report_only", why="read the cited entries (get_execution_timeline)")])
+
+
 def _healthy(evidence: Evidence) -> bool:
     """Nothing failed: no error texts, no failed tool, and the execution (if any) did not fail."""
     return not evidence.texts() and evidence.status not in ("failed", "terminated")
@@ -101,8 +126,10 @@ class Debugger:
         max_attempts: int = 2,
         verify_checks: int = 10,
         verify_interval_s: float = 0.5,
+        provenance: ProvenanceSource | None = None,
     ) -> None:
         self.tools = tools
+        self.provenance = provenance
         self.policy = policy or Policy()
         self.llm = llm
         self.observer = observer
@@ -128,31 +155,48 @@ class Debugger:
         """Diagnose and, as the policy allows, fix; returns the report."""
         started = asyncio.get_running_loop().time()
         report = DebugReport(principal=principal, execution_id=execution_id, namespace=namespace)
-        evidence = await gather(self.tools, execution_id=execution_id, namespace=namespace)
+        evidence = await gather(self.tools, execution_id=execution_id, namespace=namespace, provenance=self.provenance)
         report.namespace = evidence.namespace
         await self._step(
-            report, "evidence", f"gathered: {len(evidence.agents)} agents, {len(evidence.logs)} warnings/errors",
+            report, "evidence",
+            f"gathered: {len(evidence.agents)} agents, {len(evidence.logs)} warnings/errors, "
+            f"{len(evidence.timeline)} timeline entries, {len(evidence.actions)} principals' actions",
             tool_errors=evidence.tool_errors, status=evidence.status,
+            actions=[a.describe() for a in evidence.actions[-5:]],
         )
         diagnosis = rulebook.diagnose(evidence)
-        if diagnosis is None and _healthy(evidence):
+        diffs: list[baseline.Difference] = []
+        if diagnosis is None and evidence.metrics is not None:
+            evidence.baseline = await baseline.previous(self.tools, evidence)
+            diffs = baseline.compare(evidence.metrics, evidence.baseline)
+        if diagnosis is None and not diffs and _healthy(evidence):
             report.seconds_to_diagnosis = asyncio.get_running_loop().time() - started
             report.outcome = "healthy"
-            await self._step(report, "diagnosis", "healthy: no rule matched, no errors, nothing running late")
+            compared = f"; like the config's {len(evidence.baseline)} previous executions" if evidence.baseline else ""
+            await self._step(report, "diagnosis", f"healthy: no rule matched, no errors, nothing running late{compared}")
             await self._step(report, "report", "nothing to fix")
             return report
         if diagnosis is None and self.llm is not None and self.llm.configured:
-            diagnosis, _ = await react(self.llm, self.tools, evidence)
+            diagnosis, _ = await react(self.llm, self.tools, evidence, differences=[d.text for d in diffs])
+            if diagnosis is not None:
+                problem = premise.citation_problem(diagnosis, evidence)
+                if problem is not None and diagnosis.fixes:
+                    await self._step(report, "decision", f"the model's fix is refused: {problem}", fix=diagnosis.fixes[0].fix)
+                    diagnosis.fixes = [FixProposal(fix="report_only", why=f"the model's fix was refused ({problem})")]
+        if diagnosis is None:
+            diagnosis = _without_rule(evidence, diffs)
         report.seconds_to_diagnosis = asyncio.get_running_loop().time() - started
         if diagnosis is None:
             await self._step(report, "diagnosis", "no rule matched" + ("" if self.llm and self.llm.configured else " and no LLM is configured"))
             report.outcome = "undiagnosed"
-            await self._step(report, "report", "undiagnosed: collect more evidence or configure an LLM")
+            await self._step(report, "report", "undiagnosed: no rule, no earlier execution to compare, no error to show")
             return report
         report.diagnosis = diagnosis
+        report.cited = [e for c in diagnosis.cites if (e := evidence.entry(c)) is not None]
         await self._step(
             report, "diagnosis", diagnosis.summary, failure=diagnosis.failure, by=diagnosis.diagnosed_by,
-            evidence=diagnosis.evidence, rules_considered=diagnosis.rules_considered,
+            evidence=diagnosis.evidence, rules_considered=diagnosis.rules_considered, cites=diagnosis.cites,
+            deliberate=diagnosis.deliberate,
         )
         if not diagnosis.fixes:
             report.outcome = "reported"
@@ -162,9 +206,23 @@ class Debugger:
         fix = fix_for(report.fix)
         report.verdict = self.policy.verdict(fix, principal)
         alternatives = [p.fix for p in diagnosis.fixes[1:]]
+        if fix.name != "report_only":
+            contradicted = premise.contradiction(report.fix, evidence)
+            if contradicted is not None:
+                report.outcome = "refused"
+                await self._step(report, "decision", f"{fix.name} refused: the evidence contradicts its premise ({contradicted})",
+                                 fix=fix.name, contradiction=contradicted)
+                await self._step(report, "report", f"{fix.name} not applied: {contradicted}")
+                return report
+            undone = intent.undone_by(report.fix, evidence, timedelta(seconds=self.policy.intent_window_s))
+            if undone is not None:
+                report.undoes = undone.describe()
+                if report.verdict == "AUTO":
+                    report.verdict = "ASK"
         await self._step(
-            report, "decision", f"{fix.name} ({fix.scope}) → {report.verdict}", fix=fix.name, scope=fix.scope,
-            arguments=report.fix.arguments, rationale=report.fix.why, alternatives=alternatives,
+            report, "decision", f"{fix.name} ({fix.scope}) → {report.verdict}"
+            + (f": it would undo what was {report.undoes}" if report.undoes else ""), fix=fix.name, scope=fix.scope,
+            arguments=report.fix.arguments, rationale=report.fix.why, alternatives=alternatives, undoes=report.undoes,
         )
         if fix.name == "report_only":
             report.result = await fix.apply(self.tools, report.fix, evidence)
@@ -176,7 +234,8 @@ class Debugger:
             await self._step(report, "report", f"policy STOP: {fix.name} not applied; {report.fix.why}")
             return report
         if report.verdict == "ASK":
-            answer = await ask(f"Apply {fix.name} {report.fix.arguments}? ({diagnosis.summary})") if ask else None
+            undo = f" It would undo what was {report.undoes}." if report.undoes else ""
+            answer = await ask(f"Apply {fix.name} {report.fix.arguments}? ({diagnosis.summary}){undo}") if ask else None
             if answer is None:
                 report.approval_id = self.approvals.add(report, evidence)
                 report.outcome = "awaiting_approval"
@@ -221,7 +280,8 @@ class Debugger:
         rule = next((r for r in rulebook.CATALOG if r.__name__ == report.diagnosis.failure), None)
         for check in range(self.verify_checks):
             await asyncio.sleep(self.verify_interval_s if check else 0)
-            evidence = await gather(self.tools, execution_id=report.execution_id, namespace=report.namespace)
+            evidence = await gather(self.tools, execution_id=report.execution_id, namespace=report.namespace,
+                                    provenance=self.provenance)
             still = rule(evidence) if rule is not None else None
             if still is None:
                 await self._step(report, "verification", "the failure no longer shows", check=check + 1)

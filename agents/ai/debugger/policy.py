@@ -17,6 +17,10 @@ A policy file is TOML::
     free_space = "AUTO"
 
 ``report_only`` fixes never act, whatever the policy says.
+
+The intent rule sits above these layers: a fix that would undo an action a principal took
+within ``intent_window_s`` (a top-level key, default 3600) is never AUTO, only ASK
+(``agents.ai.debugger.intent.undone_by``; the loop applies it).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Policy(BaseModel):
         )
     )
     principals: dict[str, Rules] = Field(default_factory=dict)
+    intent_window_s: float = Field(default=3600.0, ge=0, description="a principal's action this recent is never undone by AUTO")
 
     def verdict(self, fix: Fix, principal: str | None = None) -> Verdict:
         """AUTO, ASK or STOP for ``fix`` asked by ``principal`` (most specific rule wins; STOP when unsure)."""

@@ -14,7 +14,10 @@ from typing import Any, get_args
 from agents.ai.debugger.evidence import Evidence, ToolCaller, ToolFailed
 from agents.ai.debugger.fixes import CATALOG
 from agents.ai.debugger.rules import Diagnosis, FailureClass, FixProposal
+from agents.ai.debugger.timeline import render
 from agents.ai.llm import LLM, ToolSpec
+
+TIMELINE_TOKENS = 2500  # the timeline's share of the first prompt (about 4 characters a token)
 
 READ_ONLY_TOOLS: dict[str, str] = {
     "get_workflow_execution": "An execution's record: status, parameters, error. Args: execution_id.",
@@ -24,13 +27,16 @@ READ_ONLY_TOOLS: dict[str, str] = {
     "list_agents": "Agents with status and last heartbeat. Args: namespace.",
     "get_testbed_status": "The namespace's testbed, with a ready flag. Args: namespace.",
     "list_tf_slices": "Slices of an execution. Args: execution_id, status, limit.",
+    "get_execution_timeline": "Older pages of the timeline. Args: execution_id or namespace, cursor, limit.",
 }
 
 SYSTEM = (
     "You diagnose failures of a streaming-workflow testbed (a DAQ simulator, data, processing, "
     "fastmon and fast-processing agents, slice workers, over a message bus). Gather evidence with "
     "the read-only tools, then call `conclude` exactly once. Be brief; do not guess when evidence "
-    "can decide."
+    "can decide. The timeline lists who did what (gateway calls with principal, client and reason) and what "
+    "the testbed did, each line with an id: cite the ids your diagnosis rests on in `cites`. A stop, kill or "
+    "scale done by a person is intent, not a failure: do not propose a fix that undoes it."
 )
 
 
@@ -44,11 +50,12 @@ def _conclude_tool() -> ToolSpec:
                 "failure": {"type": "string", "enum": list(get_args(FailureClass))},
                 "summary": {"type": "string"},
                 "evidence": {"type": "array", "items": {"type": "string"}},
+                "cites": {"type": "array", "items": {"type": "string"}, "description": "timeline entry ids (e.g. c1a2b3c4, l42, s7)"},
                 "fix": {"type": "string", "enum": sorted(CATALOG)},
                 "fix_arguments": {"type": "object"},
                 "why": {"type": "string"},
             },
-            "required": ["failure", "summary"],
+            "required": ["failure", "summary", "cites"],
         },
     )
 
@@ -61,15 +68,32 @@ def _tools() -> list[ToolSpec]:
     return specs + [_conclude_tool()]
 
 
-async def react(llm: LLM, tools: ToolCaller, evidence: Evidence, *, max_steps: int = 7) -> tuple[Diagnosis | None, list[dict[str, Any]]]:
-    """Run the loop; returns the diagnosis (None when the model did not conclude) and the transcript."""
-    messages: list[dict[str, Any]] = [
-        {
-            "role": "user",
-            "content": "No rule of the failure catalog matched. Evidence so far:\n"
-            + evidence.model_dump_json(indent=1, exclude_none=True)[:12000],
-        }
+def prompt(evidence: Evidence, differences: list[str], budget_tokens: int = TIMELINE_TOKENS) -> str:
+    """The first message: a compact snapshot, the principals' actions, the baseline differences and
+    the timeline (newest entries kept within ``budget_tokens``)."""
+    snapshot = evidence.model_dump(
+        mode="json", exclude_none=True,
+        include={"namespace", "execution_id", "tool_errors", "metrics"},
+    )
+    snapshot["status"] = evidence.status
+    snapshot["error"] = (evidence.execution or {}).get("error")
+    snapshot["agents_down"] = [f"{a.name} {a.status} restarts={a.restarts}" for a in evidence.agents if a.status not in ("READY", "PROCESSING")]
+    snapshot["slices"] = (evidence.monitor or {}).get("slices")
+    parts = [
+        "No rule of the failure catalog matched. Snapshot:\n" + json.dumps(snapshot, default=str)[:3000],
+        "Principals' actions:\n" + ("\n".join(a.describe() for a in evidence.actions) or "none"),
+        "Differences from the config's previous executions:\n" + ("\n".join(differences) or "none known"),
+        f"Timeline ({len(evidence.timeline)} entries, oldest first; cite ids):\n" + render(evidence.timeline, budget_tokens * 4),
     ]
+    return "\n\n".join(parts)
+
+
+async def react(
+    llm: LLM, tools: ToolCaller, evidence: Evidence, *, max_steps: int = 7, differences: list[str] | None = None,
+    budget_tokens: int = TIMELINE_TOKENS,
+) -> tuple[Diagnosis | None, list[dict[str, Any]]]:
+    """Run the loop; returns the diagnosis (None when the model did not conclude) and the transcript."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt(evidence, differences or [], budget_tokens)}]
     for _ in range(max_steps):
         reply = await llm.reply(system=SYSTEM, messages=messages, tools=_tools(), agent="debugger")
         messages.append({"role": "assistant", "content": reply.content or [{"type": "text", "text": reply.text}]})
@@ -103,6 +127,7 @@ def _diagnosis(arguments: dict[str, Any]) -> Diagnosis:
         failure=failure,
         summary=str(arguments.get("summary", "")),
         evidence=[str(e) for e in arguments.get("evidence") or []],
+        cites=[str(c) for c in arguments.get("cites") or []],
         fixes=fixes,
         diagnosed_by="llm",
     )

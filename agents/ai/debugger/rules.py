@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agents.ai.debugger import intent
 from agents.ai.debugger.evidence import Evidence
 
 FailureClass = Literal[
+    "operator_action",
     "broker_unreachable",
     "database_unavailable",
     "disk_full",
@@ -28,6 +30,7 @@ FailureClass = Literal[
     "worker_payload_errors",
     "slice_backlog",
     "stuck_execution",
+    "degraded",
     "unknown",
 ]
 
@@ -45,7 +48,9 @@ class Diagnosis(BaseModel):
     summary: str
     evidence: list[str] = Field(default_factory=list)
     fixes: list[FixProposal] = Field(default_factory=list)
-    diagnosed_by: Literal["rules", "llm"] = "rules"
+    cites: list[str] = Field(default_factory=list, description="ids of the timeline entries the diagnosis rests on")
+    deliberate: list[str] = Field(default_factory=list, description="principals' actions behind the state, in words")
+    diagnosed_by: Literal["rules", "llm", "baseline"] = "rules"
     rules_considered: list[str] = Field(default_factory=list)
 
 
@@ -55,6 +60,23 @@ Rule = Callable[[Evidence], Diagnosis | None]
 SLICE_FAILURE_RATE = 0.2
 BACKLOG_PER_WORKER = 4
 STUCK_INTERVALS = 5
+
+
+def operator_action(ev: Evidence) -> Diagnosis | None:
+    """A terminated execution or a stopped testbed that a principal stopped: intent, not a failure."""
+    stop = intent.stop_explaining(ev)
+    if stop is None:
+        return None
+    what = "The execution was" if ev.execution_id else "The testbed was"
+    cites = [stop.entry_id] + [e.id for e in ev.timeline if e.id == "x-end"]
+    return Diagnosis(
+        failure="operator_action",
+        summary=f"{what} {stop.describe()}.",
+        evidence=[stop.describe()],
+        cites=cites,
+        deliberate=[stop.describe()],
+        fixes=[FixProposal(fix="report_only", why="nothing broke: it was stopped on purpose; start it again when the reason is gone")],
+    )
 
 
 def broker_unreachable(ev: Evidence) -> Diagnosis | None:
@@ -155,10 +177,18 @@ def agent_crashed(ev: Evidence) -> Diagnosis | None:
     if not down and not not_ready:
         return None
     cited = [f"agent {a.name} is {a.status} (restarts {a.restarts})" for a in down] or ["the testbed is not ready"]
+    kills = intent.kills_of(ev, [a.name for a in down])
+    summary = "An agent of the testbed crashed or never became ready."
+    if kills and len(kills) == len(down):
+        summary = "Agents are down because a principal killed them: " + "; ".join(k.describe() for k in kills.values()) + "."
+    elif kills:
+        summary = "Agents are down; some were killed by a principal: " + "; ".join(k.describe() for k in kills.values()) + "."
     return Diagnosis(
         failure="agent_crashed",
-        summary="An agent of the testbed crashed or never became ready.",
+        summary=summary,
         evidence=cited,
+        cites=[k.entry_id for k in kills.values()] + [f"a-{a.name}" for a in down if ev.entry(f"a-{a.name}")],
+        deliberate=[k.describe() for k in kills.values()],
         fixes=[FixProposal(fix="restart_agent", arguments={"name": a.name}, why="restart the agent") for a in down]
         or [FixProposal(fix="restart_testbed", arguments={"namespace": ev.namespace}, why="restart the testbed")],
     )
@@ -195,9 +225,13 @@ def slice_backlog(ev: Evidence) -> Diagnosis | None:
         return None
     # enough workers to bring the queue under the threshold, at least double the pool
     target = max(workers * 2, workers + 1, 2, -(-queued // BACKLOG_PER_WORKER) + 1)
+    scaled = intent.scale_downs(ev)
     return Diagnosis(
         failure="slice_backlog",
-        summary=f"{queued} slices wait for {workers} workers.",
+        summary=f"{queued} slices wait for {workers} workers."
+        + (f" The pool size was chosen: {scaled[-1].describe()}." if scaled else ""),
+        cites=[a.entry_id for a in scaled[-1:]],
+        deliberate=[a.describe() for a in scaled[-1:]],
         evidence=[f"queued={queued} workers={workers}"] + ([timeouts] if timeouts else []),
         fixes=[FixProposal(fix="scale_workers", arguments={"namespace": ev.namespace, "count": target}, why="add workers")],
     )
@@ -229,6 +263,7 @@ def stuck_execution(ev: Evidence) -> Diagnosis | None:
 
 
 CATALOG: list[Rule] = [
+    operator_action,
     broker_unreachable,
     database_unavailable,
     disk_full,
@@ -250,5 +285,30 @@ def diagnose(evidence: Evidence, catalog: list[Rule] | None = None) -> Diagnosis
         found = rule(evidence)
         if found is not None:
             found.rules_considered = considered
+            found.cites = cite(evidence, found)
             return found
     return None
+
+
+def cite(ev: Evidence, diagnosis: Diagnosis) -> list[str]:
+    """The diagnosis's own citations plus the timeline entries its evidence texts come from
+    (a log row, an agent, the execution's end); the latest DAQ event for rules that read counts."""
+    cites = list(diagnosis.cites)
+    for text in diagnosis.evidence:
+        head = " ".join(text.split())[:60]
+        for entry in ev.timeline:
+            if entry.source == "daq":
+                continue
+            if head and (head in entry.summary or entry.summary.split(" (×")[0][:60] in text):
+                cites.append(entry.id)
+                break
+        cites.extend(f"tool:{name}" for name, error in ev.tool_errors.items() if error == text)
+        for agent in ev.agents:
+            if agent.name in text and ev.entry(f"a-{agent.name}"):
+                cites.append(f"a-{agent.name}")
+    if ev.execution and ev.execution.get("error") and ev.entry("x-end"):
+        cites.append("x-end")
+    if not cites:
+        latest = [e.id for e in ev.timeline if e.source in ("daq", "node")][-1:]
+        cites.extend(latest or [e.id for e in ev.timeline[-1:]])
+    return list(dict.fromkeys(cites))

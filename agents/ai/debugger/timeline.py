@@ -161,7 +161,7 @@ def call_entry(record_id: str, time_text: str, body: dict[str, Any]) -> tuple[En
     summary = f"{tool}({json.dumps(shown, separators=(',', ':'), default=str)})" + \
         (f" reason: {reason}" if reason else "") + ("" if outcome == "ok" else f" -> {outcome}: {attrs.get('error', '')}")
     started = tool_el.get("start") or time_text
-    entry = Entry(id="c" + record_id.replace("-", "")[:8], t=_parse_time(started), source="gateway", kind=tool,
+    entry = Entry(id="c" + record_id.replace("-", "")[-8:], t=_parse_time(started), source="gateway", kind=tool,
                   actor=person, client=client, summary=_clip(summary))
     return entry, {"arguments": arguments, "outcome": outcome}
 
@@ -174,7 +174,7 @@ def node_entry(record_id: str, time_text: str, body: dict[str, Any]) -> Entry | 
     attrs = next((e.get("attrs", {}) for e in body.get("elements", []) if e.get("class") == "Workflow"), {})
     informed = next((r["dst"] for r in body.get("relations", []) if r.get("rel") == "wasInformedBy"), None)
     summary = f"{attrs.get('execution_id')} {attrs.get('status', '')}".strip() + (f", informed by {informed}" if informed else "")
-    return Entry(id="p" + record_id.replace("-", "")[:8], t=_parse_time(time_text), source="node", kind=event,
+    return Entry(id="p" + record_id.replace("-", "")[-8:], t=_parse_time(time_text), source="node", kind=event,
                  summary=_clip(summary))
 
 

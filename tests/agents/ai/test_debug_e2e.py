@@ -41,7 +41,10 @@ async def crash_an_agent(client: Client, namespace: str) -> str:
 
 
 async def test_crashed_agent_is_diagnosed_by_rules_and_restarted(tmp_path: Path) -> None:
-    async with gateway(tmp_path / "state") as (client, up):
+    # an intent window of 0: the kill below is not protected as a person's recent action
+    policy = tmp_path / "policy.toml"
+    policy.write_text("intent_window_s = 0\n")
+    async with gateway(tmp_path / "state", "--policy", str(policy)) as (client, up):
         victim = await crash_an_agent(client, "dora")
         report = await call(client, "debug_execution", namespace="dora")
         assert report["diagnosis"]["failure"] == "agent_crashed"
@@ -51,6 +54,7 @@ async def test_crashed_agent_is_diagnosed_by_rules_and_restarted(tmp_path: Path)
         agent = await call(client, "get_agent", name=victim)
         assert agent["status"] in ("READY", "PROCESSING")
         assert [s["kind"] for s in report["steps"]][:4] == ["evidence", "diagnosis", "decision", "action"]
+        assert f"a-{victim}" in report["diagnosis"]["cites"]
     # every step is a PROV record, the debugger acting on behalf of the principal
     engine = engine_for(state_dir=Path(up["state_dir"]))
     try:
@@ -82,28 +86,43 @@ async def test_fix_sent_to_ask_waits_for_approval(tmp_path: Path) -> None:
         assert again.is_error and "not pending" in again.content[0].text
 
 
+def _cited_ids(body: dict[str, Any]) -> list[str]:
+    """Entry ids of the timeline in the first prompt (the line after the timestamp)."""
+    text = body["messages"][0]["content"]
+    lines = text.split("Timeline (", 1)[1].splitlines()[1:]
+    return [line.split(" ")[1] for line in lines if line[:2] == "20"]
+
+
 async def test_llm_leads_the_diagnosis_no_rule_knows(tmp_path: Path, messages_api: ScriptedMessagesAPI) -> None:
+    seen: dict[str, list[str]] = {}
+
     def conclude(body: dict[str, Any]) -> Turn:
         logs = tool_results(body)[0]
         assert not logs.get("is_error"), logs
-        return Turn(tool_calls=[("conclude", {"failure": "unknown", "summary": "stopped on purpose by its operator",
-                                              "evidence": ["status terminated, reason 'operator stop'"],
-                                              "fix": "report_only", "why": "nothing broke; re-run when ready"})])
+        seen["ids"] = ids = _cited_ids(body)
+        return Turn(tool_calls=[("conclude", {"failure": "unknown", "summary": "a few slices fail in the payload",
+                                              "evidence": ["failed slices in the warnings"], "cites": ids[-1:],
+                                              "fix": "report_only", "why": "read a failed slice"})])
 
     env = {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": messages_api.url, "CONTROLROOM_AI_MODEL": "claude-test"}
     async with gateway(tmp_path / "state", env=env) as (client, _):
         await call(client, "start_testbed", namespace="fred")
-        started = await call(client, "start_workflow", namespace="fred", realtime=True, parameters={"stf_count": 50})
+        # one slice in ten fails, under the payload rule's 20 %: no rule knows it, the logs warn
+        started = await call(client, "start_workflow", namespace="fred",
+                             parameters={"stf_count": 4, "slice_failure_rate": 0.1, "slice_max_retries": 0})
         execution_id = started["execution_id"]
-        await call(client, "stop_workflow", execution_id=execution_id, reason="operator stop")
+        await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=120)
         messages_api.script = [
             Turn(text="Checking the logs.", tool_calls=[("list_logs", {"execution_id": execution_id, "level": "INFO"})]),
             conclude,
         ]
         report = await call(client, "debug_execution", execution_id=execution_id)
-    assert report["diagnosis"]["diagnosed_by"] == "llm"
-    assert report["diagnosis"]["summary"] == "stopped on purpose by its operator"
+    assert report["diagnosis"]["diagnosed_by"] == "llm", report["steps"]
+    assert report["diagnosis"]["summary"] == "a few slices fail in the payload"
+    assert report["diagnosis"]["cites"] == seen["ids"][-1:] and [e["id"] for e in report["cited"]] == seen["ids"][-1:]
     assert report["outcome"] == "reported"
+    prompt = messages_api.requests[0]["messages"][0]["content"]
+    assert "Timeline (" in prompt and len(prompt) < 16_000
     # the model was offered read-only tools only, plus conclude
     offered = {tool["name"] for tool in messages_api.requests[0]["tools"]}
     assert "conclude" in offered and "start_workflow" not in offered and "restart_agent" not in offered
@@ -135,7 +154,9 @@ async def test_ask_goes_to_the_human_by_elicitation_when_the_client_can_answer(t
 async def test_the_watcher_debugs_a_crash_without_being_asked(tmp_path: Path) -> None:
     import asyncio
 
-    async with gateway(tmp_path / "state", "--watch", "0.5") as (client, up):
+    policy = tmp_path / "policy.toml"
+    policy.write_text("intent_window_s = 0\n")  # the kill is not protected: the watcher may restart it
+    async with gateway(tmp_path / "state", "--watch", "0.5", "--policy", str(policy)) as (client, up):
         victim = await crash_an_agent(client, "hank")
         status = "EXITED"
         for _ in range(60):  # bounded: 30 s
