@@ -223,7 +223,8 @@ async def provenance_entries(
         if outcome == "ok" and entry.kind in CONTROL_TOOLS and entry.actor and entry.client not in DEBUGGER_CLIENTS \
                 and entry.actor not in MACHINE_PRINCIPALS:
             actions.append(Action(entry_id=entry.id, tool=entry.kind, principal=entry.actor, client=entry.client, at=entry.t,
-                                  reason=arguments.get("reason") or None, arguments=arguments))
+                                  reason=arguments.get("reason") or None,
+                                  arguments={k: v for k, v in arguments.items() if k != "reason"}))
     return entries, actions
 
 
