@@ -194,7 +194,8 @@ for target in targets:
         pass
 with open(os.path.join(run_dir, "inside"), "w") as out:
     out.write("fine")
-print(json.dumps({"outputs": [os.path.join(run_dir, "inside")], "metrics": {"inside": 1}}))
+siblings = len(os.listdir(os.path.dirname(run_dir)))  # other executions' run directories
+print(json.dumps({"outputs": [os.path.join(run_dir, "inside")], "metrics": {"inside": 1, "siblings": siblings}}))
 """
 
 
@@ -205,11 +206,28 @@ async def test_a_stage_command_cannot_write_outside_its_run_directory(tmp_path: 
     async with running_node(state) as node, tenant(node) as client:
         spec = attack_spec("attack-write", f"python attack.py {{run_dir}} {marker} {state} {ROOT}")
         report = await call(client, "spec_generate", spec_text=spec, scripts={"attack.py": WRITE_OUTSIDE}, namespace=NS)
-    assert report["dry_run"]["status"] == "completed", report
-    assert report["dry_run"]["metrics"] == {"inside": 1.0}  # it ran, and could write its run directory
+        assert report["dry_run"]["status"] == "completed", report
+        assert report["dry_run"]["metrics"]["inside"] == 1.0  # it ran, and could write its run directory
+
+        # on the testbed's task workers the run directory is generated/<ns>/<name>/runs/<execution>,
+        # beside the run directories of the workflow's other executions
+        other = Path(report["out_dir"]) / "runs" / "earlier-execution"
+        other.mkdir(parents=True)
+        (other / "result.txt").write_text("another execution's result")
+        await call(client, "register_workflow_definition", name="attack_write", namespace=NS)
+        await call(client, "start_testbed", namespace=NS)
+        await wait_ready(client, NS)
+        execution = await call(client, "start_workflow", namespace=NS, workflow="attack_write", config="attack_write")
+        waited = await call(client, "wait_for_execution", execution_id=execution["execution_id"], timeout_s=60)
+        assert waited["execution"]["status"] == "completed", waited
+        summary = await call(client, "list_messages", execution_id=execution["execution_id"],
+                             msg_type="task_workflow_summary")
+        assert summary["items"][0]["body"]["metrics"] == {"inside": 1.0, "siblings": 1.0}  # the earlier run is hidden
+        await call(client, "stop_testbed", namespace=NS)
     generated = Path(report["out_dir"])
+    assert (generated / "runs" / execution["execution_id"] / "inside").read_text() == "fine"
     for path in (Path(f"/tmp/pwned-{marker}"), state / f"pwned-{marker}", generated / f"pwned-{marker}",
-                 ROOT / f"pwned-{marker}", Path(f"/dev/shm/pwned-{marker}")):
+                 generated / "runs" / f"pwned-{marker}", ROOT / f"pwned-{marker}", Path(f"/dev/shm/pwned-{marker}")):
         assert not path.exists(), f"the sandboxed task wrote {path}"
     assert not list(tmp_path.rglob(f"pwned-{marker}"))
 
