@@ -108,6 +108,7 @@ async def test_gateway_restart_under_load(tmp_path: Path) -> None:
     prov = ProvStore(engine)
     await prov.create_schema()
     nodes: list[NodeProcess] = []
+    callers: list[asyncio.Task[None]] = []
     try:
         async with gateway_on(state_dir, port, prov) as first:
             user = await create_token(first.store, Principal(user="loader", namespaces=["a", "b"],
@@ -116,7 +117,7 @@ async def test_gateway_restart_under_load(tmp_path: Path) -> None:
                 token = await create_token(first.store, Principal(user=name, namespaces=[namespace], scopes=["node"]))
                 nodes.append(await NodeProcess(name, url, token, [namespace]).start())
             load = Load(url + "/mcp", user)
-            callers = [asyncio.create_task(load.caller(n)) for n in range(CALLERS)]
+            callers += [asyncio.create_task(load.caller(n)) for n in range(CALLERS)]
             async with asyncio.timeout(60):
                 while len(load.answered) < 40:
                     await asyncio.sleep(0.05)
@@ -136,6 +137,9 @@ async def test_gateway_restart_under_load(tmp_path: Path) -> None:
         records = [row.body for row in await prov.records(stream="gateway")]
         assert (await prov.verify()).ok
     finally:
+        for caller in callers:
+            caller.cancel()
+        await asyncio.gather(*callers, return_exceptions=True)
         for node in nodes:
             node.kill(signal.SIGTERM)
         await engine.dispose()
