@@ -30,7 +30,8 @@ def serve(
     host: interface to bind (default 127.0.0.1)
     port: TCP port (default 8700; 0 picks a free one)
     state_dir: directory of gateway.db and identity-keys.json (default .controlroom)
-    database_url: SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db
+    database_url: SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db; replicas given the
+        same URL share nodes, tokens, identity keys (public halves) and provenance (docs/gateway.md)
     policy: the debugging agent's policy file (AUTO / ASK / STOP per scope and fix; see docs/debugging.md)
     watch: look for failures every WATCH seconds and debug them without being asked (off by default)
     """
@@ -56,7 +57,8 @@ def serve(
         print(f"gateway ready at {url}/mcp", flush=True)
 
     async def run() -> None:
-        async with gateway_recorder(settings.state_dir, settings.database_url) as recorder:
+        async with gateway_recorder(settings.state_dir, settings.database_url,
+                                    stream=settings.provenance_stream()) as recorder:
             gateway = build_gateway(settings, recorder=recorder, policy=gate, llm=llm_if_configured())
             await serve_gateway(gateway=gateway, ready=ready)
 

@@ -12,6 +12,14 @@ every registration and heartbeat answer):
 and stages a new next key. A running gateway notices the file changed within a second (it looks
 at most once a second), so a rotation needs no restart and no node sees an unknown key.
 
+Replicas (several gateways on one database, each with its own state directory) keep their own
+private keys: none is ever written to the database. Each publishes the public halves of its
+JWKS to the shared table ``gateway_public_keys`` (`SharedKeys`: at start, within a second of
+a rotation, and every quarter of the window below) and reads the others' once a second,
+and hands nodes the union of every replica's published keys, so a node registered through replica
+A verifies identities signed by replica B. A replica that stops refreshing its keys drops out of
+the union after the identity TTL plus a minute (tokens it signed have expired by then).
+
 Example::
 
     ring = KeyRing(state_dir / "identity-keys.json", ttl_s=120)
@@ -22,17 +30,24 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
+
+import anyio
 
 from mcp_nodes.contract.identity import SigningKey
 
-__all__ = ["KeyRing", "Rotation", "rotate_keys"]
+__all__ = ["KeyRing", "Rotation", "SharedKeys", "rotate_keys"]
+
+log = logging.getLogger(__name__)
 
 RETIRED_GRACE_S = 60.0
+PUBLISH_EVERY_S = 1.0
 _RELOAD_EVERY_S = 1.0
 
 Status = Literal["current", "next", "retired"]
@@ -142,3 +157,55 @@ class KeyRing:
         keys = [e.key.public_jwk() for e in self._fresh()
                 if e.status != "retired" or (e.retired_at or 0) + self.ttl_s + RETIRED_GRACE_S >= now]
         return {"keys": keys}
+
+
+class KeyTable(Protocol):
+    """Where replicas publish their public keys (`mcp_gateway.registry_store.RegistryStore`)."""
+
+    async def publish_keys(self, replica: str, jwks: list[dict[str, Any]]) -> None: ...
+
+    async def published_keys(self, refreshed_after: datetime) -> list[tuple[str, dict[str, Any]]]: ...
+
+
+class SharedKeys:
+    """One replica's keys plus every other replica's published public keys.
+
+    ``jwks()`` is what nodes get: this replica's own JWKS (always, even before the first sync)
+    and the keys the other replicas published and refreshed within the identity TTL plus a minute.
+    `run` publishes and re-reads every ``period_s``; call `sync` once before serving.
+    """
+
+    def __init__(self, ring: KeyRing, table: KeyTable, replica: str, period_s: float = PUBLISH_EVERY_S) -> None:
+        self.ring = ring
+        self.table = table
+        self.replica = replica
+        self.period_s = period_s
+        self._others: list[dict[str, Any]] = []
+        self._published: list[str] = []
+        self._published_at = float("-inf")
+
+    def jwks(self) -> dict[str, Any]:
+        own = self.ring.jwks()["keys"]
+        kids = {key["kid"] for key in own}
+        return {"keys": own + [key for key in self._others if key["kid"] not in kids]}
+
+    async def sync(self) -> None:
+        """Publish this replica's public keys (when they changed, or to keep them fresh), then
+        read the other replicas' ones."""
+        window = self.ring.ttl_s + RETIRED_GRACE_S
+        own = self.ring.jwks()["keys"]
+        kids = [key["kid"] for key in own]
+        if kids != self._published or time.monotonic() - self._published_at > window / 4:
+            await self.table.publish_keys(self.replica, own)
+            self._published, self._published_at = kids, time.monotonic()
+        fresh_after = datetime.now(UTC) - timedelta(seconds=window)
+        self._others = [jwk for replica, jwk in await self.table.published_keys(fresh_after) if replica != self.replica]
+
+    async def run(self) -> None:
+        """Sync every ``period_s`` until cancelled (a failed sync is logged and retried)."""
+        while True:
+            await anyio.sleep(self.period_s)
+            try:
+                await self.sync()
+            except Exception as error:  # the database may be briefly away; keep the last union
+                log.warning("could not share identity keys with the other replicas: %s", error)

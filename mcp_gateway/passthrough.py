@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -81,8 +81,12 @@ class McpPassthrough:
 
     def __init__(self, inner: ASGIApp, authenticator: Authenticator, handler: Handler,
                  catalog: Callable[[], dict[str, LogicalTool]], own_tools: Callable[[], set[str]],
-                 path: str = "/mcp", max_json_depth: int = 64, max_json_containers: int = 100_000) -> None:
+                 path: str = "/mcp", max_json_depth: int = 64, max_json_containers: int = 100_000,
+                 on_unknown_tool: Callable[[], Awaitable[object]] | None = None) -> None:
         self.inner = inner
+        self.on_unknown_tool = on_unknown_tool
+        """Awaited once before a tools/call of a name not in the catalog is answered (the gateway
+        reloads its registry: a node registered through another replica)."""
         self.authenticator = authenticator
         self.handler = handler
         self.catalog = catalog
@@ -128,6 +132,9 @@ class McpPassthrough:
         if method == "tools/call":
             name = message["params"]["name"]
             tool = self.catalog().get(name)
+            if tool is None and self.on_unknown_tool is not None and name not in self.own_tools():
+                await self.on_unknown_tool()
+                tool = self.catalog().get(name)
             if tool is not None and name not in self.own_tools():
                 await self._call(scope, receive, send, headers, principal, tool, message, body)
                 return

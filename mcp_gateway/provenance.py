@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from prov_agent.recorder import Recorder
+from workflows.store.private import private_dir
 
 from mcp_gateway.models import CallRecord
 
@@ -19,20 +20,27 @@ from mcp_gateway.models import CallRecord
 async def gateway_recorder(state_dir: Path, database_url: str | None = None,
                            stream: str = "gateway") -> AsyncIterator[Recorder]:
     """The gateway's provenance wiring, shared by `controlroom up` and `controlroom gateway serve`:
-    the provenance store (SQLite ``state_dir/controlroom.db``, or ``database_url``), its writer
-    (flushed and closed on exit) and a recorder on ``stream``, for ``build_gateway(recorder=...)``.
-    """
-    from prov_agent.store import ProvStore, engine_for
-    from prov_agent.writer import ProvWriter
+    the provenance store (SQLite ``state_dir/controlroom.db``, or ``database_url``) on the database
+    port's engine, its tables brought to the newest migration, its writer (flushed and closed on
+    exit) and a recorder on ``stream``, for ``build_gateway(recorder=...)``.
 
-    engine = engine_for(database_url=database_url, state_dir=state_dir)
+    Replicas sharing ``database_url`` pass their own ``stream`` (``GatewaySettings.provenance_stream``,
+    ``gateway-<replica>``): each extends its own hash chain, so no two writers race for a seq.
+    """
+    from prov_agent.store import ProvStore
+    from prov_agent.writer import ProvWriter
+    from workflows.store.database import Database, default_url
+
+    if database_url is None:
+        private_dir(state_dir)
+    database = await Database(database_url or default_url(state_dir)).open(upgrade=False)  # not the store's tables
     try:
-        store = ProvStore(engine)
+        store = ProvStore(database.shared_engine())
         await store.create_schema()
         async with ProvWriter(store) as writer:
             yield Recorder(writer, stream=stream)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 class ProvCallObserver:

@@ -4,6 +4,12 @@ In memory for the hot path (routing reads it per call), written through to `Regi
 so a restarted gateway reloads it. A node whose lease lapses is probed and marked down by
 `mcp_gateway.health`; a heartbeat or registration brings it back up.
 
+Replicas sharing one database see each other's nodes: `follow` re-reads the node rows every
+heartbeat period and `refresh` merges them (a node registered through another replica appears,
+a heartbeat it received renews the lease here, a health change it wrote applies here); the
+router also refreshes once on a routing miss, so a node registered a moment ago through another
+replica is found without waiting for the next period.
+
 A node may hold only the namespaces its node token grants (``controlroom token create --user
 NODE --node --namespaces a,b``; ``"*"`` = any, written explicitly by whoever creates the
 token): a registration or heartbeat claiming more is refused, and the router picks a node for a
@@ -12,17 +18,22 @@ namespace only among the nodes that may hold it (`NodeState.serves`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import anyio
+
 from mcp_gateway.catalog import LogicalTool, build_catalog
 from mcp_gateway.errors import AccessDenied, UnknownNode
 from mcp_gateway.models import NodeHealth, NodeView, Principal
-from mcp_gateway.registry_store import RegistryStore
+from mcp_gateway.registry_store import RegistryStore, StoredNode
 from mcp_nodes.contract.registration import Heartbeat, NodeInfo, RegistrationAccepted
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -89,6 +100,7 @@ class Registry:
         self.catalog: dict[str, LogicalTool] = {}
         self.by_namespace: dict[str, list[str]] = {}
         self._listeners: list[Callable[[NodeState], None]] = []
+        self._lock = anyio.Lock()  # a refresh never interleaves with this replica's own writes
 
     def on_change(self, listener: Callable[[NodeState], None]) -> None:
         """Call ``listener(node)`` after a node registers, changes health or leaves."""
@@ -97,13 +109,58 @@ class Registry:
     async def load(self) -> None:
         """Reload from SQL; reloaded nodes start a fresh lease (they keep heartbeating)."""
         now = time.monotonic()
-        for stored in await self._store.load_nodes():
-            self.nodes[stored.info.name] = NodeState(
-                info=stored.info, health=stored.health, load=stored.load,
-                namespaces=list(stored.info.namespaces), last_heartbeat=stored.last_heartbeat,
-                beat_monotonic=now, down_since=stored.down_since,
-                allowed=list(stored.info.namespaces))  # checked when stored; the next heartbeat's token widens it
-        self._rebuild()
+        async with self._lock:
+            for stored in await self._store.load_nodes():
+                self.nodes[stored.info.name] = self._state_of(stored, now)
+            self._rebuild()
+
+    @staticmethod
+    def _state_of(stored: StoredNode, beat_monotonic: float) -> NodeState:
+        return NodeState(
+            info=stored.info, health=stored.health, load=stored.load,
+            namespaces=list(stored.info.namespaces), last_heartbeat=stored.last_heartbeat,
+            beat_monotonic=beat_monotonic, down_since=stored.down_since,
+            allowed=list(stored.info.namespaces))  # checked when stored; the next heartbeat's token widens it
+
+    async def refresh(self) -> bool:
+        """Merge what other replicas wrote to the node rows (one SELECT); True when something
+        changed here."""
+        async with self._lock:
+            rows = await self._store.load_nodes()
+            now = time.monotonic()
+            changed: list[NodeState] = []
+            for stored in rows:
+                state = self.nodes.get(stored.info.name)
+                if state is None:
+                    self.nodes[stored.info.name] = state = self._state_of(stored, now)
+                    changed.append(state)
+                    continue
+                if stored.last_heartbeat is not None and (state.last_heartbeat is None
+                                                          or stored.last_heartbeat > state.last_heartbeat):
+                    # another replica received a heartbeat: the node's lease is renewed here too
+                    state.last_heartbeat, state.beat_monotonic, state.load = stored.last_heartbeat, now, stored.load
+                if stored.info != state.info:
+                    state.info, state.namespaces = stored.info, list(stored.info.namespaces)
+                    if "*" not in state.allowed:  # the replica that stored them checked them against the token
+                        state.allowed = sorted(set(state.allowed) | set(stored.info.namespaces))
+                    changed.append(state)
+                if (stored.health, stored.down_since) != (state.health, state.down_since):
+                    state.health, state.down_since = stored.health, stored.down_since
+                    changed.append(state)
+            if changed:
+                self._rebuild()
+        for state in {id(state): state for state in changed}.values():
+            self._changed(state)
+        return bool(changed)
+
+    async def follow(self) -> None:
+        """`refresh` every heartbeat period until cancelled (run it in the gateway's lifespan)."""
+        while True:
+            await anyio.sleep(self.heartbeat_s)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("could not reload the node registry from the database")
 
     def _rebuild(self) -> None:
         self.catalog = build_catalog(state.info for state in self.nodes.values())
@@ -128,52 +185,65 @@ class Registry:
         now = datetime.now(UTC)
         state = NodeState(info=info, namespaces=list(info.namespaces), last_heartbeat=now,
                           beat_monotonic=time.monotonic(), allowed=list(principal.namespaces))
-        await self._store.save_node(info, "up", 0.0, now, None)
-        self.nodes[info.name] = state
-        self._rebuild()
+        async with self._lock:
+            await self._store.save_node(info, "up", 0.0, now, None)
+            self.nodes[info.name] = state
+            self._rebuild()
         self._changed(state)
         return self.accepted(info.name)
 
     async def heartbeat(self, beat: Heartbeat, principal: Principal) -> RegistrationAccepted:
         _may_act_as(principal, beat.name)
-        state = self.nodes.get(beat.name)
-        if state is None or state.health == "gone":
-            raise UnknownNode(f"node {beat.name!r} is not registered; POST /nodes/register first")
-        _may_hold(principal, beat.name, beat.namespaces if beat.namespaces is not None else state.namespaces)
-        state.allowed = list(principal.namespaces)
-        now = datetime.now(UTC)
-        state.beat_monotonic = time.monotonic()
-        state.last_heartbeat = now
-        state.load = beat.load
-        came_back = state.health != "up"
-        namespaces_changed = beat.namespaces is not None and beat.namespaces != state.namespaces
-        if beat.namespaces is not None:
-            state.namespaces = list(beat.namespaces)
-        state.health, state.down_since = "up", None
-        await self._store.update_node(beat.name, health="up", load=beat.load, last_heartbeat=now, down_since=None)
+        if beat.name not in self.nodes:
+            await self.refresh()  # registered through another replica a moment ago?
+        async with self._lock:
+            state = self.nodes.get(beat.name)
+            if state is None or state.health == "gone":
+                raise UnknownNode(f"node {beat.name!r} is not registered; POST /nodes/register first")
+            _may_hold(principal, beat.name, beat.namespaces if beat.namespaces is not None else state.namespaces)
+            now = datetime.now(UTC)
+            came_back = state.health != "up"
+            namespaces_changed = beat.namespaces is not None and beat.namespaces != state.namespaces
+            values: dict[str, Any] = {}
+            if namespaces_changed:
+                # stored in the row's info too: a restart or another replica reads the namespaces from there
+                values["info"] = state.info.model_copy(update={"namespaces": list(beat.namespaces or [])})
+            await self._store.update_node(beat.name, health="up", load=beat.load, last_heartbeat=now, down_since=None,
+                                          **{k: v.model_dump(mode="json") for k, v in values.items()})
+            state.allowed = list(principal.namespaces)
+            state.beat_monotonic = time.monotonic()
+            state.last_heartbeat, state.load = now, beat.load
+            if namespaces_changed:
+                state.info, state.namespaces = values["info"], list(beat.namespaces or [])
+            state.health, state.down_since = "up", None
+            if came_back or namespaces_changed:
+                self._rebuild()
         if came_back or namespaces_changed:
-            self._rebuild()
             self._changed(state)
         return self.accepted(beat.name)
 
     async def deregister(self, name: str, principal: Principal) -> None:
         """Mark a node gone; its last tool schemas stay in the catalog."""
         _may_act_as(principal, name)
-        state = self.nodes.get(name)
-        if state is None:
-            raise UnknownNode(f"node {name!r} is not registered")
-        state.health, state.down_since = "gone", datetime.now(UTC)
-        await self._store.update_node(name, health="gone", down_since=state.down_since)
-        self._rebuild()
+        async with self._lock:
+            state = self.nodes.get(name)
+            if state is None:
+                raise UnknownNode(f"node {name!r} is not registered")
+            down_since = datetime.now(UTC)
+            await self._store.update_node(name, health="gone", down_since=down_since)
+            state.health, state.down_since = "gone", down_since
+            self._rebuild()
         self._changed(state)
 
     async def mark_down(self, name: str) -> None:
-        state = self.nodes.get(name)
-        if state is None or state.health != "up":
-            return
-        state.health, state.down_since = "down", datetime.now(UTC)
-        await self._store.update_node(name, health="down", down_since=state.down_since)
-        self._rebuild()
+        async with self._lock:
+            state = self.nodes.get(name)
+            if state is None or state.health != "up":
+                return
+            down_since = datetime.now(UTC)
+            await self._store.update_node(name, health="down", down_since=down_since)
+            state.health, state.down_since = "down", down_since
+            self._rebuild()
         self._changed(state)
 
     def get(self, name: str) -> NodeState:

@@ -1,10 +1,12 @@
 """SQL persistence of the node registry and the token table (the only gateway module on SQLAlchemy).
 
-Two tables on their own MetaData, so they can share a database with other packages:
-``gateway_nodes`` (one row per node, including the last known tool schemas) and
+Tables on their own MetaData, so they can share a database with other packages:
+``gateway_nodes`` (one row per node, including the last known tool schemas),
 ``gateway_tokens`` (sha256 of each bearer token -> principal JSON, which also holds the token's
 ``expires_at``; a token's id is the first 12 hex digits of its sha256, so existing databases
-need no schema change).
+need no schema change) and ``gateway_public_keys`` (the public identity keys each replica
+publishes, `mcp_gateway.keys`). Their schema is the Alembic history in ``mcp_gateway/migrations``
+(`upgrade`; version table ``gateway_alembic_version``), never ``create_all``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Float, MetaData, String, Table, delete, select
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, Index, MetaData, String, Table, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -43,6 +45,16 @@ tokens_table = Table(
     Column("principal", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+)
+
+public_keys_table = Table(
+    "gateway_public_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("replica", String(64), nullable=False),
+    Column("jwk", JSON, nullable=False),
+    Column("refreshed_at", DateTime(timezone=True), nullable=False),
+    Index("gateway_public_keys_replica", "replica"),
 )
 
 
@@ -81,7 +93,8 @@ class TokenInfo(BaseModel):
 
 
 def open_engine(url: str) -> AsyncEngine:
-    """An AsyncEngine for ``url`` (SQLite via aiosqlite or PostgreSQL via asyncpg)."""
+    """A bare AsyncEngine for ``url`` (scripts and benchmarks; the gateway opens the database
+    port, `workflows.store.database.Database`, and hands its ``shared_engine()`` to the store)."""
     return create_async_engine(url)
 
 
@@ -106,15 +119,42 @@ def _aware(value: datetime | None) -> datetime | None:
 class RegistryStore:
     """Node and token rows on an AsyncEngine; SQLAlchemy errors become `RegistryError`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine | None = None) -> None:
+        self._engine = engine
 
-    async def create_tables(self) -> None:
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RegistryError("the registry store has no database yet: the gateway's lifespan opens it")
+        return self._engine
+
+    def bind(self, engine: AsyncEngine) -> None:
+        """Use ``engine`` from now on (the gateway binds the database it opened in its lifespan)."""
+        self._engine = engine
+
+    async def upgrade(self) -> None:
+        """Bring the gateway's tables to the newest migration (stamping a ``create_all`` database)."""
+        from alembic.util import CommandError
+
+        from mcp_gateway.migrate import upgrade_schema
+
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
+                await conn.run_sync(upgrade_schema)
+        except (SQLAlchemyError, CommandError) as error:
+            raise RegistryError(f"cannot create or upgrade the gateway tables: {error}") from error
+
+    create_tables = upgrade  # the name callers used before migrations
+
+    async def schema_revision(self) -> str | None:
+        """The gateway schema's Alembic revision in this database (None: never migrated)."""
+        from mcp_gateway.migrate import current_revision
+
+        try:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(current_revision)
         except SQLAlchemyError as error:
-            raise RegistryError(f"cannot create the registry tables: {error}") from error
+            raise RegistryError(f"cannot read the gateway schema revision: {error}") from error
 
     async def save_node(self, info: NodeInfo, health: NodeHealth, load: float,
                         last_heartbeat: datetime | None, down_since: datetime | None) -> None:
@@ -213,3 +253,29 @@ class RegistryStore:
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot revoke tokens: {error}") from error
         return [digest[:TOKEN_ID_LENGTH] for digest in digests]
+
+    async def publish_keys(self, replica: str, jwks: list[dict[str, Any]]) -> None:
+        """Make ``jwks`` (public keys only) this replica's published keys, refreshed now; keys it
+        published before and no longer does are removed at once (a rotation with --drop-retired)."""
+        now = datetime.now(UTC)
+        kids = [str(jwk["kid"]) for jwk in jwks]
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(public_keys_table).where(
+                    (public_keys_table.c.replica == replica) | public_keys_table.c.kid.in_(kids)))
+                if jwks:
+                    await conn.execute(public_keys_table.insert(), [
+                        {"kid": kid, "replica": replica, "jwk": jwk, "refreshed_at": now} for kid, jwk in zip(kids, jwks)])
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot publish the identity keys of replica {replica!r}: {error}") from error
+
+    async def published_keys(self, refreshed_after: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """(replica, public JWK) of every key some replica refreshed after ``refreshed_after``."""
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(select(public_keys_table.c.replica, public_keys_table.c.jwk)
+                                           .where(public_keys_table.c.refreshed_at > refreshed_after)
+                                           .order_by(public_keys_table.c.kid))).all()
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot read the published identity keys: {error}") from error
+        return [(replica, jwk) for replica, jwk in rows]

@@ -20,7 +20,7 @@ from typing import Any
 
 from mcp_gateway.breaker import Breakers
 from mcp_gateway.catalog import NODE_ARGUMENT, LogicalTool
-from mcp_gateway.errors import AccessDenied, NodeDown, RoutingError
+from mcp_gateway.errors import AccessDenied, NodeDown, RoutingError, UnknownNode
 from mcp_gateway.models import Principal, Route
 from mcp_gateway.registry import NodeState, Registry
 
@@ -116,7 +116,16 @@ class Router:
                 self.owners[(kind, str(value))] = Owner(route.node, namespace if isinstance(namespace, str) else None)
 
     async def route(self, tool: LogicalTool, arguments: dict[str, Any], principal: Principal) -> Route:
-        """Check isolation and pick the node (see the module docstring for the order)."""
+        """Check isolation and pick the node; on a miss, once more after reloading the registry
+        (a node registered or revived through another replica sharing the database)."""
+        try:
+            return await self._route(tool, arguments, principal)
+        except (RoutingError, UnknownNode):
+            if not await self.registry.refresh():  # one SELECT of the node rows; misses are rate-limited calls
+                raise
+        return await self._route(self.registry.catalog.get(tool.name, tool), arguments, principal)
+
+    async def _route(self, tool: LogicalTool, arguments: dict[str, Any], principal: Principal) -> Route:
         entity = entity_of(tool.name, arguments)
         owner = await self.owner_of(entity) if entity is not None else None
         if owner is not None and owner.namespace is not None and not principal.allows(owner.namespace):

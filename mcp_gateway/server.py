@@ -39,13 +39,13 @@ from mcp_gateway.calls import Forwarder, ObserveStage, RateLimitStage, RouteStag
 from mcp_gateway.capabilities import ScopeMiddleware, ScopeStage
 from mcp_gateway.forwarding import NodeClients
 from mcp_gateway.health import HealthMonitor
-from mcp_gateway.keys import KeyRing
+from mcp_gateway.keys import KeyRing, SharedKeys
 from mcp_gateway.observe import CallObserver
 from mcp_gateway.passthrough import McpPassthrough
 from mcp_gateway.ratelimit import RateLimiter
 from mcp_gateway.registry import Registry
 from mcp_gateway.registry_api import registry_routes
-from mcp_gateway.registry_store import RegistryStore, open_engine
+from mcp_gateway.registry_store import RegistryStore
 from mcp_gateway.routing import EntityKey, Owner, Router
 from mcp_gateway.settings import GatewaySettings
 from mcp_gateway.debugging import DebugService, add_debug_tools
@@ -54,7 +54,8 @@ from mcp_gateway.models import Principal
 from mcp_gateway.provenance import ProvCallObserver
 from mcp_gateway.skills import add_skills
 from mcp_gateway.transport import transport_edge
-from workflows.store.private import private_dir, private_sqlite
+from workflows.store.database import Database
+from workflows.store.private import private_dir
 from mcp_gateway.tools import CatalogProvider, add_gateway_tools, current_principal
 from prov_agent.recorder import Recorder
 from prov_agent.tools import Caller, provenance_tools
@@ -104,21 +105,22 @@ def build_gateway(
     policy: Policy | None = None,
     llm: LLM | None = None,
 ) -> Gateway:
-    """Assemble the gateway. ``engine`` defaults to one opened from ``settings``' database URL.
+    """Assemble the gateway. ``engine`` defaults to the database port (`workflows.store.database.
+    Database`) opened on ``settings``' database URL in the lifespan, which also brings the gateway's
+    tables to the newest migration.
 
     With a provenance ``recorder``, every routed call is recorded, the provenance tools are
     served and the debugging agent's steps are recorded; ``policy`` and ``llm`` configure the
     debugging agent (default policy; rules only without an LLM).
     """
     settings = settings or GatewaySettings()
-    owns_engine = engine is None
-    engine = engine or open_engine(settings.resolved_database_url())
-    if owns_engine and settings.database_url is None:
-        private_dir(settings.state_dir)  # 0700, gateway.db 0600 before SQLite creates it
-        private_sqlite(settings.resolved_database_url())
+    database = Database(settings.resolved_database_url()) if engine is None else None
+    if database is not None and settings.database_url is None:
+        private_dir(settings.state_dir)  # 0700; the port creates gateway.db 0600 before SQLite does
     store = RegistryStore(engine)
     keys = KeyRing(settings.identity_keys_path(), settings.identity_ttl_s)  # Ed25519; nodes get the JWKS
-    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s, jwks=keys.jwks)
+    shared_keys = SharedKeys(keys, store, settings.replica())  # ...of every replica on this database
+    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s, jwks=shared_keys.jwks)
     authenticator = Authenticator(store)
     breakers = Breakers(settings.breaker_failures, settings.breaker_reset_s)
     clients = NodeClients(keys, settings.identity_ttl_s, settings.max_output_bytes)
@@ -175,18 +177,25 @@ def build_gateway(
     ])
     passthrough = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog,
                                  lambda: own_tool_names, max_json_depth=settings.max_json_depth,
-                                 max_json_containers=settings.max_json_containers)
+                                 max_json_containers=settings.max_json_containers,
+                                 on_unknown_tool=registry.refresh)
     app = transport_edge(passthrough, settings)  # Host/Origin, body limit: before anything is read
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await store.create_tables()
-        await registry.load()
-        await authenticator.load()
-        await refresh_own_tools()
+        if database is not None:
+            await database.open(upgrade=False)  # the store's tables are not the gateway's
+            store.bind(database.shared_engine())
         try:
+            await store.upgrade()
+            await registry.load()
+            await authenticator.load()
+            await shared_keys.sync()  # published before the first node can meet this replica's kid
+            await refresh_own_tools()
             async with mcp_app.lifespan(mcp_app), anyio.create_task_group() as group:
                 group.start_soon(monitor.watch)
+                group.start_soon(registry.follow)
+                group.start_soon(shared_keys.run)
                 if watcher is not None:
                     group.start_soon(watcher.run)
                 try:
@@ -195,8 +204,8 @@ def build_gateway(
                     group.cancel_scope.cancel()
         finally:
             await clients.aclose()
-            if owns_engine:
-                await engine.dispose()
+            if database is not None:
+                await database.close()
 
     return Gateway(app=app, mcp=mcp, registry=registry, store=store, authenticator=authenticator,
                    router=router, observers=observer_list, settings=settings, _lifespan=lifespan())

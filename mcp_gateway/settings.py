@@ -22,6 +22,10 @@ class GatewaySettings(BaseSettings):
     port: int = Field(default=8700, ge=0, le=65535)
     state_dir: Path = Field(default=Path(".controlroom"), description="holds gateway.db and identity-keys.json")
     database_url: str | None = Field(default=None, description="SQLAlchemy async URL; None = SQLite in state_dir")
+    replica_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="this gateway's name among replicas sharing database_url (default: derived from host and state_dir)",
+    )
     identity_ttl_s: float = Field(default=120.0, gt=0, description="lifetime of the identity JWT sent to nodes")
     lease_s: float = Field(default=10.0, gt=0, description="a node missing heartbeats this long is probed")
     heartbeat_s: float = Field(default=3.0, gt=0, description="heartbeat period suggested to nodes")
@@ -53,6 +57,21 @@ class GatewaySettings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite under ``state_dir``."""
         return self.database_url or f"sqlite+aiosqlite:///{self.state_dir / 'gateway.db'}"
+
+    def replica(self) -> str:
+        """This replica's id: ``replica_id``, or a stable digest of the host name and state directory."""
+        if self.replica_id:
+            return self.replica_id
+        import hashlib
+        import socket
+
+        seed = f"{socket.gethostname()}:{self.state_dir.expanduser().resolve()}"
+        return hashlib.sha256(seed.encode()).hexdigest()[:10]
+
+    def provenance_stream(self) -> str:
+        """The provenance stream of routed calls: ``gateway`` on the default SQLite, ``gateway-<replica>``
+        with a database_url (replicas sharing a database each extend their own hash chain)."""
+        return "gateway" if self.database_url is None else f"gateway-{self.replica()}"
 
     def identity_keys_path(self) -> Path:
         """The gateway's Ed25519 identity keys (private; created on first start, mode 0600)."""

@@ -109,12 +109,14 @@ class ProvStore:
         """Bring the tables to the newest revision of ``prov_agent/migrations`` (Alembic, version
         table ``<prefix>alembic_version``; idempotent). A database made before migrations (tables,
         no version row) is stamped at the baseline first; see :mod:`prov_agent.migrate`."""
+        from alembic.util import CommandError
+
         from prov_agent.migrate import upgrade_schema
 
         try:
             async with self.engine.begin() as conn:
                 await conn.run_sync(upgrade_schema, self.table_prefix)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, CommandError) as exc:
             raise StoreError(f"could not create or upgrade the provenance tables: {exc}") from exc
 
     async def schema_revision(self) -> str | None:

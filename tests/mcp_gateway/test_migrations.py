@@ -1,0 +1,81 @@
+"""The gateway tables' Alembic history: from empty, matching the tables, and a round-1 database
+(made by ``create_all``, no version row) upgrading with its nodes and tokens intact."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import JSON, Boolean, Column, DateTime, Float, MetaData, String, Table, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mcp_gateway.auth import Authenticator, create_token
+from mcp_gateway.migrate import HEAD, VERSION_TABLE
+from mcp_gateway.models import Principal
+from mcp_gateway.registry import Registry
+from mcp_gateway.registry_store import RegistryStore, metadata
+from mcp_nodes.contract.registration import NodeInfo
+from tests.support.pgdatabase import fresh_database
+from workflows.store.database import Database
+
+# The two tables exactly as round 1 created them at every start (metadata.create_all).
+ROUND_ONE = MetaData()
+Table("gateway_nodes", ROUND_ONE, Column("name", String(64), primary_key=True), Column("info", JSON, nullable=False),
+      Column("health", String(8), nullable=False), Column("load", Float, nullable=False, default=0.0),
+      Column("last_heartbeat", DateTime(timezone=True)), Column("down_since", DateTime(timezone=True)))
+Table("gateway_tokens", ROUND_ONE, Column("token_sha256", String(64), primary_key=True),
+      Column("principal", JSON, nullable=False), Column("created_at", DateTime(timezone=True), nullable=False),
+      Column("revoked", Boolean, nullable=False, default=False))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The database port's shared engine on an empty database (SQLite file or new PostgreSQL database)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+        else:
+            url = await stack.enter_async_context(fresh_database(request.getfixturevalue("postgres_url")))
+        database = await Database(url).open(upgrade=False)  # the gateway opens it so: no store tables
+        stack.push_async_callback(database.close)
+        yield database.shared_engine()
+
+
+async def test_upgrade_from_empty_reaches_head_and_matches_the_tables(engine: AsyncEngine) -> None:
+    store = RegistryStore(engine)
+    assert await store.schema_revision() is None
+    await store.upgrade()
+    await store.upgrade()  # every start upgrades: the second is a no-op
+    assert await store.schema_revision() == HEAD
+
+    def diff(conn: object) -> list[object]:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})  # type: ignore[arg-type]
+        return [d for d in compare_metadata(context, metadata)
+                if not (isinstance(d, tuple) and d[0] == "remove_table" and d[1].name == VERSION_TABLE)]
+
+    async with engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_a_round_one_database_upgrades_with_its_nodes_and_tokens(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(ROUND_ONE.create_all)
+    old = RegistryStore(engine)  # round 1's rows, written before any migration ran
+    token = await create_token(old, Principal(user="alice", namespaces=["a"], scopes=["read"]))
+    info = NodeInfo(name="n1", url="http://127.0.0.1:1/mcp", namespaces=["a"], tools=[])
+    await old.save_node(info, "up", 0.0, datetime.now(UTC), None)
+
+    store = RegistryStore(engine)
+    await store.upgrade()  # stamps the baseline instead of creating the tables again, then migrates
+    assert await store.schema_revision() == HEAD
+    async with engine.connect() as conn:
+        assert "gateway_public_keys" in await conn.run_sync(lambda c: inspect(c).get_table_names())
+    assert (await Authenticator(store).principal(f"Bearer {token}")).user == "alice"
+    registry = Registry(store, lease_s=10, heartbeat_s=3)
+    await registry.load()
+    assert registry.nodes["n1"].info.url == "http://127.0.0.1:1/mcp" and registry.by_namespace == {"a": ["n1"]}

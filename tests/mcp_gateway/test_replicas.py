@@ -1,0 +1,163 @@
+"""Two gateway replicas on one PostgreSQL database (`controlroom gateway serve --database-url`):
+a node registered through one is routed by the other, a token revoked on one is refused by
+both, and `controlroom prov verify` passes over the records both wrote (and names an edited one).
+
+Each replica has its own state directory (its own private identity keys) and its own provenance
+stream; the database is a fresh one per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from mcp_gateway.auth import REFRESH_S
+from mcp_gateway.provenance import gateway_recorder
+from mcp_gateway.server import build_gateway
+from tests.mcp_gateway.conftest import NodeProcess, RunningGateway, gateway_settings, running
+from tests.mcp_gateway.test_isolation import calls_seen
+from tests.support.pgdatabase import fresh_database
+
+pytestmark = pytest.mark.postgres
+
+CONTROLROOM = str(Path(sys.executable).with_name("controlroom"))
+
+
+@pytest.fixture
+async def database_url(postgres_url: str) -> AsyncIterator[str]:
+    async with fresh_database(postgres_url) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def replica(state_dir: Path, database_url: str, name: str) -> AsyncIterator[RunningGateway]:
+    """One replica wired like `controlroom gateway serve --database-url URL --state-dir DIR`."""
+    settings = gateway_settings(state_dir, database_url=database_url, replica_id=name)
+    async with gateway_recorder(state_dir, database_url, stream=settings.provenance_stream()) as recorder:
+        async with running(build_gateway(settings, recorder=recorder)) as served:
+            yield served
+
+
+def client(url: str, token: str) -> Client:
+    return Client(StreamableHttpTransport(url, auth=token))
+
+
+async def jwks_kids(gateway: RunningGateway) -> set[str]:
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{gateway.url}/nodes/jwks")
+    return {key["kid"] for key in response.json()["keys"]}
+
+
+async def raw_call(gateway: RunningGateway, token: str, tool: str, arguments: dict[str, object]) -> httpx2.Response:
+    """A tools/call POSTed without a session (what a refused client gets back, untouched)."""
+    async with httpx2.AsyncClient() as http:
+        return await http.post(gateway.mcp_url, headers={
+            "Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream",
+            "Content-Type": "application/json"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+
+
+def prov_verify(database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CONTROLROOM, "prov", "verify", "--database-url", database_url],
+                          capture_output=True, text=True, timeout=120)
+
+
+async def test_two_replicas_share_nodes_tokens_and_provenance(tmp_path: Path, database_url: str) -> None:
+    async with replica(tmp_path / "a", database_url, "a") as a, replica(tmp_path / "b", database_url, "b") as b:
+        # each replica signs with its own private key; both hand nodes the union of the public ones
+        while not await jwks_kids(b) <= await jwks_kids(a):
+            await anyio.sleep(0.1)  # A reads B's published keys on its next sync (once a second)
+
+        node_token = await a.token("n1", ["alpha"], scopes=["node"])
+        node = await NodeProcess("n1", a.url, node_token, ["alpha"]).start()  # registers through A only
+        try:
+            alice = await a.token("alice", ["alpha"])  # created through A
+            async with client(b.mcp_url, alice) as through_b:
+                started = await through_b.call_tool("start_workflow", {"workflow": "stf", "namespace": "alpha"})
+                assert started.structured_content["node"] == "n1"  # routed by B, signed with B's key
+                execution = started.structured_content["execution_id"]
+                found = await through_b.call_tool("get_workflow_execution", {"execution_id": execution})
+                assert found.structured_content["node"] == "n1"
+            async with client(a.mcp_url, alice) as through_a:
+                listed = await through_a.call_tool("list_workflow_executions", {"namespace": "alpha"})
+                assert not listed.is_error
+            assert "n1" in b.gateway.registry.nodes and b.gateway.registry.nodes["n1"].health == "up"
+
+            # revoked through A: refused by B (and A) once the cached lookup is older than REFRESH_S
+            assert (await raw_call(b, alice, "noop", {})).status_code == 200
+            seen = len(await calls_seen(node))
+            assert await a.gateway.store.revoke_tokens(user="alice")
+            await anyio.sleep(REFRESH_S * 1.2)
+            for gateway in (b, a):
+                refused = await raw_call(gateway, alice, "noop", {})
+                assert refused.status_code == 401 and "revoked" in refused.text
+            assert len(await calls_seen(node)) == seen  # the refused calls never reached the node
+        finally:
+            node.kill()
+
+    # every record both replicas wrote verifies, each replica in its own stream
+    verified = prov_verify(database_url)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            streams = dict((await conn.execute(text(
+                "SELECT stream, count(*) FROM prov_records WHERE kind = 'gateway_call' GROUP BY stream"))).all())
+        assert set(streams) == {"gateway-a", "gateway-b"} and streams["gateway-b"] >= 3, streams
+        assert f"verified {sum(streams.values())}" in verified.stdout or "verified" in verified.stdout
+
+        async with engine.begin() as conn:  # edit one of B's records: verify names it
+            record_id = (await conn.execute(text(
+                "SELECT record_id FROM prov_records WHERE stream = 'gateway-b' ORDER BY seq LIMIT 1 OFFSET 1"))).scalar_one()
+            await conn.execute(text("UPDATE prov_records SET body = replace(body, 'alice', 'mallory') "
+                                    "WHERE record_id = :id"), {"id": record_id})
+    finally:
+        await engine.dispose()
+    broken = prov_verify(database_url)
+    assert broken.returncode == 1 and f"record_id={record_id}" in broken.stdout and "stream=gateway-b" in broken.stdout
+
+
+async def test_a_node_heartbeating_to_one_replica_stays_up_on_the_other(tmp_path: Path, database_url: str) -> None:
+    """B never hears from the node: its lease is renewed from the rows A writes, so B keeps routing
+    to it after several leases, and B sees it go when it deregisters through A."""
+    async with replica(tmp_path / "a", database_url, "a") as a, replica(tmp_path / "b", database_url, "b") as b:
+        node = await NodeProcess("n1", a.url, await a.token("n1", ["alpha"], scopes=["node"]), ["alpha"]).start()
+        try:
+            lease = b.gateway.settings.lease_s
+            await b.gateway.registry.refresh()
+            await anyio.sleep(lease * 3)  # several leases without a heartbeat reaching B
+            assert b.gateway.registry.nodes["n1"].health == "up"
+        finally:
+            node.kill(sig=15)  # SIGTERM: the node deregisters through A
+        while b.gateway.registry.nodes["n1"].health == "up":
+            await anyio.sleep(0.1)
+        assert b.gateway.registry.nodes["n1"].health in ("gone", "down")
+
+
+async def test_replicas_starting_together_upgrade_once(tmp_path: Path, database_url: str) -> None:
+    """Two replicas opening an empty database at once: one migrates, the other waits and finds head."""
+    async def start(name: str) -> None:
+        async with replica(tmp_path / name, database_url, name):
+            pass
+
+    await asyncio.gather(start("a"), start("b"))
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            gateway = (await conn.execute(text("SELECT version_num FROM gateway_alembic_version"))).scalars().all()
+            prov = (await conn.execute(text("SELECT version_num FROM prov_alembic_version"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert gateway == ["gateway_0002"] and prov == ["prov_0001"]
