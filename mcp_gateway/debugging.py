@@ -111,7 +111,7 @@ class DebugService:
         policy: Policy,
         llm: LLM | None = None,
         step_observer: Callable[[Principal], StepObserver] | None = None,
-        prov_store: Callable[[], Any] | None = None,
+        prov_store: Callable[[], Any] | None = None,  # the gateway's ProvWriter (or a ProvStore)
     ) -> None:
         self.prov_store = prov_store
         self.handler = handler
@@ -137,7 +137,11 @@ class DebugService:
         async def read(*, since: datetime, execution_id: str | None, namespace: str | None,
                        agents: list[str]) -> tuple[list[Entry], list[Action]]:
             try:
-                return await provenance_entries(store_of(), since=since, execution_id=execution_id,
+                source = store_of()
+                if hasattr(source, "flush"):  # a ProvWriter: write what it buffers (the call just made) first
+                    await source.flush()
+                    source = source.store
+                return await provenance_entries(source, since=since, execution_id=execution_id,
                                                 namespace=namespace, agents=agents)
             except Exception:  # noqa: BLE001 - the node's timeline still stands without the gateway's records
                 return [], []

@@ -153,7 +153,7 @@ def build_gateway(
     add_gateway_tools(mcp, registry, breakers)
     debugging = DebugService(handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
                              step_observer=_debug_steps(recorder) if recorder is not None else None,
-                             prov_store=(lambda: recorder.writer.store) if recorder is not None else None)
+                             prov_store=(lambda: recorder.writer) if recorder is not None else None)
     add_debug_tools(mcp, debugging)
     watcher = FailureWatcher(registry, debugging, settings.watch_interval_s) if settings.watch_interval_s else None
     if recorder is not None:

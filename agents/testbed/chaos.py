@@ -440,6 +440,8 @@ class SuiteRow:
     seconds_to_diagnosis: float | None
     seconds_to_fix: float | None
     error: str = ""
+    cites: list[str] = field(default_factory=list)  # timeline entries the diagnosis cites
+    undoes: str | None = None  # the principal's action the proposed fix would undo
 
     @property
     def correct(self) -> bool:
@@ -465,6 +467,7 @@ async def debug_injection(live: LiveUp, injection: Injection) -> SuiteRow:
         kind=injection.kind, how=injection.how, diagnosed=diagnosis.get("failure", "none"),
         diagnosed_by=diagnosis.get("diagnosed_by", "-"), outcome=report.get("outcome", "?"), verdict=report.get("verdict"),
         seconds_to_diagnosis=report.get("seconds_to_diagnosis"), seconds_to_fix=report.get("seconds_to_fix"),
+        cites=list(diagnosis.get("cites") or []), undoes=report.get("undoes"),
     )
 
 
@@ -557,3 +560,261 @@ def render_table(rows: list[SuiteRow]) -> str:
 
 __all__ = ["KINDS", "BrokerProxy", "Injection", "Kind", "LiveUp", "SuiteRow", "debug_injection", "inject",
            "render_table", "run_suite"]
+
+
+# --- beyond the catalog: operators' actions and degraded-but-running cases (issue 16) ---------
+#
+# A principal's deliberate act is not a failure: the right answer names it and applies no AUTO
+# fix. A degraded run is not a failure either: the right answer says what differs from the same
+# config's previous executions. Each case has an expected diagnosis and whether any fix may run
+# by itself; ``score`` counts top-1 accuracy, citations and wrong actions (an AUTO fix where the
+# right answer was "no fix", or a fix that failed).
+
+ExtraKind = Literal[
+    "operator_stop_workflow",
+    "operator_stop_testbed",
+    "operator_kill_agents",
+    "operator_scale_down",
+    "parameter_change",
+    "slow_workers",
+    "one_slice_in_ten_fails",
+    "broker_drop_once",
+]
+EXTRA_KINDS: tuple[ExtraKind, ...] = get_args(ExtraKind)
+# expected diagnosis class, and whether the right answer allows an AUTO fix
+EXPECTED: dict[str, tuple[str, bool]] = {
+    **{kind: (kind, kind in ("slice_backlog", "stuck_execution")) for kind in KINDS},
+    "agent_crashed": ("agent_crashed", False),  # injected by kill_agent: a principal's act, only proposed
+    "operator_stop_workflow": ("operator_action", False),
+    "operator_stop_testbed": ("operator_action", False),
+    "operator_kill_agents": ("agent_crashed", False),
+    "operator_scale_down": ("slice_backlog", False),
+    "parameter_change": ("degraded", False),
+    "slow_workers": ("degraded", False),
+    "one_slice_in_ten_fails": ("degraded", False),
+    "broker_drop_once": ("broker_reconnected", False),
+}
+REALTIME_RUN = {"stf_count": 50, "realtime_factor": 0.05}
+
+
+async def _baseline_runs(live: LiveUp, namespace: str, runs: int = 2, **parameters: Any) -> None:
+    """Earlier completed executions of the default config: what a degraded run is compared with."""
+    for _ in range(runs):
+        started = await live.call("start_workflow", namespace=namespace, reason="chaos: a baseline run",
+                                  parameters={"stf_count": 3, **parameters})
+        await live.call("wait_for_execution", execution_id=started["execution_id"], timeout_s=120)
+
+
+async def _finished(live: LiveUp, execution_id: str) -> None:
+    await live.call("wait_for_execution", execution_id=execution_id, timeout_s=180)
+
+
+async def _operator_stop_workflow(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    started = await live.call("start_workflow", namespace=namespace, realtime=True, parameters=REALTIME_RUN)
+    await live.call("stop_workflow", execution_id=started["execution_id"], reason="beam dump requested by shift leader")
+    return Injection("operator_stop_workflow", namespace, started["execution_id"], detail="stop_workflow with a reason")  # type: ignore[arg-type]
+
+
+async def _operator_stop_testbed(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    started = await live.call("start_workflow", namespace=namespace, realtime=True, parameters=REALTIME_RUN)
+    await live.call("stop_testbed", namespace=namespace, reason="maintenance window")
+    return Injection("operator_stop_testbed", namespace, started["execution_id"], detail="stop_testbed while it runs")  # type: ignore[arg-type]
+
+
+async def _operator_kill_agents(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    status = await _testbed(live, namespace)
+    victims = [a["name"] for a in status["agents"] if a["agent_type"] in ("fastmon", "processing")]
+    for name in victims:
+        await live.call("kill_agent", name=name, reason="chaos: moving agents to another host")
+    return Injection("operator_kill_agents", namespace, detail=f"kill_agent {', '.join(victims)}")  # type: ignore[arg-type]
+
+
+async def _operator_scale_down(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    started = await live.call(
+        "start_workflow", namespace=namespace, realtime=True, reason="chaos: two workers",
+        parameters={"stf_count": 3, "target_worker_count": 2, "max_worker_count": 2, "worker_count_min": 1,
+                    "stf_sampling_rate": 0.3, "slice_processing_time": 60, "realtime_factor": 0.02},
+    )
+    execution_id = started["execution_id"]
+    await live.call("send_message", namespace=namespace, msg_type="scale_workers", body={"count": 1},
+                    reason="chaos: free a core for the calibration job")
+
+    async def backlog() -> bool:
+        monitor = await live.call("get_workflow_monitor", execution_id=execution_id)
+        return (monitor.get("slices") or {}).get("queued", 0) > 4 * max(monitor.get("workers_active") or 1, 1)
+    await live.until(f"a slice backlog in {execution_id}", backlog)
+    return Injection("operator_scale_down", namespace, execution_id, detail="scale_workers 2 -> 1 by a principal")  # type: ignore[arg-type]
+
+
+async def _parameter_change(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    await _baseline_runs(live, namespace)
+    started = await live.call("start_workflow", namespace=namespace, reason="chaos: more STF per run",
+                              parameters={"stf_count": 9})
+    await _finished(live, started["execution_id"])
+    return Injection("parameter_change", namespace, started["execution_id"], detail="stf_count 3 -> 9 between runs")  # type: ignore[arg-type]
+
+
+async def _slow_workers(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    await _baseline_runs(live, namespace)
+    started = await live.call("start_workflow", namespace=namespace, reason="chaos: slow payload",
+                              parameters={"stf_count": 3, "slice_processing_time": 300})
+    await _finished(live, started["execution_id"])
+    return Injection("slow_workers", namespace, started["execution_id"], how="simulated",  # type: ignore[arg-type]
+                     detail="the workers' payload takes 10x longer (slice_processing_time 30 -> 300 simulated s)")
+
+
+async def _one_slice_in_ten_fails(live: LiveUp, namespace: str, **_: Any) -> Injection:
+    await _testbed(live, namespace)
+    await _baseline_runs(live, namespace, slice_max_retries=0)
+    started = await live.call("start_workflow", namespace=namespace, reason="chaos: flaky worker",
+                              parameters={"stf_count": 3, "slice_failure_rate": 0.1, "slice_max_retries": 0})
+    await _finished(live, started["execution_id"])
+    return Injection("one_slice_in_ten_fails", namespace, started["execution_id"], detail="slice_failure_rate 0.1, no retries")  # type: ignore[arg-type]
+
+
+async def _broker_drop_once(live: LiveUp, namespace: str, *, proxy: BrokerProxy | None = None, **_: Any) -> Injection:
+    if proxy is None:
+        raise ChaosError("broker_drop_once needs the node's broker behind a BrokerProxy (run_extended sets it up)")
+    await _testbed(live, namespace)
+    await proxy.drop()
+    await live.warning_logged(namespace, "")
+
+    async def ready() -> bool:
+        return bool((await live.call("get_testbed_status", namespace=namespace)).get("ready"))
+    await live.until(f"the agents of {namespace} to reconnect", ready, timeout_s=60)
+    return Injection("broker_drop_once", namespace, detail=f"every connection through {proxy.address} dropped once")  # type: ignore[arg-type]
+
+
+async def _drop(self: BrokerProxy) -> None:
+    """Close every forwarded connection once and keep listening (the broker comes back at once)."""
+    for writer in list(self._writers):
+        with contextlib.suppress(Exception):
+            writer.transport.abort()
+    self._writers.clear()
+
+
+BrokerProxy.drop = _drop  # type: ignore[attr-defined]
+
+EXTRA_INJECTORS: dict[ExtraKind, Callable[..., Awaitable[Injection]]] = {
+    "operator_stop_workflow": _operator_stop_workflow,
+    "operator_stop_testbed": _operator_stop_testbed,
+    "operator_kill_agents": _operator_kill_agents,
+    "operator_scale_down": _operator_scale_down,
+    "parameter_change": _parameter_change,
+    "slow_workers": _slow_workers,
+    "one_slice_in_ten_fails": _one_slice_in_ten_fails,
+    "broker_drop_once": _broker_drop_once,
+}
+
+
+@dataclass
+class Scored:
+    """A suite row with what the right answer was and what the debugger cited and did."""
+
+    row: SuiteRow
+    expected: str
+    auto_allowed: bool
+    cites: list[str] = field(default_factory=list)
+    undoes: str | None = None
+
+    @property
+    def top1(self) -> bool:
+        return self.row.diagnosed == self.expected
+
+    @property
+    def wrong_action(self) -> bool:
+        """An AUTO fix applied where the right answer allowed none, or a fix that failed."""
+        applied = self.row.verdict == "AUTO" and self.row.outcome in ("fixed", "not_verified", "fix_failed")
+        return self.row.outcome == "fix_failed" or (applied and not self.auto_allowed)
+
+
+async def debug_scored(live: LiveUp, injection: Injection) -> Scored:
+    """``debug_injection`` plus the expected answer, the citations and the undo the policy named."""
+    target = {"execution_id": injection.execution_id} if injection.execution_id else {"namespace": injection.namespace}
+    report = await live.call("debug_execution", **target)
+    diagnosis = report.get("diagnosis") or {}
+    row = SuiteRow(
+        kind=injection.kind, how=injection.how, diagnosed=diagnosis.get("failure", "none"),
+        diagnosed_by=diagnosis.get("diagnosed_by", "-"), outcome=report.get("outcome", "?"), verdict=report.get("verdict"),
+        seconds_to_diagnosis=report.get("seconds_to_diagnosis"), seconds_to_fix=report.get("seconds_to_fix"),
+    )
+    expected, auto = EXPECTED.get(injection.kind, (injection.kind, True))
+    return Scored(row, expected, auto, list(diagnosis.get("cites") or []), report.get("undoes"))
+
+
+async def _scored_one(live: LiveUp, kind: str, **options: Any) -> Scored:
+    namespace = f"chaos-{kind.replace('_', '-')[:30]}-{uuid.uuid4().hex[:4]}"
+    expected, auto = EXPECTED.get(kind, (kind, True))
+    injector = EXTRA_INJECTORS.get(kind) or INJECTORS.get(kind)  # type: ignore[call-overload]
+    try:
+        injection = await injector(live, namespace, **options)
+    except ChaosError as exc:
+        return Scored(SuiteRow(kind, "real", "not injected", "-", "error", None, None, None, error=str(exc)), expected, auto)  # type: ignore[arg-type]
+    try:
+        return await debug_scored(live, injection)
+    except ChaosError as exc:
+        return Scored(SuiteRow(kind, injection.how, "error", "-", "error", None, None, None, error=str(exc)), expected, auto)  # type: ignore[arg-type]
+    finally:
+        await injection.undo()
+
+
+async def run_extended(
+    work_dir: Path, *, kinds: tuple[str, ...] = EXTRA_KINDS, broker: tuple[str, int] | None = DEFAULT_BROKER,
+) -> list[Scored]:
+    """Inject the cases beyond the catalog into fresh live systems and score the debugger on each.
+
+    Embedded cases share one ``controlroom up``; ``broker_drop_once`` runs on a process-mode one
+    behind a :class:`BrokerProxy` (skipped without ``broker``).
+    """
+    scored: dict[str, Scored] = {}
+    embedded = [k for k in kinds if k != "broker_drop_once"]
+    if embedded:
+        async with LiveUp.start(work_dir / "extended") as live:
+            for kind in embedded:
+                scored[kind] = await _scored_one(live, kind)
+    if "broker_drop_once" in kinds and broker is not None:
+        async with BrokerProxy(broker) as proxy:
+            async with LiveUp.start(work_dir / "extended-process", "--bus", "stomp", "--stomp", proxy.address) as live:
+                scored["broker_drop_once"] = await _scored_one(live, "broker_drop_once", proxy=proxy)
+    for kind in kinds:
+        if kind not in scored:
+            expected, auto = EXPECTED.get(kind, (kind, True))
+            scored[kind] = Scored(SuiteRow(kind, "real", "skipped: needs a STOMP broker", "-", "skipped",  # type: ignore[arg-type]
+                                           None, None, None), expected, auto)
+    return [scored[k] for k in kinds]
+
+
+def score(rows: list[SuiteRow]) -> list[Scored]:
+    """Catalog rows scored against ``EXPECTED``."""
+    return [Scored(r, *EXPECTED.get(r.kind, (r.kind, True)), cites=list(r.cites), undoes=r.undoes) for r in rows]
+
+
+def render_scored(scored: list[Scored]) -> str:
+    """class | injected | expected | diagnosed | cites | verdict / outcome | wrong action, then the totals."""
+    header = ["case", "injected", "expected", "diagnosed", "cites", "fix", "wrong action"]
+    lines = [[s.row.kind, s.row.how, s.expected,
+              f"{s.row.diagnosed} ({s.row.diagnosed_by})" if s.row.diagnosed_by != "-" else s.row.diagnosed,
+              ", ".join(s.cites[:3]) + (" …" if len(s.cites) > 3 else "") or "-",
+              s.row.fixed + (" (would undo a principal's action)" if s.undoes else ""),
+              "WRONG" if s.wrong_action else "-"] for s in scored]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+
+    def fmt(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+    counted = [s for s in scored if s.row.outcome not in ("skipped", "error")]
+    top1 = sum(s.top1 for s in counted)
+    cited = sum(bool(s.cites) for s in counted)
+    wrong = sum(s.wrong_action for s in counted)
+    out = [fmt(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(fmt(line) for line in lines)]
+    out.append(f"top-1 diagnosis accuracy: {top1}/{len(counted)}; diagnoses citing evidence: {cited}/{len(counted)}; "
+               f"wrong actions: {wrong}")
+    out.extend(f"{s.row.kind}: {s.row.error}" for s in scored if s.row.error)
+    return "\n".join(out)
+
+
+__all__ += ["EXPECTED", "EXTRA_KINDS", "ExtraKind", "Scored", "render_scored", "run_extended", "score"]

@@ -74,8 +74,11 @@ def suite(
     stomp: str | None = "127.0.0.1:61613",
     postgres_url: str | None = None,
     output: Path | None = None,
+    extended: bool = True,
 ) -> int:
-    """Inject every failure class into fresh live systems, debug each, print the table.
+    """Inject every failure class into fresh live systems, debug each, print the table; then the
+    cases beyond the catalog (operators' actions, degraded runs) with top-1 accuracy, citations
+    and wrong actions.
 
     Parameters
     ----------
@@ -83,8 +86,9 @@ def suite(
     stomp: host:port of a STOMP broker for the process-mode classes (broker_unreachable, stuck_execution); "" skips them
     postgres_url: a PostgreSQL server URL (postgresql+asyncpg://...) for database_unavailable; a scratch database is made and dropped
     output: also write the table to this file
+    extended: also run the operator-action and degraded cases and print the scored table
     """
-    from agents.testbed.chaos import render_table, run_suite
+    from agents.testbed.chaos import render_scored, render_table, run_extended, run_suite, score
 
     broker = None
     if stomp:
@@ -95,8 +99,12 @@ def suite(
         broker = (host, int(port))
     with tempfile.TemporaryDirectory(prefix="controlroom-chaos-") as scratch:
         rows = asyncio.run(run_suite(work_dir or Path(scratch), broker=broker, postgres_url=postgres_url))
+        beyond = asyncio.run(run_extended((work_dir or Path(scratch)) / "beyond", broker=broker)) if extended else []
     table = render_table(rows)
+    scored = score(rows) + beyond
+    table += "\n\n" + render_scored(scored)
     print(table)
     if output is not None:
         output.write_text(table + "\n")
-    return 0 if all(r.correct or r.outcome == "skipped" for r in rows) else 1
+    wrong = any(s.wrong_action for s in scored)
+    return 0 if all(r.correct or r.outcome == "skipped" for r in rows) and not wrong else 1

@@ -36,7 +36,8 @@ __all__ = ["register"]
 NAMESPACE_WINDOW = timedelta(hours=1)
 BEFORE_START = timedelta(minutes=2)  # the start_testbed / start_workflow calls just before the execution
 MAX_ROWS = 1000
-_SUPERVISOR_WORDS = ("killing ", "restarting ", "scaling workers", "testbed ", "; restart ", "stop requested")
+_SUPERVISOR_WORDS = ("killing ", "restarting ", "scaling workers", "testbed ", "; restart ", "stop requested",
+                     "reconnected to ")
 
 
 async def _all(fetch: Any, **filters: Any) -> list[Any]:

@@ -21,6 +21,7 @@ from agents.ai.debugger.evidence import Evidence
 FailureClass = Literal[
     "operator_action",
     "broker_unreachable",
+    "broker_reconnected",
     "database_unavailable",
     "disk_full",
     "missing_config",
@@ -89,6 +90,21 @@ def broker_unreachable(ev: Evidence) -> Diagnosis | None:
             fixes=[FixProposal(fix="report_only", why="start the broker (e.g. `.ci/activemq.sh start`), then restart the testbed")],
         )
     return None
+
+
+def broker_reconnected(ev: Evidence) -> Diagnosis | None:
+    """The broker connection dropped, and the testbed is ready again: transient, nothing to fix."""
+    text = ev.mentions("lost the stomp connection", "connection to the broker dropped")
+    if not text or ev.testbed is None or not ev.testbed.get("ready"):
+        return None
+    back = [e.id for e in ev.timeline if "reconnected to" in e.summary]
+    return Diagnosis(
+        failure="broker_reconnected",
+        summary="The broker connection dropped and the agents reconnected; the testbed is ready.",
+        evidence=[text] + (["the agents logged 'reconnected'"] if back else []),
+        cites=back[-1:],
+        fixes=[FixProposal(fix="report_only", why="nothing to fix now; if it repeats, check the broker and the network")],
+    )
 
 
 def database_unavailable(ev: Evidence) -> Diagnosis | None:
@@ -265,6 +281,7 @@ def stuck_execution(ev: Evidence) -> Diagnosis | None:
 CATALOG: list[Rule] = [
     operator_action,
     broker_unreachable,
+    broker_reconnected,
     database_unavailable,
     disk_full,
     missing_config,
