@@ -4,7 +4,8 @@
 # Usage: .ci/activemq.sh start|stop|kill|restart|status
 #   [--stomp-port N] [--openwire-port N] [--state DIR]
 # or the same through the environment: CONTROLROOM_STOMP_PORT (61613), CONTROLROOM_OPENWIRE_PORT
-# (61616), CONTROLROOM_ACTIVEMQ_STATE (.ci/state/activemq). Several instances run side by side
+# (61616), CONTROLROOM_ACTIVEMQ_STATE (.ci/state/activemq, or .ci/state/activemq-PORT for another
+# STOMP port). Several instances run side by side
 # with different ports and state directories (tests/faults starts a private one to stop it).
 #
 # start   answers at once if STOMP already listens on the port; otherwise starts the broker
@@ -17,7 +18,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 action="${1:-}"; [ $# -gt 0 ] && shift
 stomp_port="${CONTROLROOM_STOMP_PORT:-61613}"
 openwire_port="${CONTROLROOM_OPENWIRE_PORT:-61616}"
-base="${CONTROLROOM_ACTIVEMQ_STATE:-$here/state/activemq}"
+base="${CONTROLROOM_ACTIVEMQ_STATE:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --stomp-port) stomp_port="$2"; shift 2 ;;
@@ -26,6 +27,10 @@ while [ $# -gt 0 ]; do
     *) echo "activemq: unknown option $1" >&2; exit 2 ;;
   esac
 done
+# the default state directory is per STOMP port, so two instances never share one
+if [ -z "$base" ]; then
+  if [ "$stomp_port" = 61613 ]; then base="$here/state/activemq"; else base="$here/state/activemq-$stomp_port"; fi
+fi
 pidfile="$base/activemq.pid"
 
 listening() { (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
