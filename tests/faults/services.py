@@ -13,7 +13,15 @@ from pathlib import Path
 from tests.conftest import ROOT, skip_or_fail
 
 ACTIVEMQ_SH = ROOT / ".ci" / "activemq.sh"
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _postgres_bin() -> Path:
+    """The newest Debian PostgreSQL server binaries (/usr/lib/postgresql/VERSION/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _postgres_bin()
 
 
 def free_port() -> int:
