@@ -16,6 +16,7 @@ def serve(
     port: int | None = None,
     state_dir: Path | None = None,
     database_url: str | None = None,
+    replica_id: str | None = None,
     policy: Path | None = None,
     watch: float | None = None,
 ) -> int:
@@ -32,6 +33,8 @@ def serve(
     state_dir: directory of gateway.db and identity-keys.json (default .controlroom)
     database_url: SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db; replicas given the
         same URL share nodes, tokens, identity keys (public halves) and provenance (docs/gateway.md)
+    replica_id: this replica's name among those sharing the database (its provenance stream is
+        gateway-REPLICA_ID; default: a digest of the host name and state directory)
     policy: the debugging agent's policy file (AUTO / ASK / STOP per scope and fix; see docs/debugging.md)
     watch: look for failures every WATCH seconds and debug them without being asked (off by default)
     """
@@ -45,7 +48,7 @@ def serve(
     from mcp_gateway.up import llm_if_configured
 
     overrides = {k: v for k, v in {"host": host, "port": port, "state_dir": state_dir, "database_url": database_url,
-                                   "watch_interval_s": watch}.items() if v is not None}
+                                   "replica_id": replica_id, "watch_interval_s": watch}.items() if v is not None}
     settings = GatewaySettings(**overrides)  # type: ignore[arg-type]
     try:
         gate = load_policy(policy) if policy else None
