@@ -396,6 +396,8 @@ class _PidsCgroup:
         if root is None:
             return None
         _reap_stale(root)
+        for path in list(_UNREMOVED):
+            _empty(path)
         path = root / f"{os.getpid()}-{next(_SEQUENCE)}"
         try:
             path.mkdir()
@@ -410,13 +412,22 @@ class _PidsCgroup:
         _empty(self.path)
 
 
+_UNREMOVED: set[Path] = set()
+"""This process's cgroups whose last processes were still exiting at removal: removed at the next run."""
+
+
 def _empty(path: Path) -> None:
     with contextlib.suppress(OSError):
         for pid in (path / "cgroup.procs").read_text().split():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
-    with contextlib.suppress(OSError):
+    try:
         path.rmdir()
+        _UNREMOVED.discard(path)
+    except FileNotFoundError:
+        _UNREMOVED.discard(path)
+    except OSError:  # EBUSY: the namespace's processes are still being torn down
+        _UNREMOVED.add(path)
 
 
 def _reap_stale(root: Path) -> None:
