@@ -182,8 +182,7 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
         principal = current_principal()
         pending = {r.approval_id: r for r in approvals.list()}
         report = pending.get(approval_id)
-        if report is None:
+        if report is None or (not principal.is_admin and report.principal != principal.user):
+            # another principal's approval answers exactly like one that does not exist
             raise ToolError(f"approval_id {approval_id!r} is not pending; list_pending_fixes shows what is")
-        if not principal.is_admin and report.principal != principal.user:
-            raise ToolError(f"approval_id {approval_id!r} belongs to another principal")
         return await service.debugger_for(principal).approve(approval_id, approver=principal.user)

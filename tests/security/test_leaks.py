@@ -160,3 +160,31 @@ def _client_info(name: str, version: str) -> Any:
     from mcp.types import Implementation
 
     return Implementation(name=name, version=version)
+
+
+async def test_another_principals_approval_answers_like_an_unknown_one(tmp_path: Path) -> None:
+    """A pending fix is an entity too: a tenant who learns its approval_id cannot tell it exists."""
+    from tests.support.up import start_up, stop_up
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[default]\nagent = "ASK"\n')
+    process, up = await anyio.to_thread.run_sync(lambda: start_up(tmp_path / "state", "--policy", str(policy)))
+    try:
+        erin = await anyio.to_thread.run_sync(lambda: token_cli(Path(up["state_dir"]), "--user", "erin",
+                                                                "--namespaces", "erin"))
+        async with client(up["url"], up["token"]) as admin:  # the admin's own debugging session
+            status = (await admin.call_tool("start_testbed", {"namespace": "erin"})).structured_content
+            victim = next(a["name"] for a in status["agents"] if a["agent_type"] == "fastmon")
+            await admin.call_tool("kill_agent", {"name": victim, "reason": "failure injection"})
+            report = (await admin.call_tool("debug_execution", {"namespace": "erin"})).structured_content
+            assert report["outcome"] == "awaiting_approval"
+        approval = report["approval_id"]
+        async with client(up["url"], erin) as c:
+            assert (await c.call_tool("list_pending_fixes", {})).structured_content["result"] == []
+            theirs = await c.call_tool("approve_fix", {"approval_id": approval}, raise_on_error=False)
+            unknown = await c.call_tool("approve_fix", {"approval_id": "0" * len(approval)}, raise_on_error=False)
+            assert theirs.is_error and unknown.is_error
+            assert text(theirs).replace(approval, "ID") == text(unknown).replace("0" * len(approval), "ID")
+            assert (await c.call_tool("get_agent", {"name": victim})).structured_content["status"] == "EXITED"
+    finally:
+        await anyio.to_thread.run_sync(lambda: stop_up(process))
