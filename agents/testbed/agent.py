@@ -97,6 +97,8 @@ class Agent(ABC):
         self.status: AgentStatus = "STARTING"
         self.execution_id: str | None = None
         self.detail: str | None = None
+        self.killed = False
+        """Set by a runner's ``kill`` before it cancels the agent: its cleanup reports a crash, not a stop."""
         self.ready = asyncio.Event()
         self.exited = asyncio.Event()
         self.started_at = datetime.now(UTC)

@@ -9,6 +9,18 @@ counted in the agent's store row (``restarts``). The worker pool grows and shrin
 :meth:`Supervisor.scale_workers`; removed workers stop cleanly (their unacknowledged slice, if
 any, goes back to the queue).
 
+A stop always ends (docs/testbed.md, "How a stop proceeds"): every step that waits is bounded.
+An agent is asked to exit and given ``timeout_s``; then it is forced (cancelled, SIGKILL) and
+given a settle time; an in-process task that still has not ended is abandoned (the runner
+reports it gone). Its watch task is then given :data:`WATCH_GRACE_S` and cancelled if needed
+(whatever it launched meanwhile is killed), and the store write of its EXITED row is bounded
+by :data:`STORE_BOUND_S`. A scaling that races a stop either finishes first (the stop waits for
+it, and it is bounded the same way) or sees ``stopping`` and does nothing.
+
+When an agent ends without being asked (crash, kill), ``on_agent_down(spec, reason)`` is called
+at once, before any backoff: the manager uses it to close what a dead workflow runner left
+running.
+
 Example::
 
     supervisor = Supervisor("ns1", store=store, make_runner=lambda spec: InProcessRunner(spec, ctx))
@@ -23,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agents.testbed.errors import AgentNotFound
@@ -32,6 +44,11 @@ from agents.testbed.runners.base import AgentRunner, AgentSpec
 from workflows.store.records import AgentRecord
 
 WORKER = "worker"
+WATCH_GRACE_S = 2.0
+"""How long a retired agent's watch task may take to notice; then it is cancelled."""
+STORE_BOUND_S = 10.0
+"""Longest wait for one supervisor store write (an agent's row); past it the write is given up, logged."""
+AgentDown = Callable[[AgentSpec, str], Awaitable[None]]
 
 
 @dataclass
@@ -64,6 +81,8 @@ class Supervisor:
         backoff_max_s: float = 30.0,
         healthy_after_s: float = 60.0,
         worker_options: dict[str, object] | None = None,
+        on_agent_down: AgentDown | None = None,
+        retire_timeout_s: float = 10.0,
     ) -> None:
         self.namespace = namespace
         self.store = store
@@ -73,6 +92,8 @@ class Supervisor:
         self.backoff_max_s = backoff_max_s
         self.healthy_after_s = healthy_after_s
         self.worker_options = dict(worker_options or {})
+        self.on_agent_down = on_agent_down
+        self.retire_timeout_s = retire_timeout_s
         self.agents: dict[str, Supervised] = {}
         self.name = f"supervisor-{namespace}"
         self.log = logging.getLogger(f"controlroom.supervisor.{namespace}")
@@ -102,8 +123,10 @@ class Supervisor:
         entry.watch = asyncio.create_task(self._watch(entry), name=f"watch-{spec.name}")
         return entry
 
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop every agent (workers first, the workflow runner last) and the log flusher."""
+    async def stop(self, timeout_s: float | None = None) -> None:
+        """Stop every agent (workers first, the workflow runner last) and the log flusher; each
+        agent gets ``timeout_s`` (default ``retire_timeout_s``) to exit cleanly."""
+        timeout_s = self.retire_timeout_s if timeout_s is None else timeout_s
         self.stopping = True
         async with self._scale_lock:  # let a scaling in flight finish; later ones see `stopping`
             pass
@@ -116,19 +139,37 @@ class Supervisor:
             await asyncio.gather(*(self._retire(e, timeout_s) for e in wave))
         self.agents.clear()
         if self._flusher_started:
-            await self._flusher.close()
             self._flusher_started = False
+            try:
+                await asyncio.wait_for(self._flusher.close(), STORE_BOUND_S)
+            except Exception as exc:  # noqa: BLE001 - the last supervisor logs are lost, the stop ends
+                logging.getLogger(__name__).warning("supervisor %s: last logs not written: %s", self.namespace, exc)
         self.log.removeHandler(self._buffer)
 
     async def _retire(self, entry: Supervised, timeout_s: float) -> None:
         entry.wanted = False
         entry.wake.set()
         if entry.runner is not None:
-            await entry.runner.stop(timeout_s)
-        if entry.watch is not None:
-            with contextlib.suppress(BaseException):
-                await entry.watch
+            await entry.runner.stop(timeout_s)  # bounded by the runner: timeout_s + its settle time
+        await self._end_watch(entry)
         await self._mark(entry, "EXITED", "stopped by the supervisor")
+
+    async def _end_watch(self, entry: Supervised) -> None:
+        """Let the (unwanted) agent's watch task return; cancel it after :data:`WATCH_GRACE_S` and
+        kill whatever incarnation it launched meanwhile, so nothing waits on it forever."""
+        watch = entry.watch
+        if watch is None or watch is asyncio.current_task():
+            return
+        await asyncio.wait({watch}, timeout=WATCH_GRACE_S)
+        if not watch.done():
+            self.log.warning("the watch of %s did not end %.1f s after its agent was stopped; cancelled",
+                             entry.spec.name, WATCH_GRACE_S)
+            watch.cancel()
+            await asyncio.wait({watch}, timeout=WATCH_GRACE_S)
+            if entry.runner is not None and entry.runner.is_alive():
+                await entry.runner.kill()
+        if watch.done() and not watch.cancelled():
+            watch.exception()  # retrieved; a failed watch has been logged by _mark or the runner
 
     # --- control -----------------------------------------------------------------------------
 
@@ -143,14 +184,11 @@ class Supervisor:
         """Stop an agent cleanly and start a fresh incarnation at once (counted as a restart)."""
         entry = self.get(name)
         self.log.info("restarting %s on request%s", name, f": {reason}" if reason else "")
-        old = entry.watch
         entry.wanted = False
         entry.wake.set()
         if entry.runner is not None:
             await entry.runner.stop()
-        if old is not None:
-            with contextlib.suppress(BaseException):
-                await old
+        await self._end_watch(entry)
         entry.wanted = True
         entry.wake = asyncio.Event()
         entry.restarts += 1
@@ -167,10 +205,10 @@ class Supervisor:
         self.log.warning("killing %s%s", name, f": {reason}" if reason else "")
         if entry.runner is not None:
             await entry.runner.kill()
-        if entry.watch is not None:
-            with contextlib.suppress(BaseException):
-                await entry.watch
-        await self._mark(entry, "EXITED", f"killed{': ' + reason if reason else ''}")
+        await self._end_watch(entry)
+        detail = f"killed{': ' + reason if reason else ''}"
+        await self._mark(entry, "EXITED", detail)
+        await self._agent_down(entry, detail)
 
     async def scale_workers(self, count: int, reason: str = "") -> int:
         """Grow or shrink the worker pool to ``count``; returns the new size."""
@@ -189,7 +227,7 @@ class Supervisor:
                 extra = workers[count:]
                 for entry in extra:
                     self.agents.pop(entry.spec.name, None)
-                await asyncio.gather(*(self._retire(e, 10.0) for e in extra))
+                await asyncio.gather(*(self._retire(e, self.retire_timeout_s) for e in extra))
             return self.worker_count()
 
     def worker_count(self) -> int:
@@ -212,7 +250,8 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - a failed launch is a crash like any other
                 crash = f"could not start: {type(exc).__name__}: {exc}"
             if crash is None or not entry.wanted or self.stopping:
-                return
+                return  # asked for (a stop, a restart), or a kill: Supervisor.kill reports that one
+            await self._agent_down(entry, crash)
             if time.monotonic() - entry.started_at >= self.healthy_after_s:
                 entry.failures_in_row = 0
             entry.failures_in_row += 1
@@ -225,13 +264,25 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(entry.wake.wait(), delay)
 
-    async def _mark(self, entry: Supervised, status: str, detail: str) -> AgentRecord | None:
-        """Write the supervisor's view of an agent into the store (restart count, exit reason)."""
+    async def _agent_down(self, entry: Supervised, reason: str) -> None:
+        """Tell ``on_agent_down`` that an agent ended unasked (bounded; its failure is logged)."""
+        if self.on_agent_down is None:
+            return
         try:
-            return await self.store.agents.upsert_agent(  # type: ignore[attr-defined]
+            await asyncio.wait_for(self.on_agent_down(entry.spec, reason), STORE_BOUND_S)
+        except Exception as exc:  # noqa: BLE001 - the supervisor keeps supervising
+            self.log.warning("could not act on the end of %s (%s): %s", entry.spec.name, reason,
+                             f"{type(exc).__name__}: {exc}")
+
+    async def _mark(self, entry: Supervised, status: str, detail: str) -> AgentRecord | None:
+        """Write the supervisor's view of an agent into the store (restart count, exit reason);
+        bounded by :data:`STORE_BOUND_S`."""
+        try:
+            return await asyncio.wait_for(self.store.agents.upsert_agent(  # type: ignore[attr-defined]
                 name=entry.spec.name, namespace=self.namespace, agent_type=entry.spec.agent_type, status=status,
                 mode=self.mode, detail=detail, restarts=entry.restarts,
-            )
+            ), STORE_BOUND_S)
         except Exception as exc:  # noqa: BLE001 - the store may be away; the log keeps the fact
-            self.log.warning("could not record %s as %s: %s", entry.spec.name, status, exc)
+            self.log.warning("could not record %s as %s: %s", entry.spec.name, status,
+                             f"{type(exc).__name__}: {exc}")
             return None

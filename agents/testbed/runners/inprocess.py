@@ -11,11 +11,19 @@ from agents.testbed.agent import Agent, AgentContext
 from agents.testbed.catalog import agent_class
 from agents.testbed.runners.base import AgentRunner, AgentSpec
 
-
 SETTLE_TIMEOUT_S = 5.0
+"""How long a cancelled agent task may take to end before it is abandoned."""
+
+log = logging.getLogger(__name__)
+
 
 class InProcessRunner(AgentRunner):
-    """Runs the agent's ``run()`` as a task; ``kill`` cancels it abruptly, like a crash."""
+    """Runs the agent's ``run()`` as a task; ``kill`` cancels it abruptly, like a crash.
+
+    ``wait`` returns when the task ends OR when the runner abandons it (a cancelled task that
+    did not end within :data:`SETTLE_TIMEOUT_S`): the supervisor's watch never waits on a task
+    that may never end, so ``stop`` and ``kill`` are bounded whatever the agent does.
+    """
 
     def __init__(self, spec: AgentSpec, context_for: Callable[[AgentSpec], AgentContext]) -> None:
         super().__init__(spec)
@@ -23,6 +31,9 @@ class InProcessRunner(AgentRunner):
         self.agent: Agent | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._killed = False
+        self._gone = asyncio.Event()  # the task ended, or was abandoned
+        self.abandoned = False
 
     @property
     def pid(self) -> int | None:
@@ -31,48 +42,55 @@ class InProcessRunner(AgentRunner):
     async def start(self) -> None:
         self.agent = agent_class(self.spec.agent_type)(self._context_for(self.spec))
         self._task = asyncio.create_task(self.agent.run(), name=f"agent-{self.spec.name}")
+        self._task.add_done_callback(lambda _task: self._gone.set())
+        if self._stopping:  # stopped while starting: the agent never serves
+            self.agent.stop()
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         self._stopping = True
-        if self.agent is None or self._task is None:
+        if self.agent is None or self._task is None or self._task.done():
             return
         self.agent.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-        except TimeoutError:
+        await asyncio.wait({self._task}, timeout=timeout_s)
+        if not self._task.done():
             self._task.cancel()
-        except BaseException:  # noqa: BLE001 - the agent's own failure is reported by wait()
-            pass
         await self._settle()
 
     async def kill(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await self._settle()
+        if self._task is None or self._task.done():
+            return
+        self._killed = True
+        if self.agent is not None:
+            self.agent.killed = True  # what the agent's cleanup reports (a crash, not a stop)
+        self._task.cancel()
+        await self._settle()
 
     async def _settle(self) -> None:
-        """Wait (bounded) for the cancelled task to end; an agent that does not end in time is
-        abandoned with a warning rather than hanging the supervisor (a stop must not hang)."""
+        """Wait (bounded) for the cancelled task to end; one that does not is abandoned: it is
+        reported gone (``wait`` returns) and left to finish on its own."""
         assert self._task is not None
-        done, _ = await asyncio.wait({self._task}, timeout=SETTLE_TIMEOUT_S)
-        if not done:
-            logging.getLogger(__name__).warning("in-process agent task %s did not end %s s after cancellation; abandoned",
-                                                self._task.get_name(), SETTLE_TIMEOUT_S)
+        await asyncio.wait({self._task}, timeout=SETTLE_TIMEOUT_S)
+        if not self._task.done():
+            self.abandoned = True
+            log.warning("in-process agent task %s did not end %s s after cancellation; abandoned",
+                        self._task.get_name(), SETTLE_TIMEOUT_S)
+            self._gone.set()
         elif not self._task.cancelled():
             self._task.exception()  # retrieved: the failure is reported by wait()
 
     def is_alive(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._task is not None and not self._task.done() and not self.abandoned
 
     async def wait(self) -> str | None:
         if self._task is None:
             return "never started"
-        try:
-            await asyncio.shield(self._task)
-        except asyncio.CancelledError:
-            if self._task.cancelled():
-                return None if self._stopping else "killed (task cancelled)"
-            raise
-        except Exception as exc:  # noqa: BLE001 - a crash is what we report
+        await self._gone.wait()
+        task = self._task
+        if not task.done():  # abandoned after a stop or a kill
+            return None if self._stopping and not self._killed else "killed (task abandoned after cancellation)"
+        if task.cancelled():
+            return None if self._stopping and not self._killed else "killed (task cancelled)"
+        exc = task.exception()
+        if exc is not None:
             return f"crashed: {type(exc).__name__}: {exc}"
         return None if self._stopping else "exited without being asked to stop"

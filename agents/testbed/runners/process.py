@@ -62,6 +62,7 @@ class ProcessRunner(AgentRunner):
         self.log = log
         self.process: asyncio.subprocess.Process | None = None
         self._stopping = False
+        self._killed = False
         self._stderr: asyncio.Task[None] | None = None
 
     @property
@@ -80,6 +81,8 @@ class ProcessRunner(AgentRunner):
             env=env,
         )
         self._stderr = asyncio.create_task(self._forward_stderr(), name=f"stderr-{self.spec.name}")
+        if self._stopping or self._killed:  # stopped while it was being launched: nobody signals it later
+            kill_group(self.process.pid, signal.SIGKILL)
 
     async def _forward_stderr(self) -> None:
         assert self.process is not None and self.process.stderr is not None
@@ -103,6 +106,7 @@ class ProcessRunner(AgentRunner):
         await self._reap()
 
     async def kill(self) -> None:
+        self._killed = True
         process = self.process
         if process is not None and process.returncode is None:
             kill_group(process.pid, signal.SIGKILL)
