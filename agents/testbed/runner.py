@@ -51,6 +51,8 @@ from workflows.tasks.scheduler import TaskRunSummary, TaskScheduler
 from workflows.tasks.workflow import TaskWorkflow
 
 STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
+FINAL_PHASE = "no_beam/not_ready"
+"""Where a completed DAQ run ends (after end_run's beam/not_ready, with no message of its own)."""
 
 
 @dataclass
@@ -109,7 +111,18 @@ class WorkflowRunnerAgent(Agent):
 
     async def setup(self) -> None:
         self.running: dict[str, _Running] = {}
+        await self._close_orphans()
         await self.subscribe(self.to.workflow_control, self.on_control)
+
+    async def _close_orphans(self) -> None:
+        """Close, ``failed``, the executions of this namespace still ``running`` when a runner starts:
+        one runner serves a namespace, so their runner died (killed, crashed) without closing them."""
+        page = await self.store.executions.list(namespace=self.namespace, status="running", limit=200)
+        for record in page.items:
+            entry = _Running(record.execution_id, run_number=record.run_number, phase=record.phase or "no_beam/not_ready",
+                             stf_count=record.stf_count)
+            await self._close_failed(entry, f"the workflow runner ended while this execution ran (killed or crashed); "
+                                            f"{self.name} restarted and closed it; start the workflow again")
 
     async def on_control(self, delivery: Delivery) -> None:
         msg = parse_agent_message(delivery.body)
@@ -339,6 +352,8 @@ class WorkflowRunnerAgent(Agent):
         error = outcome.error
         if outcome.status == "terminated":
             error = entry.stop_reason or f"terminated ({outcome.cause})"
+        if outcome.status == "completed" and entry.run_ended:
+            entry.phase = FINAL_PHASE  # step 8 of the state machine is reached without a message
         if entry.run_number is not None and not entry.run_ended:
             with contextlib.suppress(Exception):
                 run = await self.store.runs.get_run(entry.run_number)
@@ -360,19 +375,33 @@ class WorkflowRunnerAgent(Agent):
             await self._announce(entry, "failed", "failed", error=error)
 
     async def _abandon(self, entry: _Running, error: str) -> None:
-        """Close an execution whose runner is going away (stop the executor, end the run)."""
+        """Close an execution whose runner is going away (stop the executor, end the run):
+        ``terminated`` when the runner was asked to stop, ``failed`` when it was killed or crashed."""
         with contextlib.suppress(Exception):
             if entry.executor is not None:
                 entry.executor.stop()
             if entry.scheduler is not None:
                 entry.scheduler.stop(error)
             await self._drain(entry)
-            if entry.run_number is not None and not entry.run_ended:
-                run = await self.store.runs.get_run(entry.run_number)
-                if run.status == "running":
-                    await self.store.runs.end_run(entry.run_number, entry.stf_count)
+        if self.killed or not self._exit.is_set():
+            await self._close_failed(entry, "the workflow runner was killed while the execution ran; start it again")
+            return
+        with contextlib.suppress(Exception):
+            await self._end_run(entry)
             await self.store.executions.set_status(entry.execution_id, "terminated", error=error)
             await self._announce(entry, "terminated", "terminated", error=error)
+
+    async def _end_run(self, entry: _Running) -> None:
+        if entry.run_number is not None and not entry.run_ended:
+            run = await self.store.runs.get_run(entry.run_number)
+            if run.status == "running":
+                await self.store.runs.end_run(entry.run_number, entry.stf_count)
+
+    async def _close_failed(self, entry: _Running, error: str) -> None:
+        """End the execution's run and close it ``failed`` with ``error`` (logged, announced)."""
+        with contextlib.suppress(Exception):
+            await self._end_run(entry)
+        await self._fail(entry, error)
 
     async def _announce(self, entry: _Running, event: ExecutionEvent, status: str, error: str | None = None) -> None:
         await self.publish(

@@ -42,6 +42,7 @@ from typing import Any, Literal, Self
 from agents.testbed.agent import AgentContext
 from agents.testbed.bus.base import Bus, Delivery, Subscription
 from agents.testbed.catalog import AGENT_TYPES
+from agents.testbed.configs import resolve_testbed_config
 from agents.testbed.destinations import Destinations
 from agents.testbed.errors import (
     AgentNotFound,
@@ -63,7 +64,7 @@ from agents.testbed.runners.inprocess import InProcessRunner
 from agents.testbed.runners.process import ProcessRunner, child_command, kill_group
 from agents.testbed.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
 from agents.testbed.supervisor import WORKER, Supervisor
-from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config, load_testbed
+from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config
 from workflows.definitions import registry
 from workflows.limits import Limits
 from workflows.tasks.bridge import task_workflow_of
@@ -225,10 +226,12 @@ class TestbedManager:
                 status = await self.testbed_status(namespace)
                 return status.model_copy(update={"already_running": True,
                                                  "message": "a testbed is already running in this namespace"})
-            try:
-                testbed_file = load_testbed(self.workflows_dir, f"{config.removesuffix('.toml')}.toml")
+            try:  # a testbed config, or the workflow config the caller means to run (agents/testbed/configs.py)
+                resolved = resolve_testbed_config(self.workflows_dir, config)
             except WorkflowError as exc:
-                raise InvalidRequest(f"config: {exc}") from exc
+                raise InvalidRequest(f"config: {exc}; name a testbed config (e.g. 'testbed') or a workflow "
+                                     "config (list_workflow_definitions shows them)") from exc
+            testbed_file, config = resolved.file, resolved.testbed
             specs, workers = self._specs(namespace, testbed_file.agents)
             assert self.bus is not None, "use the manager as an async context manager"
             async with self._admission:  # the count check and the entry it admits, together: concurrent starts queue
@@ -240,6 +243,7 @@ class TestbedManager:
                 supervisor = Supervisor(
                     namespace, store=self.store, make_runner=self._runner_factory(), mode=self.mode,
                     backoff_initial_s=self.backoff_initial_s, backoff_max_s=self.backoff_max_s,
+                    on_agent_down=self._on_agent_down,
                 )
                 testbed = _Testbed(namespace=namespace, config=config, mode=self.mode, started_by=started_by,
                                    started_at=datetime.now(UTC), supervisor=supervisor,
@@ -260,6 +264,7 @@ class TestbedManager:
             testbed.status = "ready" if ready else "starting"
             await self._record_testbed(testbed)
             status = await self.testbed_status(namespace)
+            status = status.model_copy(update={"config_kind": resolved.kind, "workflow_config": resolved.workflow_config})
             if not ready:
                 status = status.model_copy(update={"message": f"not every agent was READY within {self.ready_timeout_s:.0f} s"})
             return status
@@ -315,16 +320,16 @@ class TestbedManager:
             await self._record_testbed(testbed)
             why = reason or "the testbed was stopped"
             running = await self.store.executions.list(namespace=namespace, currently_running=True, limit=200)
-            for record in running.items:
-                with contextlib.suppress(Exception):
-                    await self.stop_workflow(record.execution_id, reason=why, timeout_s=10.0)
+            # every step below is bounded (docs/testbed.md, "How a stop proceeds")
+            await asyncio.gather(*(self._bounded_step(self.stop_workflow(r.execution_id, reason=why, timeout_s=10.0),
+                                                      12.0, f"stop_workflow {r.execution_id}")
+                                   for r in running.items))
             testbed.supervisor.log.info("testbed %s stopping%s", namespace, f": {reason}" if reason else "")
             for subscription in testbed.subscriptions:
-                with contextlib.suppress(Exception):
-                    await subscription.cancel()
+                await self._bounded_step(subscription.cancel(), 5.0, "cancel a subscription")
             await testbed.supervisor.stop()
             if testbed.task_workers is not None:
-                await testbed.task_workers.stop()
+                await self._bounded_step(testbed.task_workers.stop(), 30.0, "stop the task workers")
             await self.store.executions.close_running(namespace=namespace, status="terminated",
                                                       error=f"the testbed was stopped: {why}")
             testbed.status = "stopped"
@@ -332,6 +337,34 @@ class TestbedManager:
                                                    node=self.node_name, agents={})
             del self._testbeds[namespace]
             return await self.testbed_status(namespace)
+
+    async def _bounded_step(self, step: Awaitable[Any], bound_s: float, what: str) -> None:
+        """One step of a stop: given ``bound_s``, then abandoned with a warning (a stop always ends)."""
+        try:
+            await asyncio.wait_for(step, bound_s)
+        except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left is closed below
+            self.log.warning("stop: %s did not complete (%s: %s); going on", what, type(exc).__name__, exc)
+
+    async def _on_agent_down(self, spec: AgentSpec, reason: str) -> None:
+        """The supervisor saw an agent end unasked. A dead workflow runner cannot close its
+        executions: close them here, at once, ``failed`` with the reason (their runs ended)."""
+        if spec.agent_type != CORE_AGENT:
+            return
+        running = await self.store.executions.list(namespace=spec.namespace, currently_running=True, limit=200)
+        if not running.items:
+            return
+        error = f"the workflow runner {spec.name} ended while the execution ran ({reason}); start it again"
+        closed = await self.store.executions.close_running(namespace=spec.namespace, status="failed", error=error)
+        testbed = self._testbeds.get(spec.namespace)
+        if testbed is not None:
+            testbed.supervisor.log.error("closed %d execution(s) of %s as failed: %s", closed, spec.namespace, error)
+        if self.bus is not None:
+            for record in running.items:
+                with contextlib.suppress(Exception):
+                    await self.bus.publish(Destinations.of(spec.namespace).execution, ExecutionStatusChanged(
+                        namespace=spec.namespace, execution_id=record.execution_id, event="failed", status="failed",
+                        phase=record.phase, run_number=record.run_number, stf_count=record.stf_count, error=error,
+                    ).model_dump(mode="json"), persistent=False)
 
     async def testbed_status(self, namespace: str) -> TestbedStatus:
         """The namespace's testbed: its agents, their heartbeats, ``ready`` and ``idle``."""
