@@ -77,7 +77,8 @@ class PrivatePostgres:
 
     def __init__(self, directory: Path) -> None:
         if not (PG_BIN / "initdb").exists():
-            skip_or_fail(f"{PG_BIN / 'initdb'} is missing: install postgresql-15 (the fault test runs a private cluster)")
+            skip_or_fail(f"{PG_BIN / 'initdb'} is missing: install the PostgreSQL server package "
+                         "(the fault test runs a private cluster)")
         self.directory = directory
         self.data = directory / "data"
         self.port = free_port()
