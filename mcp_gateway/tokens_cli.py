@@ -76,7 +76,7 @@ def _with_store(state_dir: Path | None, database_url: str | None, work: Callable
         engine = open_engine(settings.resolved_database_url())
         try:
             store = RegistryStore(engine)
-            await store.create_tables()
+            await store.upgrade()  # the CLI may be the first to open the database
             return await work(store)
         finally:
             await engine.dispose()
