@@ -225,6 +225,13 @@ class BrokerProxy:
             await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         self._writers -= {writer, up_writer}
 
+    async def drop(self) -> None:
+        """Close every forwarded connection once and keep listening (the broker is back at once)."""
+        for writer in list(self._writers):
+            with contextlib.suppress(Exception):
+                writer.transport.abort()
+        self._writers.clear()
+
     async def cut(self) -> None:
         """Stop listening and close every forwarded connection."""
         if self._server is not None:
@@ -595,12 +602,14 @@ EXPECTED: dict[str, tuple[str, bool]] = {
     "broker_drop_once": ("broker_reconnected", False),
 }
 REALTIME_RUN = {"stf_count": 50, "realtime_factor": 0.05}
+# real-time runs (wall-clock latency is what slows), few slices: 0.6 s a slice, 6 s when slow
+SLOW_BASE = {"realtime_factor": 0.02, "stf_sampling_rate": 0.3, "slices_per_sample": 3}
 
 
-async def _baseline_runs(live: LiveUp, namespace: str, runs: int = 2, **parameters: Any) -> None:
+async def _baseline_runs(live: LiveUp, namespace: str, runs: int = 2, realtime: bool = False, **parameters: Any) -> None:
     """Earlier completed executions of the default config: what a degraded run is compared with."""
     for _ in range(runs):
-        started = await live.call("start_workflow", namespace=namespace, reason="chaos: a baseline run",
+        started = await live.call("start_workflow", namespace=namespace, reason="chaos: a baseline run", realtime=realtime,
                                   parameters={"stf_count": 3, **parameters})
         await live.call("wait_for_execution", execution_id=started["execution_id"], timeout_s=120)
 
@@ -660,12 +669,12 @@ async def _parameter_change(live: LiveUp, namespace: str, **_: Any) -> Injection
 
 async def _slow_workers(live: LiveUp, namespace: str, **_: Any) -> Injection:
     await _testbed(live, namespace)
-    await _baseline_runs(live, namespace)
-    started = await live.call("start_workflow", namespace=namespace, reason="chaos: slow payload",
-                              parameters={"stf_count": 3, "slice_processing_time": 300})
+    await _baseline_runs(live, namespace, realtime=True, **SLOW_BASE)
+    started = await live.call("start_workflow", namespace=namespace, reason="chaos: slow payload", realtime=True,
+                              parameters={"stf_count": 3, **SLOW_BASE, "slice_processing_time": 300})
     await _finished(live, started["execution_id"])
     return Injection("slow_workers", namespace, started["execution_id"], how="simulated",  # type: ignore[arg-type]
-                     detail="the workers' payload takes 10x longer (slice_processing_time 30 -> 300 simulated s)")
+                     detail="the workers' payload takes 10x longer: slice_processing_time 30 -> 300 (real time x0.02)")
 
 
 async def _one_slice_in_ten_fails(live: LiveUp, namespace: str, **_: Any) -> Injection:
@@ -689,16 +698,6 @@ async def _broker_drop_once(live: LiveUp, namespace: str, *, proxy: BrokerProxy 
     await live.until(f"the agents of {namespace} to reconnect", ready, timeout_s=60)
     return Injection("broker_drop_once", namespace, detail=f"every connection through {proxy.address} dropped once")  # type: ignore[arg-type]
 
-
-async def _drop(self: BrokerProxy) -> None:
-    """Close every forwarded connection once and keep listening (the broker comes back at once)."""
-    for writer in list(self._writers):
-        with contextlib.suppress(Exception):
-            writer.transport.abort()
-    self._writers.clear()
-
-
-BrokerProxy.drop = _drop  # type: ignore[attr-defined]
 
 EXTRA_INJECTORS: dict[ExtraKind, Callable[..., Awaitable[Injection]]] = {
     "operator_stop_workflow": _operator_stop_workflow,

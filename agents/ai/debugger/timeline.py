@@ -112,7 +112,7 @@ class Action(BaseModel):
     @property
     def verb(self) -> str:
         if self.tool == "send_message" and self.arguments.get("msg_type") == "scale_workers":
-            return f"scaled workers to {(self.arguments.get('body') or {}).get('count')}"
+            return f"scaled the workers to {(self.arguments.get('body') or {}).get('count')} in"
         return {"stop_workflow": "stopped", "stop_testbed": "stopped the testbed", "kill_agent": "killed",
                 "restart_agent": "restarted", "start_workflow": "started", "start_testbed": "started the testbed",
                 "prune": "pruned"}.get(self.tool, self.tool)
