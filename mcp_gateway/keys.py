@@ -206,6 +206,7 @@ class SharedKeys:
         while True:
             await anyio.sleep(self.period_s)
             try:
-                await self.sync()
+                with anyio.move_on_after(10.0, shield=True):  # a shutdown lets the sync finish, never cuts it
+                    await self.sync()
             except Exception as error:  # the database may be briefly away; keep the last union
                 log.warning("could not share identity keys with the other replicas: %s", error)

@@ -35,6 +35,9 @@ from mcp_nodes.contract.registration import Heartbeat, NodeInfo, RegistrationAcc
 
 log = logging.getLogger(__name__)
 
+BACKGROUND_QUERY_S = 10.0
+"""Longest a background read of the node rows may take before it is given up."""
+
 
 @dataclass(slots=True)
 class NodeState:
@@ -158,7 +161,10 @@ class Registry:
         while True:
             await anyio.sleep(self.heartbeat_s)
             try:
-                await self.refresh()
+                # shielded: a shutdown waits for the read to finish instead of cancelling it halfway
+                # (a query cancelled mid-flight can leave the driver's connection for the loop to hang on)
+                with anyio.move_on_after(BACKGROUND_QUERY_S, shield=True):
+                    await self.refresh()
             except Exception:
                 log.exception("could not reload the node registry from the database")
 

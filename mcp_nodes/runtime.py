@@ -61,14 +61,17 @@ def bus_factory(settings: NodeSettings) -> Callable[[], Bus]:
 
 
 async def _open_linker(settings: NodeSettings, store: Store, manager: TestbedManager, stack: AsyncExitStack) -> ProvLinker:
-    """Open the provenance writer (its own engine) and the linker; both close with ``stack``."""
+    """Open the provenance writer (on the database port, its own connection pool) and the linker;
+    both close with ``stack``."""
     from prov_agent.recorder import Recorder
-    from prov_agent.store import ProvStore, engine_for
+    from prov_agent.store import ProvStore
     from prov_agent.writer import ProvWriter
+    from workflows.store.database import Database, default_url
 
-    engine = engine_for(settings.prov_database_url, settings.state_dir)
-    stack.push_async_callback(engine.dispose)
-    prov_store = ProvStore(engine)
+    database = Database(settings.prov_database_url or default_url(settings.state_dir))
+    await database.open(upgrade=False)  # provenance tables only: prov_agent's own migrations below
+    stack.push_async_callback(database.close)
+    prov_store = ProvStore(database.shared_engine())
     await prov_store.create_schema()
     writer = await stack.enter_async_context(ProvWriter(prov_store))
     linker = ProvLinker(Recorder(writer, stream=f"node-{settings.name}"), store, manager)

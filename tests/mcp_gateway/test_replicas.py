@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -162,3 +163,71 @@ async def test_replicas_starting_together_upgrade_once(tmp_path: Path, database_
     finally:
         await engine.dispose()
     assert gateway == ["gateway_0002"] and prov == ["prov_0001"]
+
+
+class ServeProcess:
+    """`controlroom gateway serve --database-url URL` in a child process; stopped with SIGINT
+    (a clean shutdown: the provenance writer flushes)."""
+
+    def __init__(self, state_dir: Path, database_url: str, replica_id: str) -> None:
+        self.args = [CONTROLROOM, "gateway", "serve", "--port", "0", "--state-dir", str(state_dir),
+                     "--database-url", database_url, "--replica-id", replica_id]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    async def start(self) -> ServeProcess:
+        self.process = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert self.process.stdout is not None
+        line = (await anyio.to_thread.run_sync(self.process.stdout.readline)).decode()
+        if not line.startswith("gateway ready at "):
+            self.stop()
+            raise RuntimeError(f"gateway did not start: {line!r}")
+        self.url = line.removeprefix("gateway ready at ").strip().removesuffix("/mcp")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def token_cli(database_url: str, *args: str) -> str:
+    done = subprocess.run([CONTROLROOM, "token", "create", "--database-url", database_url, *args],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+async def test_gateway_serve_processes_share_one_postgresql_database(tmp_path: Path, database_url: str) -> None:
+    """The commands as an operator types them: two `controlroom gateway serve --database-url`, tokens
+    from `controlroom token create --database-url`, a node registered with the first, a client on the
+    second, then `controlroom prov verify` over both replicas' streams."""
+    a = await ServeProcess(tmp_path / "a", database_url, "a").start()
+    b = await ServeProcess(tmp_path / "b", database_url, "b").start()
+    node: NodeProcess | None = None
+    try:
+        node_token = token_cli(database_url, "--user", "n1", "--node", "--namespaces", "alpha")
+        alice = token_cli(database_url, "--user", "alice", "--namespaces", "alpha")
+        node = await NodeProcess("n1", a.url, node_token, ["alpha"]).start()
+        for gateway in (b, a):
+            async with client(f"{gateway.url}/mcp", alice) as c:
+                started = await c.call_tool("start_workflow", {"workflow": "stf", "namespace": "alpha"})
+                assert started.structured_content["node"] == "n1"
+    finally:
+        if node is not None:
+            node.kill()
+        a.stop()
+        b.stop()
+    verified = prov_verify(database_url)
+    assert verified.returncode == 0 and verified.stdout.rstrip().endswith(": ok"), verified.stdout + verified.stderr
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            streams = set((await conn.execute(text(
+                "SELECT DISTINCT stream FROM prov_records WHERE kind = 'gateway_call'"))).scalars())
+    finally:
+        await engine.dispose()
+    assert streams == {"gateway-a", "gateway-b"}
