@@ -16,7 +16,10 @@ __all__ = ["DefinitionInfo", "MessageSent", "NodeHealth", "PruneResult", "System
 class WaitResult(BaseModel):
     """What wait_for_execution returns."""
 
-    finished: bool = Field(description="true when the execution ended; false when timeout_s passed first")
+    finished: bool = Field(description="true when the execution ended AND its processing drained")
+    drained: bool = Field(False, description="false while slices (or STFs) are still queued or processing")
+    outstanding: dict[str, int] = Field(default_factory=dict, description="what is still in flight, e.g. "
+                                        "{'slices_queued': 45, 'slices_processing': 3} (empty once drained)")
     waited_s: float
     execution: ExecutionRecord
     hint: str = Field(description="what to do next")

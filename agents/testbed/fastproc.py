@@ -30,7 +30,9 @@ from datetime import UTC, datetime
 from agents.testbed.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.destinations import SLICE_TTL_S
-from agents.testbed.messages import ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceContent, SliceMessage, SliceResult
+from agents.testbed.messages import (
+    ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceContent, SliceMessage, SliceResult, SliceStarted,
+)
 from agents.testbed.parameters import ExecutionParameters, ParameterCache
 from agents.testbed.scaling import next_worker_count, percentile
 from workflows.messages import EndRun, RunImminent, parse_daq_message
@@ -90,7 +92,7 @@ class FastProcessingAgent(Agent):
         self.parameters = ParameterCache(self.store)
         self.books: dict[str, RunBook] = {}
         self.workers: dict[str, str] = {}
-        self._batch: list[tuple[SliceResult, Delivery, str]] = []
+        self._batch: list[tuple[SliceResult | SliceStarted, Delivery, str]] = []
         self._batch_lock = asyncio.Lock()
         await self.subscribe(self.to.daq, self.on_daq)
         await self.subscribe(self.to.data, self.on_data)
@@ -181,6 +183,9 @@ class FastProcessingAgent(Agent):
     # --- results -----------------------------------------------------------------------------
 
     async def on_result(self, delivery: Delivery) -> None:
+        if delivery.body.get("msg_type") == "slice_started":
+            await self._on_started(SliceStarted.model_validate(delivery.body), delivery)
+            return
         result = SliceResult.model_validate(delivery.body)
         book = self.books.get(result.execution_id)
         key = (result.tf_filename, result.slice_id)
@@ -218,6 +223,15 @@ class FastProcessingAgent(Agent):
         if len(self._batch) >= 200:
             await self._flush()
 
+    async def _on_started(self, started: SliceStarted, delivery: Delivery) -> None:
+        """A worker took a pending slice: book it ``processing`` (with the next flush)."""
+        book = self.books.get(started.execution_id)
+        content = book.pending.get((started.tf_filename, started.slice_id)) if book is not None else None
+        if book is None or content is None or content.attempt != started.attempt:
+            await delivery.ack()  # a stale notice (the slice was resolved or retried since)
+            return
+        self._batch.append((started, delivery, "processing"))
+
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(0.1)
@@ -228,7 +242,10 @@ class FastProcessingAgent(Agent):
             batch, self._batch = self._batch, []
             marks: list[SliceMark] = []
             for result, _delivery, outcome in batch:
-                if outcome == "retry":
+                if outcome == "processing":
+                    marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
+                                           status="processing", worker=result.worker, at=result.processing_start_at))
+                elif outcome == "retry":
                     # through "processing" so the store counts the retry even if the slice was queued
                     marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
                                            status="processing", worker=result.worker,

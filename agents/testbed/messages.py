@@ -134,6 +134,20 @@ class SliceResult(AgentMessage):
     error: str | None = None
 
 
+class SliceStarted(AgentMessage):
+    """A worker took a slice and will work on it for a while (real-time runs): the slice is
+    ``processing`` until its result comes (on the same queue, after this message)."""
+
+    msg_type: Literal["slice_started"] = "slice_started"
+    run_id: int
+    execution_id: str
+    tf_filename: str
+    slice_id: int
+    attempt: int = 0
+    processing_start_at: datetime
+    worker: str
+
+
 # --- agents and control ----------------------------------------------------------------------
 
 

@@ -634,6 +634,11 @@ class TestbedManager:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(testbed.ends.wait(), pause)
 
+    async def progress(self, execution_id: str) -> ExecutionProgress:
+        """A snapshot of the execution now: status, phase, counts, and whether it has drained."""
+        record = await self._execution(execution_id)
+        return await self._progress(record, self._testbeds.get(record.namespace), 0.0)
+
     async def _progress(self, record: ExecutionRecord, testbed: _Testbed | None, elapsed_s: float) -> ExecutionProgress:
         execution_id = record.execution_id
         slices = await self.store.runs.slice_counts(execution_id)

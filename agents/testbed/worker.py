@@ -8,7 +8,8 @@ result may then arrive twice; the fast processing agent accepts one result per
 counts twice.
 
 The payload is the synthetic checksum; in real-time executions the worker also sleeps
-``slice_processing_time x realtime_factor``. With ``slice_failure_rate`` > 0 (an execution
+``slice_processing_time x realtime_factor``, after sending ``slice_started`` on the results
+queue so the slice shows ``processing`` while it is in flight. With ``slice_failure_rate`` > 0 (an execution
 parameter, for failure injection) that fraction of payloads fails and the result says why.
 """
 
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 
 from agents.testbed.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.messages import SliceContent, SliceResult
+from agents.testbed.messages import SliceContent, SliceResult, SliceStarted
 from agents.testbed.parameters import ParameterCache
 from agents.testbed.payload import work_checksum
 
@@ -51,7 +52,11 @@ class WorkerAgent(Agent):
             try:
                 params = await self.parameters.get(content.execution_id)
                 wait = params.wall_seconds(params.slice_processing_time)
-                if wait > 0:
+                if wait > 0:  # the slice is in flight for a while: say so (fast runs skip the message)
+                    await self.publish(self.to.slice_results, SliceStarted(
+                        namespace=self.namespace, run_id=content.run_id, execution_id=content.execution_id,
+                        tf_filename=content.tf_filename, slice_id=content.slice_id, attempt=content.attempt,
+                        processing_start_at=started, worker=self.name), persistent=False)
                     await asyncio.sleep(wait)
                 if params.slice_failure_rate > 0 and self.random.random() < params.slice_failure_rate:
                     raise InjectedFailure(f"injected payload failure (slice_failure_rate={params.slice_failure_rate})")

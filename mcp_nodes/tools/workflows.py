@@ -92,14 +92,22 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
                                       message=_describe(progress))
 
         record = await manager.wait_for_execution(execution_id, timeout_s, on_progress=on_progress)
-        finished = record.status in _TERMINAL
-        if finished:
+        progress = await manager.progress(execution_id)
+        record = await store.executions.get(execution_id)
+        ended = record.status in _TERMINAL
+        drained = ended and progress.drained
+        outstanding = {} if drained else _outstanding(progress)
+        if drained:
             hint = ("done; get_workflow_monitor shows counts and latency" if record.status == "completed"
                     else "ended badly; get_workflow_monitor and list_logs(execution_id=..., level='ERROR') show why")
+        elif ended:
+            left = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in outstanding.items()) or "results not yet booked"
+            hint = (f"the execution is {record.status} but its processing has not drained ({left}); "
+                    "call wait_for_execution again (get_workflow_monitor shows the workers)")
         else:
             hint = "still running; call wait_for_execution again or stop_workflow"
-        return WaitResult(finished=finished, waited_s=round(time.monotonic() - started, 3),
-                          execution=record, hint=hint)
+        return WaitResult(finished=drained, drained=drained, outstanding=outstanding,
+                          waited_s=round(time.monotonic() - started, 3), execution=record, hint=hint)
 
     @mcp.tool(annotations=READ_ONLY)
     async def list_workflow_definitions(namespace: NamespaceFilter = None) -> Page[DefinitionInfo]:
@@ -136,6 +144,13 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         recent events, errors, duration and slice latency p50/p99."""
         await owned_execution(execution_id)
         return await manager.monitor(execution_id)
+
+
+def _outstanding(progress: Any) -> dict[str, int]:
+    """What is still in flight: slices queued and processing (only the non-zero counts)."""
+    slices = progress.slices or {}
+    counts = {"slices_queued": slices.get("queued", 0), "slices_processing": slices.get("processing", 0)}
+    return {k: v for k, v in counts.items() if v}
 
 
 def _describe(progress: Any) -> str:
