@@ -78,3 +78,11 @@ class BearerProxy:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+if __name__ == "__main__":  # by hand: python -m tests.e2e.bearer_proxy http://127.0.0.1:8700 TOKEN
+    import sys
+
+    with BearerProxy(sys.argv[1], sys.argv[2]) as running:
+        print(f"{running.url}/mcp", flush=True)
+        threading.Event().wait()
