@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cyclopts import App
 from rich.console import Console
+from rich.markup import escape
 
 from agents.ai.connection import resolve_connection
 from agents.ai.debugger.loop import DebugReport, Debugger
@@ -74,7 +75,11 @@ async def _run(url: str, token: str, policy: Policy, execution_id: str | None, n
 
 def print_report(report: DebugReport, console: Console) -> None:
     for step in report.steps:
-        console.print(f"[bold]{step.kind:<12}[/bold] {step.summary}")
+        console.print(f"[bold]{step.kind:<12}[/bold] {escape(step.summary)}")
+    if report.cited:
+        console.print("[bold]cited[/bold]")
+        for entry in report.cited:
+            console.print(f"  {escape(entry.line())}")
     console.print(f"outcome: [bold]{report.outcome}[/bold]")
     if report.approval_id:
         console.print(f"approve with the approve_fix tool: approval_id={report.approval_id}")

@@ -122,7 +122,10 @@ def explain(ev: Evidence, diffs: list[Difference]) -> tuple[str, list[str]]:
     cites = list(dict.fromkeys(cites))
     top = "; ".join(d.text for d in diffs[:4])
     changed = any(d.metric.startswith("parameter") for d in diffs)
-    who = f" (this run was started by {start.actor})" if changed and start is not None and start.actor else ""
+    who = ""
+    if changed and start is not None and start.actor:
+        reason = start.summary.split("; ", 1)[0] if start.summary.startswith("reason: ") else "no reason given"
+        who = f" (parameters chosen by {start.actor}, who started this run at {start.t:%H:%M:%S} ({start.id}), {reason})"
     n = len(ev.baseline)
     return f"Differs from the config's {n} previous execution{'s' if n != 1 else ''}: {top}{who}.", cites
 
