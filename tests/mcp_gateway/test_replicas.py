@@ -231,3 +231,32 @@ async def test_gateway_serve_processes_share_one_postgresql_database(tmp_path: P
     finally:
         await engine.dispose()
     assert streams == {"gateway-a", "gateway-b"}
+
+
+async def test_a_key_rotated_on_one_replica_reaches_nodes_registered_through_the_other(
+        tmp_path: Path, database_url: str) -> None:
+    """Rotation on A: A's new current key was already published (as next), so a node registered
+    through B keeps accepting A's calls; a leaked key dropped on A leaves B's JWKS too."""
+    from mcp_gateway.keys import rotate_keys
+
+    async with replica(tmp_path / "a", database_url, "a") as a, replica(tmp_path / "b", database_url, "b") as b:
+        while not await jwks_kids(a) <= await jwks_kids(b):
+            await anyio.sleep(0.1)
+        node = await NodeProcess("n1", b.url, await b.token("n1", ["alpha"], scopes=["node"]), ["alpha"]).start()
+        try:
+            alice = await b.token("alice", ["alpha"])
+            settings = a.gateway.settings
+            rotation = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s)
+            while rotation.next not in await jwks_kids(b):  # A republished, B read it
+                await anyio.sleep(0.1)
+            async with client(a.mcp_url, alice) as through_a:  # signed with A's new current key
+                started = await through_a.call_tool("start_workflow", {"workflow": "stf", "namespace": "alpha"})
+                assert started.structured_content["node"] == "n1"
+
+            leaked = rotate_keys(settings.identity_keys_path(), settings.identity_ttl_s, drop_retired=True)
+            assert rotation.retired in leaked.dropped and leaked.retired in leaked.dropped
+            while set(leaked.dropped) & await jwks_kids(b):
+                await anyio.sleep(0.1)
+            assert leaked.current in await jwks_kids(b)
+        finally:
+            node.kill()
