@@ -6,7 +6,8 @@ GatewayError                  anything the gateway refuses or cannot do
 ├── AccessDenied              namespace or scope not granted        -> isError, outcome "denied"
 ├── RateLimited               the principal's token bucket is empty -> isError, outcome "rate_limited"
 ├── RoutingError              no node can take the call             -> isError, outcome "node_down"
-│   └── NodeDown              the chosen node is down / breaker open
+│   ├── NodeDown              the chosen node is down / breaker open
+│   └── UnknownEntity         no healthy node holds the id in the caller's namespaces -> outcome "is_error"
 ├── CallTimeout               the node did not answer in time       -> isError, outcome "timeout"
 ├── OutputTooLarge            the node's answer exceeds the limit   -> isError, outcome "is_error"
 ├── NodeFailed                the node answered HTTP or protocol errors -> isError, outcome "is_error"
@@ -58,6 +59,13 @@ class RoutingError(GatewayError):
 
 class NodeDown(RoutingError):
     """The chosen node is down, or its circuit breaker is open."""
+
+
+class UnknownEntity(RoutingError):
+    """An id (execution, run, agent, file, log entry) no healthy node holds in the caller's namespaces:
+    the caller's mistake (a guessed id), not the nodes' health."""
+
+    outcome: Outcome = "is_error"
 
 
 class CallTimeout(GatewayError):

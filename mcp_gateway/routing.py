@@ -1,8 +1,9 @@
 """Choosing the node for a call, in this order:
 
 1. ``node`` argument (explicit);
-2. the node owning an entity named in the arguments (execution_id, run_number, agent name,
-   slice id), learnt from results that create entities or by asking the healthy nodes;
+2. the node owning an entity named in the arguments (`ENTITY_ARGUMENTS` and the per-tool tables:
+   execution, run, agent, STF file, TF file, log entry), learnt from results that create entities
+   or by asking the healthy nodes; a TF slice routes by its TF file;
 3. the node where the namespace (argument, or the principal's only namespace) has its testbed;
 4. healthy nodes whose labels contain the principal's labels (a preference);
 5. the least-loaded healthy node offering the tool (ties: name order).
@@ -20,7 +21,7 @@ from typing import Any
 
 from mcp_gateway.breaker import Breakers
 from mcp_gateway.catalog import NODE_ARGUMENT, LogicalTool
-from mcp_gateway.errors import AccessDenied, NodeDown, RoutingError, UnknownNode
+from mcp_gateway.errors import AccessDenied, NodeDown, RoutingError, UnknownEntity, UnknownNode
 from mcp_gateway.models import Principal, Route
 from mcp_gateway.registry import NodeState, Registry
 
@@ -29,20 +30,68 @@ EntityKey = tuple[str, str]
 ENTITY_ARGUMENTS: dict[str, str] = {
     "execution_id": "execution",
     "run_number": "run",
-    "agent_name": "agent",
-    "slice_id": "slice",
+    "tf_filename": "tf",
 }
-"""Argument (and result field) name -> entity kind, for every tool."""
+"""Argument (and result field) name -> entity kind, for every tool. A TF slice is keyed by
+(tf_filename, slice_id): slice ids (0-14) repeat in every TF file, so it routes by its TF file."""
 
 TOOL_ENTITY_ARGUMENTS: dict[tuple[str, str], str] = {
     ("get_agent", "name"): "agent",
     ("kill_agent", "name"): "agent",
+    ("restart_agent", "name"): "agent",
+    ("get_stf_file", "filename"): "stf",
+    ("get_log_entry", "log_id"): "log",
 }
 """(tool, argument) -> entity kind, for arguments whose name is too generic to mean one kind."""
 
-LOCATABLE = frozenset({"execution", "run", "agent"})
+FILTER_ENTITY_ARGUMENTS: dict[tuple[str, str], str] = {
+    ("list_messages", "agent"): "agent",
+    ("list_logs", "agent"): "agent",
+    ("list_tf_slices", "worker"): "agent",
+}
+"""(tool, argument) -> entity kind, for list filters: the call goes to the node holding the
+entity when one does; a name no node holds (a log source such as 'chaos') routes as if absent
+and the filter matches nothing there."""
+
+NAMESPACE_ARGUMENTS: dict[tuple[str, str], str] = {
+    ("get_namespace", "name"): "namespace",
+}
+"""(tool, argument) naming a namespace under another name: routed and checked like ``namespace``."""
+
+PLAIN_ARGUMENTS: dict[str, str] = {
+    "namespace": "routes by namespace (the node holding its testbed)",
+    "node": "forces the node",
+    "reason": "free text", "limit": "page size", "cursor": "page position",
+    "status": "filter value", "start_time": "filter value", "end_time": "filter value",
+    "level": "filter value", "search": "filter text", "msg_type": "filter value",
+    "agent_type": "filter value", "currently_running": "filter value", "executed_by": "a user, not an entity",
+    "workflow_name": "a definition name: definitions route with the namespace",
+    "workflow": "a definition name: definitions route with the namespace",
+    "config": "a config file name in the node's workflows directory",
+    "realtime": "option", "parameters": "option", "timeout_s": "option", "budget_chars": "option",
+    "older_than": "option", "body": "message content", "spec_text": "spec content",
+    "scripts": "spec content", "dry_run": "option", "include_config": "option",
+    "sections": "option",
+}
+"""Arguments that name no entity (tests/mcp_gateway/test_routing_contract.py requires every node
+tool argument to be here or in one of the tables above)."""
+
+TOOL_PLAIN_ARGUMENTS: dict[tuple[str, str], str] = {
+    ("get_tf_slice", "slice_id"): "unique only within its TF file: routes by tf_filename",
+    ("spec_generate", "name"): "the name of a definition to create: routes with the namespace",
+    ("register_workflow_definition", "name"): "a definition name: routes with the namespace",
+}
+"""(tool, argument) that names no entity although its name might suggest one."""
+
+LOCATABLE = frozenset({"execution", "run", "agent", "stf", "tf", "log"})
 """Entity kinds every node answers ``GET /entities/{kind}/{value}`` for: when none of them knows
 one (or it is outside the caller's grants), a ``node`` argument does not send the call anyway."""
+
+FIND_WITH: dict[str, str] = {
+    "execution": "list_workflow_executions", "run": "list_runs", "agent": "list_agents",
+    "stf": "list_stf_files", "tf": "list_tf_slices", "log": "list_logs",
+}
+"""The tool that lists real ids of each kind (named in the error for an unknown one)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,6 +112,33 @@ def entity_of(tool: str, arguments: dict[str, Any]) -> EntityKey | None:
         if tool_name == tool and arguments.get(argument) is not None:
             return kind, str(arguments[argument])
     return None
+
+
+def filter_entity_of(tool: str, arguments: dict[str, Any]) -> EntityKey | None:
+    """The entity a list filter names (`FILTER_ENTITY_ARGUMENTS`), or None."""
+    for (tool_name, argument), kind in FILTER_ENTITY_ARGUMENTS.items():
+        if tool_name == tool and arguments.get(argument) is not None:
+            return kind, str(arguments[argument])
+    return None
+
+
+def namespace_of(tool: str, arguments: dict[str, Any]) -> Any:
+    """The namespace named in ``arguments`` (``namespace`` or a `NAMESPACE_ARGUMENTS` alias)."""
+    value = arguments.get("namespace")
+    if value is None:
+        for (tool_name, argument), _ in NAMESPACE_ARGUMENTS.items():
+            if tool_name == tool and arguments.get(argument) is not None:
+                return arguments[argument]
+    return value
+
+
+def unknown_message(entity: EntityKey, down: list[str]) -> str:
+    """What a caller reads for an id no healthy node holds in its namespaces."""
+    kind, value = entity
+    where = f" (nodes down: {', '.join(down)}; it may live there)" if down else ""
+    finder = FIND_WITH.get(kind, "the list_* tools")
+    shape = " (real ids look like '{workflow}-{user}-{NNNN}')" if kind == "execution" else ""
+    return f"unknown {kind} {value!r}: none in the namespaces your token grants{where}; {finder} shows real ids{shape}"
 
 
 def _down_message(state: NodeState, alternatives: list[str]) -> str:
@@ -133,9 +209,12 @@ class Router:
         if entity is not None and owner is None and (arguments.get(NODE_ARGUMENT) is None
                                                      or entity[0] in LOCATABLE):
             down = sorted(s.name for s in self.registry.nodes.values() if s.health != "up")
-            where = f" (nodes down: {', '.join(down)}; it may live there)" if down else ""
-            raise RoutingError(f"{entity[0]} {entity[1]!r} is not known to any healthy node{where}; "
-                               "check the id (the list_* tools show yours)")
+            raise UnknownEntity(unknown_message(entity, down))
+        if entity is None and arguments.get(NODE_ARGUMENT) is None:
+            named = filter_entity_of(tool.name, arguments)
+            found = await self.owner_of(named) if named is not None else None
+            if found is not None and (found.namespace is None or principal.allows(found.namespace)):
+                owner = found  # a filter naming someone else's (or no one's) entity routes as if absent
         return self.decide(tool, arguments, principal, owner)
 
     def decide(self, tool: LogicalTool, arguments: dict[str, Any], principal: Principal,
@@ -145,7 +224,7 @@ class Router:
             raise AccessDenied(f"{principal.user!r} may not act on namespace {owner.namespace!r} "
                                f"(granted: {', '.join(principal.namespaces) or 'none'}); "
                                "ask an admin for a token that grants it")
-        namespace = arguments.get("namespace")
+        namespace = namespace_of(tool.name, arguments)
         if isinstance(namespace, str) and namespace and not principal.allows(namespace):
             raise AccessDenied(f"namespace {namespace!r} is not granted to {principal.user!r} "
                                f"(granted: {', '.join(principal.namespaces) or 'none'}); "

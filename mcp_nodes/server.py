@@ -4,7 +4,8 @@ What wraps what, outermost first: bearer auth (node token or gateway identity JW
 error translation (every failure an ``isError`` with field and fix) -> the scope check
 (`mcp_nodes.capabilities`) -> the tools. Two plain
 HTTP routes sit beside ``/mcp`` for the gateway: ``GET /healthz`` (no auth) and
-``GET /entities/{kind}/{value}`` (which namespace owns an execution, run or agent; the node token
+``GET /entities/{kind}/{value}`` (which namespace owns an execution, run, agent, STF file, TF file
+(by its slices) or log entry: the kinds `mcp_gateway.routing` asks for; the node token
 or the gateway's lookup credential for this node only, never a caller's identity).
 
 Example::
@@ -137,6 +138,11 @@ async def _owner_namespace(store: Store, kind: str, value: str) -> str | None:
             return (await store.agents.get_agent(value)).namespace
         if kind == "stf":
             return (await store.runs.get_stf(value)).namespace
+        if kind == "tf":  # a TF file's slices (get_tf_slice routes by the TF file)
+            page = await store.runs.list_slices(tf_filename=value, limit=1)
+            return page.items[0].namespace if page.items else None
+        if kind == "log" and value.isdigit():
+            return (await store.logs.get_log(int(value))).namespace
     except NotFound:
         return None
     return None

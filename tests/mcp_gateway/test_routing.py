@@ -49,7 +49,7 @@ async def test_namespaces_route_to_their_nodes_and_ids_to_their_owner(gateway, s
 
         unknown = await c.call_tool("get_workflow_execution", {"execution_id": "nope-x-0001"},
                                     raise_on_error=False)
-        assert unknown.is_error and "not known to any healthy node" in unknown.content[0].text
+        assert unknown.is_error and "unknown execution" in unknown.content[0].text and "list_workflow_executions" in unknown.content[0].text
 
 
 async def test_killed_node_goes_down_fails_fast_and_comes_back(gateway, spawn) -> None:
