@@ -345,7 +345,7 @@ async def _stuck_execution(live: LiveUp, namespace: str, **_: Any) -> Injection:
         return (await live.call("get_workflow_monitor", execution_id=execution_id)).get("stf_count", 0) > 0
     await live.until(f"{execution_id} to make progress", running)
     pid = int(runner["pid"])
-    os.kill(pid, signal.SIGSTOP)
+    await freeze(pid, live.database_url or f"sqlite+aiosqlite:///{live.state_dir / 'node.db'}")
     frozen_at = time.monotonic()
 
     async def idle() -> bool:  # no new state event for the stuck rule's window (5 expected intervals, >= 5 s)
@@ -360,6 +360,38 @@ async def _stuck_execution(live: LiveUp, namespace: str, **_: Any) -> Injection:
         os.kill(pid, signal.SIGCONT)
     return Injection("stuck_execution", namespace, execution_id, detail=f"SIGSTOP pid {pid} ({runner['name']})",
                      undo_steps=[resume])
+
+
+async def freeze(pid: int, database_url: str, timeout_s: float = 30.0) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no SQLite write lock: a frozen process is stuck, it must
+    not also lock every other writer of the database out ("database is locked" after the busy
+    timeout, as the stuck_execution class did in CI when the freeze hit a write transaction).
+
+    The write lock is taken here first (``BEGIN IMMEDIATE`` waits for the process's transaction
+    to end), the process is frozen while it cannot be writing, then the lock is released. On
+    PostgreSQL the process is frozen at once (row locks are per row, not per database).
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        os.kill(pid, signal.SIGSTOP)
+        return
+
+    def locked_freeze() -> None:
+        import sqlite3
+
+        connection = sqlite3.connect(url.database, timeout=timeout_s, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            finally:
+                connection.execute("ROLLBACK")
+        finally:
+            connection.close()
+
+    await asyncio.to_thread(locked_freeze)
 
 
 async def _broker_unreachable(live: LiveUp, namespace: str, *, proxy: BrokerProxy | None = None, **_: Any) -> Injection:
@@ -518,7 +550,11 @@ async def run_suite(
                 if database_url:
                     rows["database_unavailable"] = await _one(live, "database_unavailable")
         process_kinds = [k for k in kinds if k in ("broker_unreachable", "stuck_execution")]
-        if process_kinds and broker is not None:
+        if process_kinds and broker is not None and not await broker_answers(broker):
+            for kind in process_kinds:
+                rows[kind] = SuiteRow(kind, "real", f"skipped: no STOMP broker at {broker[0]}:{broker[1]}", "-",
+                                      "skipped", None, None, None)
+        elif process_kinds and broker is not None:
             async with BrokerProxy(broker) as proxy:
                 async with LiveUp.start(work_dir / "process", "--bus", "stomp", "--stomp", proxy.address) as live:
                     for kind in sorted(process_kinds, key=lambda k: k == "broker_unreachable"):  # the cut goes last
@@ -531,6 +567,18 @@ async def run_suite(
             why = "needs postgres_url" if kind == "database_unavailable" else "needs a STOMP broker"
             rows[kind] = SuiteRow(kind, "real", f"skipped: {why}", "-", "skipped", None, None, None)
     return [rows[k] for k in kinds]
+
+
+async def broker_answers(address: tuple[str, int], timeout_s: float = 2.0) -> bool:
+    """Whether something accepts TCP connections at ``address`` (the STOMP broker)."""
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout_s)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def _scratch_database(postgres_url: str) -> str:
@@ -565,7 +613,7 @@ def render_table(rows: list[SuiteRow]) -> str:
     return "\n".join(out + errors)
 
 
-__all__ = ["KINDS", "BrokerProxy", "Injection", "Kind", "LiveUp", "SuiteRow", "debug_injection", "inject",
+__all__ = ["KINDS", "BrokerProxy", "Injection", "Kind", "LiveUp", "SuiteRow", "broker_answers", "debug_injection", "freeze", "inject",
            "render_table", "run_suite"]
 
 

@@ -75,6 +75,7 @@ def suite(
     postgres_url: str | None = None,
     output: Path | None = None,
     extended: bool = True,
+    kinds: str | None = None,
 ) -> int:
     """Inject every failure class into fresh live systems, debug each, print the table; then the
     cases beyond the catalog (operators' actions, degraded runs) with top-1 accuracy, citations
@@ -83,12 +84,19 @@ def suite(
     Parameters
     ----------
     work_dir: where the live systems keep their state (default: a temporary directory)
-    stomp: host:port of a STOMP broker for the process-mode classes (broker_unreachable, stuck_execution); "" skips them
+    stomp: host:port of a STOMP broker for the process-mode classes (broker_unreachable, stuck_execution); "" skips them, and so does a broker that does not answer (the rows say so)
     postgres_url: a PostgreSQL server URL (postgresql+asyncpg://...) for database_unavailable; a scratch database is made and dropped
     output: also write the table to this file
     extended: also run the operator-action and degraded cases and print the scored table
+    kinds: only these catalog classes, comma-separated (default: every class)
     """
-    from agents.testbed.chaos import render_scored, render_table, run_extended, run_suite, score
+    from agents.testbed.chaos import KINDS, broker_answers, render_scored, render_table, run_extended, run_suite, score
+
+    chosen = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else KINDS
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown:
+        print(f"error: --kinds: {', '.join(unknown)} not a failure class; use some of: {', '.join(KINDS)}")
+        return 2
 
     broker = None
     if stomp:
@@ -97,9 +105,12 @@ def suite(
             print(f"error: --stomp must be host:port, e.g. 127.0.0.1:61613, got {stomp!r}")
             return 2
         broker = (host, int(port))
+    # no broker there: run_suite reports its process-mode classes skipped with the address
+    reachable = broker if broker is not None and asyncio.run(broker_answers(broker)) else None
     with tempfile.TemporaryDirectory(prefix="controlroom-chaos-") as scratch:
-        rows = asyncio.run(run_suite(work_dir or Path(scratch), broker=broker, postgres_url=postgres_url))
-        beyond = asyncio.run(run_extended((work_dir or Path(scratch)) / "beyond", broker=broker)) if extended else []
+        rows = asyncio.run(run_suite(work_dir or Path(scratch), kinds=chosen, broker=broker,  # type: ignore[arg-type]
+                                     postgres_url=postgres_url))
+        beyond = asyncio.run(run_extended((work_dir or Path(scratch)) / "beyond", broker=reachable)) if extended else []
     table = render_table(rows)
     scored = score(rows) + beyond
     table += "\n\n" + render_scored(scored)
