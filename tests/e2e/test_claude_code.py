@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.agents.ai.messages_api import ScriptedMessagesAPI
-from tests.e2e.claude_script import CANONICAL, NAMESPACE, STF_COUNT, Canonical
+from tests.e2e.claude_script import CANONICAL, NAMESPACE, STF_COUNT, Canonical, block_text
 from tests.e2e.node import npm_client
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +38,7 @@ class Session:
     events: list[dict[str, Any]]
     stderr: str
     model: Canonical
+    requests: list[dict[str, Any]]
 
 
 def _claude(args: list[str], home: Path, api_url: str) -> subprocess.CompletedProcess[str]:
@@ -69,7 +70,7 @@ def session(controlroom: dict[str, str], tmp_path_factory: pytest.TempPathFactor
     finally:
         api.stop()
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    yield Session(done.returncode, events, done.stderr, model)
+    yield Session(done.returncode, events, done.stderr, model, api.requests)
 
 
 def _sizes(session: Session) -> dict[str, int]:
@@ -94,6 +95,12 @@ def test_claude_code_runs_the_canonical_task(session: Session, record_property: 
     record_property("canonical_result_chars", json.dumps({**sizes, "total": sum(sizes.values())}))
     print(f"canonical tool_result sizes (chars): {sizes}, total {sum(sizes.values())}")
     assert {tool: size for tool, size in sizes.items() if size > MAX_RESULT_CHARS} == {}
+    # every tool_result of the conversation Claude Code sent last (ToolSearch's included)
+    last = [body for body in session.requests if any(t.get("name") == "ToolSearch" for t in body.get("tools", []))][-1]
+    sent = [block for message in last["messages"] if isinstance(message.get("content"), list)
+            for block in message["content"] if isinstance(block, dict) and block.get("type") == "tool_result"]
+    assert len(sent) == 1 + len(CANONICAL)
+    assert [len(block_text(block)) for block in sent if len(block_text(block)) > MAX_RESULT_CHARS] == []
 
 
 @pytest.mark.xfail(strict=False, reason="measured 9,349 characters for the four canonical results on 2026-11-30 "
