@@ -13,7 +13,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.e2e.node import node_binary
+from tests.conftest import skip_or_fail
+from tests.e2e.node import NODE_MODULES, node_binary
 
 pytestmark = pytest.mark.e2e
 
@@ -22,6 +23,8 @@ CANONICAL = ["start_testbed", "start_workflow", "wait_for_execution", "get_workf
 
 
 async def test_typescript_sdk_runs_the_canonical_task(controlroom: dict[str, str]) -> None:
+    if not (NODE_MODULES / "@modelcontextprotocol" / "sdk" / "package.json").exists():
+        skip_or_fail("the TypeScript MCP SDK is missing: run `npm ci` in the repository root")
     command = [node_binary(), str(SCRIPT), "bob", "10"]
     env = {**os.environ, "CONTROLROOM_URL": controlroom["url"], "CONTROLROOM_TOKEN": controlroom["token"]}
     done = await anyio.to_thread.run_sync(lambda: subprocess.run(
