@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 VERSION_TABLE = "gateway_alembic_version"
 BASELINE = "gateway_0001"
-HEAD = "gateway_0002"
+HEAD = "gateway_0003"
 _LOCK_KEY = zlib.crc32(b"mcp_gateway.migrate")
 
 

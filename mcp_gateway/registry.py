@@ -30,7 +30,7 @@ import anyio
 from mcp_gateway.catalog import LogicalTool, build_catalog
 from mcp_gateway.errors import AccessDenied, UnknownNode
 from mcp_gateway.models import NodeHealth, NodeView, Principal
-from mcp_gateway.registry_store import RegistryStore, StoredNode
+from mcp_gateway.registry_store import RegistryStore, StoredNode, info_digest
 from mcp_nodes.contract.registration import Heartbeat, NodeInfo, RegistrationAccepted
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class Registry:
         self.by_namespace: dict[str, list[str]] = {}
         self._listeners: list[Callable[[NodeState], None]] = []
         self._lock = anyio.Lock()  # a refresh never interleaves with this replica's own writes
+        self._digests: dict[str, str | None] = {}  # node -> info_sha256 of the info held here
 
     def on_change(self, listener: Callable[[NodeState], None]) -> None:
         """Call ``listener(node)`` after a node registers, changes health or leaves."""
@@ -115,6 +116,7 @@ class Registry:
         async with self._lock:
             for stored in await self._store.load_nodes():
                 self.nodes[stored.info.name] = self._state_of(stored, now)
+                self._digests[stored.info.name] = stored.info_sha256
             self._rebuild()
 
     @staticmethod
@@ -126,29 +128,39 @@ class Registry:
             allowed=list(stored.info.namespaces))  # checked when stored; the next heartbeat's token widens it
 
     async def refresh(self) -> bool:
-        """Merge what other replicas wrote to the node rows (one SELECT); True when something
-        changed here."""
+        """Merge what other replicas wrote to the node rows; True when something changed here.
+
+        Reads every row without its info (one SELECT), then the info of only the nodes that are new
+        here or whose info digest changed (a second SELECT, usually skipped).
+        """
         async with self._lock:
-            rows = await self._store.load_nodes()
+            heads = await self._store.load_node_heads()
+            stale = [h.name for h in heads if h.name not in self.nodes or h.info_sha256 != self._digests.get(h.name)]
+            infos = {stored.info.name: stored for stored in await self._store.load_nodes(stale)} if stale else {}
             now = time.monotonic()
             changed: list[NodeState] = []
-            for stored in rows:
-                state = self.nodes.get(stored.info.name)
+            for head in heads:
+                stored = infos.get(head.name)
+                state = self.nodes.get(head.name)
                 if state is None:
-                    self.nodes[stored.info.name] = state = self._state_of(stored, now)
-                    changed.append(state)
+                    if stored is not None:  # (None: deleted between the two reads)
+                        self.nodes[head.name] = self._state_of(stored, now)
+                        self._digests[head.name] = stored.info_sha256
+                        changed.append(self.nodes[head.name])
                     continue
-                if stored.last_heartbeat is not None and (state.last_heartbeat is None
-                                                          or stored.last_heartbeat > state.last_heartbeat):
+                if head.last_heartbeat is not None and (state.last_heartbeat is None
+                                                        or head.last_heartbeat > state.last_heartbeat):
                     # another replica received a heartbeat: the node's lease is renewed here too
-                    state.last_heartbeat, state.beat_monotonic, state.load = stored.last_heartbeat, now, stored.load
-                if stored.info != state.info:
-                    state.info, state.namespaces = stored.info, list(stored.info.namespaces)
-                    if "*" not in state.allowed:  # the replica that stored them checked them against the token
-                        state.allowed = sorted(set(state.allowed) | set(stored.info.namespaces))
-                    changed.append(state)
-                if (stored.health, stored.down_since) != (state.health, state.down_since):
-                    state.health, state.down_since = stored.health, stored.down_since
+                    state.last_heartbeat, state.beat_monotonic, state.load = head.last_heartbeat, now, head.load
+                if stored is not None:
+                    self._digests[head.name] = stored.info_sha256
+                    if stored.info != state.info:
+                        state.info, state.namespaces = stored.info, list(stored.info.namespaces)
+                        if "*" not in state.allowed:  # the replica that stored them checked them against the token
+                            state.allowed = sorted(set(state.allowed) | set(stored.info.namespaces))
+                        changed.append(state)
+                if (head.health, head.down_since) != (state.health, state.down_since):
+                    state.health, state.down_since = head.health, head.down_since
                     changed.append(state)
             if changed:
                 self._rebuild()
@@ -194,6 +206,7 @@ class Registry:
         async with self._lock:
             await self._store.save_node(info, "up", 0.0, now, None)
             self.nodes[info.name] = state
+            self._digests[info.name] = info_digest(info.model_dump(mode="json"))
             self._rebuild()
         self._changed(state)
         return self.accepted(info.name)
@@ -221,6 +234,7 @@ class Registry:
             state.last_heartbeat, state.load = now, beat.load
             if namespaces_changed:
                 state.info, state.namespaces = values["info"], list(beat.namespaces or [])
+                self._digests[beat.name] = info_digest(state.info.model_dump(mode="json"))
             state.health, state.down_since = "up", None
             if came_back or namespaces_changed:
                 self._rebuild()

@@ -11,6 +11,9 @@ publishes, `mcp_gateway.keys`). Their schema is the Alembic history in ``mcp_gat
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +39,7 @@ nodes_table = Table(
     Column("load", Float, nullable=False, default=0.0),
     Column("last_heartbeat", DateTime(timezone=True), nullable=True),
     Column("down_since", DateTime(timezone=True), nullable=True),
+    Column("info_sha256", String(64), nullable=True),  # info_digest(info); None in rows from before gateway_0003
 )
 
 tokens_table = Table(
@@ -101,15 +105,33 @@ def open_engine(url: str) -> AsyncEngine:
 class StoredNode:
     """A node row as the registry reloads it."""
 
-    __slots__ = ("down_since", "health", "info", "last_heartbeat", "load")
+    __slots__ = ("down_since", "health", "info", "info_sha256", "last_heartbeat", "load")
 
     def __init__(self, info: NodeInfo, health: NodeHealth, load: float,
-                 last_heartbeat: datetime | None, down_since: datetime | None) -> None:
+                 last_heartbeat: datetime | None, down_since: datetime | None, info_sha256: str | None = None) -> None:
         self.info = info
         self.health = health
         self.load = load
         self.last_heartbeat = last_heartbeat
         self.down_since = down_since
+        self.info_sha256 = info_sha256
+
+
+@dataclass(frozen=True, slots=True)
+class NodeHead:
+    """A node row without its info: what a replica re-reads every heartbeat period."""
+
+    name: str
+    info_sha256: str | None
+    health: NodeHealth
+    load: float
+    last_heartbeat: datetime | None
+    down_since: datetime | None
+
+
+def info_digest(info: dict[str, Any]) -> str:
+    """sha256 of a node info's JSON (sorted keys): changes exactly when the stored info does."""
+    return hashlib.sha256(json.dumps(info, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -158,7 +180,8 @@ class RegistryStore:
 
     async def save_node(self, info: NodeInfo, health: NodeHealth, load: float,
                         last_heartbeat: datetime | None, down_since: datetime | None) -> None:
-        row: dict[str, Any] = {"info": info.model_dump(mode="json"), "health": health, "load": load,
+        dumped = info.model_dump(mode="json")
+        row: dict[str, Any] = {"info": dumped, "info_sha256": info_digest(dumped), "health": health, "load": load,
                                "last_heartbeat": last_heartbeat, "down_since": down_since}
         try:
             async with self.engine.begin() as conn:
@@ -168,20 +191,39 @@ class RegistryStore:
             raise RegistryError(f"cannot save node {info.name!r}: {error}") from error
 
     async def update_node(self, name: str, **values: Any) -> None:
+        if "info" in values:
+            values["info_sha256"] = info_digest(values["info"])
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(nodes_table.update().where(nodes_table.c.name == name).values(**values))
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot update node {name!r}: {error}") from error
 
-    async def load_nodes(self) -> list[StoredNode]:
+    async def load_nodes(self, names: Collection[str] | None = None) -> list[StoredNode]:
+        """Every node row, or those named in ``names``."""
+        query = select(nodes_table)
+        if names is not None:
+            query = query.where(nodes_table.c.name.in_(list(names)))
         try:
             async with self.engine.connect() as conn:
-                rows = (await conn.execute(select(nodes_table))).mappings().all()
+                rows = (await conn.execute(query)).mappings().all()
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot load the node registry: {error}") from error
         return [StoredNode(NodeInfo.model_validate(row["info"]), row["health"], row["load"],
-                           _aware(row["last_heartbeat"]), _aware(row["down_since"])) for row in rows]
+                           _aware(row["last_heartbeat"]), _aware(row["down_since"]), row["info_sha256"])
+                for row in rows]
+
+    async def load_node_heads(self) -> list[NodeHead]:
+        """Every node row without its info (health, load, lease times and the info's digest)."""
+        t = nodes_table.c
+        try:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(select(t.name, t.info_sha256, t.health, t.load, t.last_heartbeat,
+                                                  t.down_since))).all()
+        except SQLAlchemyError as error:
+            raise RegistryError(f"cannot load the node registry: {error}") from error
+        return [NodeHead(name, digest, health, load, _aware(beat), _aware(down))
+                for name, digest, health, load, beat, down in rows]
 
     async def add_token(self, token_sha256: str, principal: Principal, expires_at: datetime | None = None) -> None:
         """Store a token's digest; ``expires_at`` rides in the principal JSON (no schema change)."""

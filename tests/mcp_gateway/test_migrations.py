@@ -14,9 +14,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, Boolean, Column, DateTime, Float, MetaData, String, Table, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mcp_gateway.auth import Authenticator, create_token
+from mcp_gateway.auth import Authenticator, token_digest
 from mcp_gateway.migrate import HEAD, VERSION_TABLE
-from mcp_gateway.models import Principal
 from mcp_gateway.registry import Registry
 from mcp_gateway.registry_store import RegistryStore, metadata
 from mcp_nodes.contract.registration import NodeInfo
@@ -65,10 +64,15 @@ async def test_upgrade_from_empty_reaches_head_and_matches_the_tables(engine: As
 async def test_a_round_one_database_upgrades_with_its_nodes_and_tokens(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(ROUND_ONE.create_all)
-    old = RegistryStore(engine)  # round 1's rows, written before any migration ran
-    token = await create_token(old, Principal(user="alice", namespaces=["a"], scopes=["read"]))
+    token = "crt_round-one-token"  # round 1's rows, written into round 1's tables
     info = NodeInfo(name="n1", url="http://127.0.0.1:1/mcp", namespaces=["a"], tools=[])
-    await old.save_node(info, "up", 0.0, datetime.now(UTC), None)
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.execute(ROUND_ONE.tables["gateway_tokens"].insert().values(
+            token_sha256=token_digest(token), principal={"user": "alice", "namespaces": ["a"], "scopes": ["read"]},
+            created_at=now, revoked=False))
+        await conn.execute(ROUND_ONE.tables["gateway_nodes"].insert().values(
+            name="n1", info=info.model_dump(mode="json"), health="up", load=0.0, last_heartbeat=now))
 
     store = RegistryStore(engine)
     await store.upgrade()  # stamps the baseline instead of creating the tables again, then migrates
@@ -79,3 +83,4 @@ async def test_a_round_one_database_upgrades_with_its_nodes_and_tokens(engine: A
     registry = Registry(store, lease_s=10, heartbeat_s=3)
     await registry.load()
     assert registry.nodes["n1"].info.url == "http://127.0.0.1:1/mcp" and registry.by_namespace == {"a": ["n1"]}
+    assert await registry.refresh() is False  # a row without an info digest is not re-read as a change
