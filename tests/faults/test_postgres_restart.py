@@ -93,6 +93,8 @@ async def test_postgres_restart_mid_run(tmp_path: Path, postgres: PrivatePostgre
 
             waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=60)
             execution = waited["execution"]
+            print(f"postgres fault: {done} of 24 slices done at the stop; after it: status {execution['status']}, "
+                  f"finished {waited['finished']}, error {execution.get('error')!r}")
             assert execution["status"] in ("completed", "failed"), (
                 f"execution still {execution['status']!r} 60 s after PostgreSQL came back (finished="
                 f"{waited['finished']}): the node did not record how it ended")
@@ -107,4 +109,3 @@ async def test_postgres_restart_mid_run(tmp_path: Path, postgres: PrivatePostgre
             await call(client, "stop_testbed", namespace=NS)
         running = await runtime.store.executions.list(currently_running=True)
         assert running.total == 0, [e.execution_id for e in running.items]
-        print(f"postgres fault: first execution {execution['status']} ({execution.get('error')})")
