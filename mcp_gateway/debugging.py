@@ -22,6 +22,7 @@ from fastmcp import Context, FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.server.elicitation import AcceptedElicitation, DeclinedElicitation
 from mcp.types import ToolAnnotations
+from pydantic import BaseModel
 
 from datetime import datetime
 
@@ -36,6 +37,13 @@ from mcp_gateway.models import Principal
 from mcp_gateway.tools import current_principal
 
 DEBUGGER_CLIENT = "controlroom-debugger"
+
+
+class PendingFixes(BaseModel):
+    """`list_pending_fixes`' answer: structured even when empty (``items: [], total: 0``)."""
+
+    items: list[DebugReport]
+    total: int
 
 
 class GatewayToolCaller:
@@ -170,10 +178,11 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
         )
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
-    def list_pending_fixes() -> list[DebugReport]:
+    def list_pending_fixes() -> PendingFixes:
         """Fixes waiting for a human's approval (from debug_execution or the watcher), with their diagnosis."""
         principal = current_principal()
-        return [r for r in approvals.list() if principal.is_admin or r.principal == principal.user]
+        items = [r for r in approvals.list() if principal.is_admin or r.principal == principal.user]
+        return PendingFixes(items=items, total=len(items))
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
     async def approve_fix(approval_id: str) -> DebugReport:

@@ -29,7 +29,7 @@ from mcp_gateway.catalog import LogicalTool
 from mcp_gateway.errors import AuthError
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.models import Principal
-from mcp_gateway.transport import INVALID_REQUEST, EnvelopeError, parse_envelope
+from mcp_gateway.transport import INVALID_PARAMS, INVALID_REQUEST, EnvelopeError, parse_envelope
 
 FORWARDED_HEADERS = frozenset({b"content-type", b"accept", b"mcp-protocol-version", b"mcp-method", b"mcp-name"})
 CLIENT_INFO_META = "io.modelcontextprotocol/clientInfo"
@@ -86,7 +86,8 @@ class McpPassthrough:
         self.inner = inner
         self.on_unknown_tool = on_unknown_tool
         """Awaited once before a tools/call of a name not in the catalog is answered (the gateway
-        reloads its registry: a node registered through another replica)."""
+        reloads its registry: a node registered through another replica); a name still unknown
+        then (not a node's, not the gateway's own) gets JSON-RPC error -32602."""
         self.authenticator = authenticator
         self.handler = handler
         self.catalog = catalog
@@ -138,6 +139,9 @@ class McpPassthrough:
             if tool is not None and name not in self.own_tools():
                 await self._call(scope, receive, send, headers, principal, tool, message, body)
                 return
+            if tool is None and name not in self.own_tools():
+                await self._unknown_tool(send, headers, message, name)
+                return
         elif method == "initialize":
             info = (message.get("params") or {}).get("clientInfo")
             send = self._learn_session(send, principal, info if isinstance(info, dict) else None)
@@ -146,6 +150,15 @@ class McpPassthrough:
             await send({"type": "http.response.body", "body": b""})
             return
         await self.inner(_with_user(scope, principal), _replay(body, receive), send)
+
+    async def _unknown_tool(self, send: Send, headers: dict[bytes, bytes], message: dict[str, Any], name: str) -> None:
+        """The protocol's answer to a tools/call of a name no node and not the gateway serves:
+        JSON-RPC error -32602 (invalid params), not an ``isError`` result."""
+        error = {"code": INVALID_PARAMS, "message": f"unknown tool {name!r}: tools/list shows the tools you can call "
+                                                   "(a node's tools appear while one offering them is registered)"}
+        payload = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error},
+                             separators=(",", ":")).encode()
+        await _Writer(send, headers.get(b"mcp-session-id")).finish(payload)
 
     def _learn_session(self, send: Send, principal: Principal, info: dict[str, Any] | None) -> Send:
         """Wrap ``send`` to remember the owner (and ``info``) of the session id the response assigns."""

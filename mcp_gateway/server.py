@@ -54,6 +54,7 @@ from mcp_gateway.models import Principal
 from mcp_gateway.provenance import ProvCallObserver
 from mcp_gateway.skills import add_skills
 from mcp_gateway.transport import transport_edge
+from mcp_nodes.version import node_version as controlroom_version
 from workflows.store.database import Database
 from workflows.store.private import private_dir
 from mcp_gateway.tools import CatalogProvider, add_gateway_tools, current_principal
@@ -66,7 +67,7 @@ INSTRUCTIONS = (
     "controlroom gateway: one entry point to the execution nodes that run streaming-workflow "
     "testbeds. Node tools are routed for you (by execution id, run number, agent, namespace); "
     "pass node=NAME only to force a node. list_nodes shows node health. After start_workflow, "
-    "call wait_for_execution (it reports progress) or poll get_workflow_execution every 10-15 s."
+    "call wait_for_execution (it reports progress; call it again while finished=false): do not sleep and poll."
 )
 
 
@@ -148,7 +149,8 @@ def build_gateway(
                   on_unreachable=monitor.confirm_down),
     )
 
-    mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, providers=[CatalogProvider(registry)],
+    mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, version=controlroom_version(),
+                  providers=[CatalogProvider(registry)],
                   middleware=[ScopeMiddleware()])
     add_gateway_tools(mcp, registry, breakers)
     debugging = DebugService(handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
@@ -165,7 +167,9 @@ def build_gateway(
 
     async def refresh_own_tools() -> None:
         own_tool_names.clear()
-        own_tool_names.update(t.name for t in await mcp.local_provider.list_tools())
+        # every tool FastMCP serves itself (local, mounted provenance tools), never a node's
+        own_tool_names.update(t.name for t in await mcp.list_tools(run_middleware=False)
+                              if t.name not in registry.catalog)
 
     async def healthz(_: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")

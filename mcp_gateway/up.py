@@ -53,6 +53,10 @@ def up(
         sandbox (unconfined; logged as a WARNING). Without it a node lacking bwrap refuses caller code.
     """
     state = (state_dir or Path.home() / ".controlroom").expanduser()
+    from mcp_gateway.console import configure_console_logging
+    from workflows.store.private import private_dir
+
+    configure_console_logging(private_dir(state))  # one line per event here, tracebacks in state/controlroom.log
     try:
         gate = load_policy(policy) if policy else None
         return asyncio.run(

@@ -46,7 +46,11 @@ class TestbedStatus(BaseModel):
     idle: bool = Field(description="every agent heart-beating READY (nothing in progress)")
     already_running: bool = False
     mode: Literal["inprocess", "process"]
-    config: str
+    config: str = Field(description="the testbed config the agents came from")
+    config_kind: Literal["testbed", "workflow"] = Field(
+        "testbed", description="what start_testbed's config named: a testbed config, or a workflow config "
+                               "(then the default testbed runs the agents it needs)")
+    workflow_config: str | None = Field(None, description="the workflow config named, when config_kind is 'workflow'")
     node: str
     started_by: str | None = None
     started_at: datetime | None = None

@@ -42,6 +42,7 @@ from typing import Any, Literal, Self
 from agents.testbed.agent import AgentContext
 from agents.testbed.bus.base import Bus, Delivery, Subscription
 from agents.testbed.catalog import AGENT_TYPES
+from agents.testbed.configs import resolve_testbed_config
 from agents.testbed.destinations import Destinations
 from agents.testbed.errors import (
     AgentNotFound,
@@ -63,7 +64,7 @@ from agents.testbed.runners.inprocess import InProcessRunner
 from agents.testbed.runners.process import ProcessRunner, child_command, kill_group
 from agents.testbed.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
 from agents.testbed.supervisor import WORKER, Supervisor
-from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config, load_testbed
+from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config
 from workflows.definitions import registry
 from workflows.limits import Limits
 from workflows.tasks.bridge import task_workflow_of
@@ -225,10 +226,12 @@ class TestbedManager:
                 status = await self.testbed_status(namespace)
                 return status.model_copy(update={"already_running": True,
                                                  "message": "a testbed is already running in this namespace"})
-            try:
-                testbed_file = load_testbed(self.workflows_dir, f"{config.removesuffix('.toml')}.toml")
+            try:  # a testbed config, or the workflow config the caller means to run (agents/testbed/configs.py)
+                resolved = resolve_testbed_config(self.workflows_dir, config)
             except WorkflowError as exc:
-                raise InvalidRequest(f"config: {exc}") from exc
+                raise InvalidRequest(f"config: {exc}; name a testbed config (e.g. 'testbed') or a workflow "
+                                     "config (list_workflow_definitions shows them)") from exc
+            testbed_file, config = resolved.file, resolved.testbed
             specs, workers = self._specs(namespace, testbed_file.agents)
             assert self.bus is not None, "use the manager as an async context manager"
             async with self._admission:  # the count check and the entry it admits, together: concurrent starts queue
@@ -261,6 +264,7 @@ class TestbedManager:
             testbed.status = "ready" if ready else "starting"
             await self._record_testbed(testbed)
             status = await self.testbed_status(namespace)
+            status = status.model_copy(update={"config_kind": resolved.kind, "workflow_config": resolved.workflow_config})
             if not ready:
                 status = status.model_copy(update={"message": f"not every agent was READY within {self.ready_timeout_s:.0f} s"})
             return status

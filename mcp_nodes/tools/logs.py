@@ -18,8 +18,10 @@ __all__ = ["register"]
 
 
 def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The same JSON Schema, cheaper to validate: ``$ref`` to ``$defs`` inlined, titles dropped,
-    ``anyOf`` of bare types written as one ``type`` list.
+    """The same JSON Schema, cheaper to validate: ``$ref`` to ``$defs`` inlined, titles dropped.
+    Nullable fields keep their ``anyOf`` branches of one ``type`` each: a ``type`` list is legal
+    JSON Schema but not portable (the MCP Inspector's ``--strict`` flags it; single-type dialects
+    such as Gemini's reject it).
 
     Clients validate every result against the output schema (the Python MCP client with the
     pure-Python ``jsonschema``, per field of every row), so a 200-row page pays for each
@@ -27,7 +29,7 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
     >>> flat_schema({"$defs": {"A": {"title": "A", "anyOf": [{"type": "string"}, {"type": "null"}]}},
     ...              "properties": {"a": {"$ref": "#/$defs/A"}}})
-    {'properties': {'a': {'type': ['string', 'null']}}}
+    {'properties': {'a': {'anyOf': [{'type': 'string'}, {'type': 'null'}]}}}
     """
     defs = schema.get("$defs", {})
 
@@ -38,12 +40,7 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return node
         if "$ref" in node:
             return walk(defs[node["$ref"].rsplit("/", 1)[1]])
-        out = {key: walk(value) for key, value in node.items() if key not in ("$defs", "title")}
-        branches = out.get("anyOf")
-        if branches and all(set(b) == {"type"} and isinstance(b["type"], str) for b in branches):
-            del out["anyOf"]
-            out["type"] = [b["type"] for b in branches]
-        return out
+        return {key: walk(value) for key, value in node.items() if key not in ("$defs", "title")}
 
     return walk(schema)
 

@@ -180,7 +180,7 @@ async def test_another_principals_approval_answers_like_an_unknown_one(tmp_path:
             assert report["outcome"] == "awaiting_approval"
         approval = report["approval_id"]
         async with client(up["url"], erin) as c:
-            assert (await c.call_tool("list_pending_fixes", {})).structured_content["result"] == []
+            assert (await c.call_tool("list_pending_fixes", {})).structured_content == {"items": [], "total": 0}
             theirs = await c.call_tool("approve_fix", {"approval_id": approval}, raise_on_error=False)
             unknown = await c.call_tool("approve_fix", {"approval_id": "0" * len(approval)}, raise_on_error=False)
             assert theirs.is_error and unknown.is_error

@@ -78,7 +78,7 @@ async def test_fix_sent_to_ask_waits_for_approval(tmp_path: Path) -> None:
         assert (report["verdict"], report["outcome"]) == ("ASK", "awaiting_approval")
         assert (await call(client, "get_agent", name=victim))["status"] == "EXITED"  # nothing applied yet
         pending = (await client.call_tool("list_pending_fixes", {})).structured_content
-        assert [p["approval_id"] for p in pending["result"]] == [report["approval_id"]]
+        assert [p["approval_id"] for p in pending["items"]] == [report["approval_id"]]
         approved = await call(client, "approve_fix", approval_id=report["approval_id"])
         assert approved["outcome"] == "fixed"
         assert (await call(client, "get_agent", name=victim))["status"] in ("READY", "PROCESSING")
