@@ -80,6 +80,7 @@ def _sizes(session: Session) -> dict[str, int]:
 def test_claude_code_runs_the_canonical_task(session: Session, record_property: Any) -> None:
     final = session.events[-1] if session.events else {}
     assert session.returncode == 0 and final.get("subtype") == "success", (session.stderr, final)
+    assert final.get("permission_denials") == []  # --allowedTools "mcp__controlroom__*" let every call through
     called = [block["name"] for event in session.events if event.get("type") == "assistant"
               for block in event["message"]["content"] if block.get("type") == "tool_use"]
     assert called == ["ToolSearch", *[f"mcp__{SERVER}__{tool}" for tool in CANONICAL]], called
