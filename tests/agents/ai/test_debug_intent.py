@@ -81,7 +81,7 @@ async def test_llm_fix_whose_premise_the_timeline_contradicts_is_refused(tmp_pat
     async with gateway(tmp_path / "state", env=env) as (client, _):
         await call(client, "start_testbed", namespace="llm")
         started = await call(client, "start_workflow", namespace="llm",
-                             parameters={"stf_count": 4, "slice_failure_rate": 0.1, "slice_max_retries": 0})
+                             parameters={"stf_count": 8, "slice_failure_rate": 0.05, "slice_max_retries": 0})
         await call(client, "wait_for_execution", execution_id=started["execution_id"], timeout_s=120)
         messages_api.script = [conclude]
         report = await call(client, "debug_execution", execution_id=started["execution_id"])
@@ -92,3 +92,13 @@ async def test_llm_fix_whose_premise_the_timeline_contradicts_is_refused(tmp_pat
         assert not any(s["kind"] == "action" for s in report["steps"])
         agent = await call(client, "get_agent", name="data-agent-llm-1")
         assert agent["restarts"] == 0
+
+        # a diagnosis citing an entry that is not in the timeline: its fix becomes report_only
+        messages_api.script = [Turn(tool_calls=[("conclude", {
+            "failure": "slice_backlog", "summary": "too few workers", "cites": ["c_made_up"],
+            "fix": "scale_workers", "fix_arguments": {"namespace": "llm", "count": 8}, "why": "more workers"})])]
+        report = await call(client, "debug_execution", execution_id=started["execution_id"])
+        refused = [s["summary"] for s in report["steps"] if s["kind"] == "decision"]
+        assert refused[0] == "the model's fix is refused: the diagnosis cites entries that are not in the timeline: c_made_up"
+        assert report["fix"]["fix"] == "report_only" and report["outcome"] == "reported"
+        assert not any(s["kind"] == "action" for s in report["steps"])
