@@ -26,7 +26,7 @@ NamespaceArg = Annotated[str, Field(
 NamespaceFilter = Annotated[str | None, Field(
     pattern=_NS_PATTERN, description="only this namespace; default: all namespaces your token grants")]
 ExecutionId = Annotated[str, Field(
-    min_length=1, max_length=200, description="execution id as returned by start_workflow, e.g. 'stf_datataking-alice-0001'")]
+    min_length=1, max_length=200, description="'{workflow}-{user}-{NNNN}' from start_workflow or list_workflow_executions, e.g. 'stf_datataking-alice-0001'")]
 Reason = Annotated[str | None, Field(
     max_length=2000, description="why you are doing this (your intent); stored with the action for the audit trail")]
 Limit = Annotated[int, Field(ge=1, le=200, description="page size, at most 200")]
