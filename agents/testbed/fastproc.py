@@ -39,6 +39,9 @@ from workflows.messages import EndRun, RunImminent, parse_daq_message
 from workflows.store.records import SliceIn, SliceMark
 
 SliceKey = tuple[str, int]
+RECEIVED_COUNTER = "slice_results_received"
+"""Store counter ``slice_results_received:EXECUTION``: every slice_result received (a slice
+processed twice counts twice), against the slices done + failed."""
 LATENCY_WINDOW = 10_000
 SCALE_SAMPLE = 20
 
@@ -94,6 +97,7 @@ class FastProcessingAgent(Agent):
         self.workers: dict[str, str] = {}
         self._batch: list[tuple[SliceResult | SliceStarted, Delivery, str]] = []
         self._batch_lock = asyncio.Lock()
+        self._received: dict[str, int] = {}  # slice_result messages per execution since the last flush
         await self.subscribe(self.to.daq, self.on_daq)
         await self.subscribe(self.to.data, self.on_data)
         await self.subscribe(self.to.heartbeat, self.on_heartbeat)
@@ -187,6 +191,7 @@ class FastProcessingAgent(Agent):
             await self._on_started(SliceStarted.model_validate(delivery.body), delivery)
             return
         result = SliceResult.model_validate(delivery.body)
+        self._received[result.execution_id] = self._received.get(result.execution_id, 0) + 1
         book = self.books.get(result.execution_id)
         key = (result.tf_filename, result.slice_id)
         content = book.pending.get(key) if book is not None else None
@@ -257,10 +262,15 @@ class FastProcessingAgent(Agent):
                                            status=outcome, worker=result.worker, error=result.error,
                                            result=result.result, at=result.processed_at,
                                            processing_start_at=result.processing_start_at))
+            received, self._received = self._received, {}
             try:
                 await self.store.runs.mark_slices(marks)
+                # every result received, duplicates included (store: slice_results_received:EXECUTION)
+                await self.store.counters.add({f"{RECEIVED_COUNTER}:{e}": n for e, n in received.items()})
             except BaseException:
                 self._batch[:0] = batch  # not acknowledged: written again by the next flush
+                for execution_id, count in received.items():
+                    self._received[execution_id] = self._received.get(execution_id, 0) + count
                 raise
             for _result, delivery, _outcome in batch:
                 await delivery.ack()

@@ -90,6 +90,8 @@ class WorkflowMonitor(BaseModel):
     stf_files: dict[str, int] = Field(default_factory=dict, description="STF files by status")
     tf_samples: int = 0
     slices: dict[str, int] = Field(default_factory=dict, description="slices by status")
+    slice_results_received: int = Field(0, description="every slice result the fast processing agent received; "
+                                        "more than the slices done + failed means a slice was processed twice")
     workers_active: int | None = None
     workers_target: int | None = None
     slice_latency_p50_ms: float | None = None

@@ -44,6 +44,7 @@ from agents.testbed.bus.base import Bus, Delivery, Subscription
 from agents.testbed.catalog import AGENT_TYPES
 from agents.testbed.configs import resolve_testbed_config
 from agents.testbed.destinations import Destinations
+from agents.testbed.fastproc import RECEIVED_COUNTER
 from agents.testbed.errors import (
     AgentNotFound,
     ExecutionNotFound,
@@ -696,6 +697,7 @@ class TestbedManager:
                 stf_files[status] = total
         samples = (await store.runs.list_tf_samples(execution_id=execution_id, limit=1)).total
         slices = await store.runs.slice_counts(execution_id)
+        received = await store.counters.current(f"{RECEIVED_COUNTER}:{execution_id}") or 0
         run_status = None
         p50 = p99 = None
         workers_active = workers_target = None
@@ -714,7 +716,7 @@ class TestbedManager:
             status=record.status, phase=record.phase, run_number=record.run_number, run_status=run_status,
             realtime=record.realtime, stf_count=record.stf_count,
             stf_expected=record.parameters.get("stf_count") or None, stf_files=stf_files, tf_samples=samples,
-            slices=slices, workers_active=workers_active, workers_target=workers_target,
+            slices=slices, slice_results_received=received, workers_active=workers_active, workers_target=workers_target,
             slice_latency_p50_ms=p50, slice_latency_p99_ms=p99, recent_events=list(events), errors=list(errors),
             error=record.error, start_time=record.start_time, end_time=record.end_time,
             duration_s=round((end - record.start_time).total_seconds(), 3), parameters=record.parameters,

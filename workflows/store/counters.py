@@ -49,6 +49,22 @@ class Counters:
         async with self._db.transaction() as session:
             return await next_value(self._db, session, name, start)
 
+    async def add(self, amounts: dict[str, int]) -> None:
+        """Add to several counters in one transaction (created at 0 on first use); e.g. what an
+        agent received since its last flush: ``{"slice_results_received:EXEC": 200}``."""
+        amounts = {name: amount for name, amount in amounts.items() if amount}
+        if not amounts:
+            return
+        if not all(amounts):
+            raise InvalidQuery("name", "a counter needs a non-empty name")
+        async with self._db.transaction() as session:
+            await session.execute(self._db.insert(CounterRow).values([{"name": n, "value": 0} for n in amounts])
+                                  .on_conflict_do_nothing(index_elements=["name"]))
+            for name, amount in amounts.items():
+                await session.execute(update(CounterRow).where(CounterRow.name == name)
+                                      .values(value=CounterRow.value + amount)
+                                      .execution_options(synchronize_session=False))
+
     async def current(self, name: str) -> int | None:
         """The last value handed out (None when the counter was never used)."""
         async with self._db.session() as session:

@@ -45,6 +45,8 @@ async def test_full_fast_run_accounts_for_everything(manager: TestbedManager, st
     # nothing counted twice: the agent received exactly one result per slice, none ignored
     results = await slice_results(store, record.execution_id)
     assert results == SliceResults(done=STF_COUNT * per_sample, failed=0, retried=0, duplicates=0), results
+    # the store's count of every result received: a slice processed twice would show here
+    assert (await manager.monitor(record.execution_id)).slice_results_received == STF_COUNT * per_sample
     for s in slices.items:
         assert s.status == "done" and s.retries == 0
         assert s.result is not None and s.result["checksum"] == work_checksum(f"{s.tf_filename}:{s.slice_id}")

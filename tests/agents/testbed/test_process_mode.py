@@ -62,6 +62,8 @@ async def _assert_every_slice_once(store: Store, execution_id: str, expected: in
     results = await slice_results(store, execution_id)
     assert (results.done, results.failed, results.retried) == (expected, 0, 0), results
     assert results.duplicates <= killed, results
+    received = await store.counters.current(f"slice_results_received:{execution_id}")  # every result received
+    assert received is not None and expected <= received <= expected + killed, received
 
 
 async def test_full_run_with_child_processes(process_manager: tuple[TestbedManager, Store]) -> None:
