@@ -74,6 +74,11 @@ class Approvals:
         self.pending: dict[str, tuple[DebugReport, Evidence]] = {}
 
     def add(self, report: DebugReport, evidence: Evidence) -> str:
+        """Keep a fix for approval; the same fix for the same subject and principal waits once."""
+        key = _approval_key(report)
+        for approval_id, (pending, _) in self.pending.items():
+            if _approval_key(pending) == key:
+                return approval_id
         approval_id = uuid.uuid4().hex[:12]
         self.pending[approval_id] = (report, evidence)
         return approval_id
@@ -87,6 +92,12 @@ class Approvals:
         except KeyError:
             known = ", ".join(self.pending) or "none pending"
             raise KeyError(f"approval_id {approval_id!r} is not pending (pending: {known})") from None
+
+
+def _approval_key(report: DebugReport) -> tuple[Any, ...]:
+    fix = report.fix
+    return (report.principal, report.execution_id, report.namespace, fix.fix if fix else None,
+            sorted((fix.arguments if fix else {}).items(), key=str))
 
 
 def _without_rule(ev: Evidence, diffs: list[baseline.Difference]) -> Diagnosis | None:

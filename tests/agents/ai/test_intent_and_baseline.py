@@ -101,3 +101,14 @@ def test_page_fits_the_budget_and_the_policy_reads_the_window(tmp_path: Path) ->
     policy = tmp_path / "policy.toml"
     policy.write_text("intent_window_s = 600\n")
     assert load_policy(policy).intent_window_s == 600
+
+
+def test_the_same_fix_for_the_same_subject_waits_once() -> None:
+    from agents.ai.debugger.loop import Approvals, DebugReport
+
+    approvals = Approvals()
+    fix = FixProposal(fix="restart_agent", arguments={"name": "fastmon-ns-1"})
+    first = approvals.add(DebugReport(principal="controlroom-watcher", namespace="ns", fix=fix), Evidence())
+    again = approvals.add(DebugReport(principal="controlroom-watcher", namespace="ns", fix=fix), Evidence())
+    other = approvals.add(DebugReport(principal="alice", namespace="ns", fix=fix), Evidence())
+    assert first == again != other and len(approvals.list()) == 2
