@@ -245,6 +245,8 @@ class Registry:
     async def deregister(self, name: str, principal: Principal) -> None:
         """Mark a node gone; its last tool schemas stay in the catalog."""
         _may_act_as(principal, name)
+        if name not in self.nodes:
+            await self.refresh()  # registered through another replica
         async with self._lock:
             state = self.nodes.get(name)
             if state is None:

@@ -47,8 +47,12 @@ async def test_what_one_replica_writes_the_other_merges(engine: AsyncEngine) -> 
     assert again.nodes["n1"].namespaces == ["a", "b"]
 
 
-async def test_a_node_may_move_its_heartbeats_to_another_replica(engine: AsyncEngine) -> None:  # noqa: F811
+async def test_a_node_may_move_its_heartbeats_and_deregistration_to_another_replica(engine: AsyncEngine) -> None:  # noqa: F811
     a, b = await registries(engine)
+    c = Registry(RegistryStore(engine), lease_s=10, heartbeat_s=3)
+    await c.load()  # a third replica, loaded before the node existed
     await a.register(NodeInfo(name="n1", url="http://127.0.0.1:1/mcp", namespaces=["a"], tools=TOOLS), NODE)
     accepted = await b.heartbeat(Heartbeat(name="n1", load=0.1), NODE)  # B had not refreshed yet
     assert accepted.name == "n1" and b.nodes["n1"].health == "up"
+    await c.deregister("n1", NODE)  # and it leaves through C, which has not refreshed either
+    assert await a.refresh() is True and a.nodes["n1"].health == "gone" and a.by_namespace == {}
