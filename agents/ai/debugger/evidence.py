@@ -154,7 +154,10 @@ async def _timeline(tools: ToolCaller, evidence: Evidence, provenance: Provenanc
         if not cursor:
             break
     actions = actions_from(entries)
-    if provenance is not None:
+    # the gateway's records only about what the caller could read: an execution the node showed it
+    # (a namespace was checked by the caller's grants before the session started)
+    visible = evidence.execution is not None if evidence.execution_id is not None else evidence.namespace is not None
+    if provenance is not None and visible:
         start = (evidence.execution or {}).get("start_time")
         since = datetime.fromisoformat(str(start).replace("Z", "+00:00")) - timedelta(minutes=2) if start \
             else datetime.now(UTC) - TIMELINE_WINDOW

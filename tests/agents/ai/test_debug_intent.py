@@ -102,3 +102,29 @@ async def test_llm_fix_whose_premise_the_timeline_contradicts_is_refused(tmp_pat
         assert refused[0] == "the model's fix is refused: the diagnosis cites entries that are not in the timeline: c_made_up"
         assert report["fix"]["fix"] == "report_only" and report["outcome"] == "reported"
         assert not any(s["kind"] == "action" for s in report["steps"])
+
+
+async def test_another_namespace_s_provenance_does_not_leak_through_the_debugger(tmp_path: Path) -> None:
+    """The attack: bob debugs alice's execution by id, hoping the gateway's call records (alice's
+    stop and its reason) come back in the report. Refused by the node, and nothing of alice's is read."""
+    import subprocess
+    import sys
+
+    async with gateway(tmp_path / "state") as (admin, up):
+        await call(admin, "start_testbed", namespace="alice")
+        started = await call(admin, "start_workflow", namespace="alice", realtime=True, parameters={"stf_count": 50})
+        await call(admin, "stop_workflow", execution_id=started["execution_id"], reason="secret calibration of detector 7")
+        made = subprocess.run([sys.executable, "-m", "mcp_gateway.cli", "token", "create", "--user", "bob",
+                               "--namespaces", "bob", "--state-dir", up["state_dir"]], capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        from fastmcp import Client
+        from fastmcp.client.transports import StreamableHttpTransport
+
+        async with Client(StreamableHttpTransport(up["url"], auth=made.stdout.strip())) as bob:
+            result = await bob.call_tool("debug_execution", {"execution_id": started["execution_id"]}, raise_on_error=False)
+            text = json.dumps(result.structured_content or {}) + "".join(getattr(b, "text", "") for b in result.content)
+            assert "secret calibration" not in text and "stop_workflow" not in text, text
+            assert result.is_error or (result.structured_content or {}).get("outcome") in ("undiagnosed", "healthy"), text
+            timeline = await bob.call_tool("get_execution_timeline", {"execution_id": started["execution_id"]},
+                                           raise_on_error=False)
+            assert timeline.is_error and "secret" not in timeline.content[0].text
