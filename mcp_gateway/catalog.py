@@ -18,11 +18,9 @@ from typing import Any
 from mcp_nodes.contract.registration import NodeInfo
 
 NODE_ARGUMENT = "node"
-_NODE_PROPERTY: dict[str, Any] = {
-    "type": "string",
-    "description": "Execution node to run on. Omit it: the gateway routes by the entity, the "
-    "namespace's testbed, your labels, then load (list_nodes shows the nodes).",
-}
+# Said once (list_nodes' description and the gateway's instructions), not on every tool: a
+# description here is sent to the model once per node tool on every turn.
+_NODE_PROPERTY: dict[str, Any] = {"type": "string"}
 
 
 def schema_hash(tool: dict[str, Any]) -> str:

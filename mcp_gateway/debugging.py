@@ -163,11 +163,9 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
     async def debug_execution(ctx: Context, execution_id: str | None = None, namespace: str | None = None) -> DebugReport:
-        """Diagnose a failed, stuck or unhealthy execution (or a namespace's testbed) and apply the fix
-        the policy allows: rules from the failure catalog first, an LLM only when no rule matches and
-        one is configured. A fix the policy marks ASK is put to you (MCP elicitation) when your
-        client can answer, else it waits for approve_fix(approval_id). Returns every step
-        (evidence, diagnosis, decision, action, verification) with its rationale."""
+        """Diagnose a failed, stuck or unhealthy execution (or a namespace's testbed) and apply the
+        fix the policy allows; an ASK fix is put to you or waits for approve_fix(approval_id).
+        Returns every step (evidence, diagnosis, decision, action, verification) with its rationale."""
         if not execution_id and not namespace:
             raise ToolError("give execution_id (e.g. stf_datataking-alice-0001) or namespace (a testbed to check)")
         principal = current_principal()

@@ -58,6 +58,7 @@ from mcp_nodes.version import node_version as controlroom_version
 from workflows.store.database import Database
 from workflows.store.private import private_dir
 from mcp_gateway.tools import CatalogProvider, add_gateway_tools, current_principal
+from mcp_nodes.compact import CompactSchemas
 from prov_agent.recorder import Recorder
 from prov_agent.tools import Caller, provenance_tools
 
@@ -161,6 +162,7 @@ def build_gateway(
     if recorder is not None:
         mcp.mount(provenance_tools(lambda: recorder.writer.store, namespace_guard=_caller))
     add_skills(mcp)
+    mcp.add_transform(CompactSchemas())  # every listed input schema as short as the node's
     mcp_app = mcp.http_app(path="/mcp", stateless_http=False)
 
     own_tool_names: set[str] = set()

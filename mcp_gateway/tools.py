@@ -82,11 +82,8 @@ def add_gateway_tools(mcp: FastMCP, registry: Registry, breakers: Breakers) -> N
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def list_nodes(health: str | None = None, limit: int = 100, offset: int = 0) -> NodeList:
-        """List execution nodes with health (up/down/gone), namespaces, labels, load and tools.
-
-        Use it to see where work can run, or why a call failed with 'node down'.
-        health: only nodes in this state ('up', 'down' or 'gone').
-        """
+        """Execution nodes: health (up/down/gone), namespaces, labels, load, tools. Any node tool
+        takes node=NAME to force one; omit it and the gateway routes."""
         views = [view(name) for name in sorted(registry.nodes)]
         if health is not None:
             views = [v for v in views if v.health == health]
@@ -95,7 +92,7 @@ def add_gateway_tools(mcp: FastMCP, registry: Registry, breakers: Breakers) -> N
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def get_node(name: str) -> NodeView:
-        """One execution node by name: health, since when down, namespaces, labels, load, tools."""
+        """One execution node: health, namespaces, labels, load, tools."""
         return view(name)
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))

@@ -5,12 +5,94 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents.testbed.status import TestbedStatus
-from workflows.store.records import ExecutionRecord
+from workflows.store.records import AgentStatus, ExecutionRecord, ExecutionStatus, SliceStatus
 
-__all__ = ["DefinitionInfo", "MessageSent", "NodeHealth", "PruneResult", "SystemState", "WaitResult"]
+__all__ = ["AgentLine", "DefinitionInfo", "ExecutionView", "MessageLine", "MessageSent", "NodeHealth", "PruneResult",
+           "SliceLine", "SystemState",
+           "WaitResult"]
+
+
+class ExecutionView(BaseModel):
+    """An execution as the tools return it: status first; the expanded config, the full
+    parameters and the code/config hashes only with ``include_config`` (they are 2 KB a time).
+
+    Example: ``ExecutionView.of(record)``; ``ExecutionView.of(record, include_config=True)``.
+    """
+
+    execution_id: str
+    status: ExecutionStatus
+    phase: str | None = None
+    workflow_name: str
+    namespace: str
+    run_number: int | None = None
+    stf_count: int = 0
+    start_time: datetime
+    end_time: datetime | None = None
+    error: str | None = None
+    hint: str | None = Field(None, description="what to do next")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="the parameters the caller set")
+    realtime: bool = False
+    executed_by: str
+    reason: str | None = None
+    node: str | None = None
+    config: dict[str, Any] | None = Field(None, description="get_workflow_execution(include_config=true)")
+    parameters: dict[str, Any] | None = Field(None, description="every parameter, with include_config")
+    config_hash: str | None = None
+    code_version: str | None = None
+
+    @classmethod
+    def of(cls, record: ExecutionRecord, *, include_config: bool = False) -> ExecutionView:
+        overrides = record.config.get("overrides") if isinstance(record.config, dict) else None
+        view = cls.model_validate(record.model_dump(exclude={"config", "parameters", "config_hash", "code_version"})
+                                  | {"overrides": overrides or {}})
+        if include_config:
+            view = view.model_copy(update={"config": record.config, "parameters": record.parameters,
+                                           "config_hash": record.config_hash, "code_version": record.code_version})
+        return view
+
+
+class AgentLine(BaseModel):
+    """An agent as list_agents shows it; get_agent adds host, mode, start time and detail."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    agent_type: str
+    status: AgentStatus
+    last_heartbeat: datetime
+    restarts: int
+    pid: int | None = None
+    execution_id: str | None = None
+
+
+class MessageLine(BaseModel):
+    """A bus message as list_messages shows it (no namespace, run number or destination)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    msg_type: str
+    sender: str | None = None
+    execution_id: str | None = None
+    body: dict[str, Any]
+
+
+class SliceLine(BaseModel):
+    """A TF slice as list_tf_slices shows it; get_tf_slice adds times, bounds and the result."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    tf_filename: str
+    slice_id: int
+    status: SliceStatus
+    retries: int
+    assigned_worker: str | None = None
+    error: str | None = None
+    processed_at: datetime | None = None
 
 
 class WaitResult(BaseModel):
@@ -21,7 +103,7 @@ class WaitResult(BaseModel):
     outstanding: dict[str, int] = Field(default_factory=dict, description="what is still in flight, e.g. "
                                         "{'slices_queued': 45, 'slices_processing': 3} (empty once drained)")
     waited_s: float
-    execution: ExecutionRecord
+    execution: ExecutionView
     hint: str = Field(description="what to do next")
 
 
@@ -64,7 +146,7 @@ class SystemState(BaseModel):
 
     node: NodeHealth
     testbeds: list[TestbedStatus]
-    running_executions: list[ExecutionRecord]
+    running_executions: list[ExecutionView]
     recent_errors: list[dict[str, Any]] = Field(description="newest ERROR+ log entries (id, time, agent, message)")
     hint: str
 

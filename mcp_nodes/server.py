@@ -31,6 +31,7 @@ from mcp_nodes.edge import ErrorTranslation
 from mcp_nodes.services import NodeServices
 from mcp_nodes.settings import NodeSettings
 from mcp_nodes.tools import register_all, spec
+from mcp_nodes.compact import CompactSchemas
 from mcp_nodes.version import node_version
 
 if TYPE_CHECKING:
@@ -50,11 +51,12 @@ Order of work:
 4. start_workflow(namespace, workflow, config, parameters) -> execution_id.
 5. wait_for_execution(execution_id, timeout_s): it returns when the execution ends and sends
    progress meanwhile. NEVER sleep and poll; if it returns finished=false, call it again.
-6. get_workflow_monitor / get_workflow_execution for results; list_logs(execution_id=...,
-   level='ERROR') and list_messages to debug; stop_workflow / stop_testbed to clean up.
+6. get_workflow_monitor (counts, latency) / get_workflow_execution (include_config=true adds the
+   config); list_logs(execution_id=..., level='ERROR') to debug; stop_workflow / stop_testbed.
 
-Lists are paginated: pass next_cursor back as cursor while has_more is true. Times are ISO-8601
-(UTC). Pass reason (your intent) to control tools: it is stored with the action. You only see
+Results lead with status and a hint (the next step); big parts come on request. Lists return
+a small page, newest first, with total and next_cursor (pass it back as cursor); filter rather
+than page. Times are ISO-8601 (UTC). Pass reason (your intent) to control tools. You only see
 and act on the namespaces your token grants. A rejected call changes nothing; its message names
 the field and the fix.
 """
@@ -89,6 +91,7 @@ def build_node(settings: NodeSettings, *, store: Store, manager: TestbedManager,
     )
     register_all(mcp, services)
     spec.register(mcp, services)  # spec_validate, spec_generate, register_workflow_definition
+    mcp.add_transform(CompactSchemas())  # listed input schemas without pydantic's null branches
     # mcp 2.3's stateless (2026-07-28) path validates Mcp-Param headers against the called
     # tool's input schema; without a lookup it runs a whole tools/list per tools/call
     # (measured: ~65 ms of a 70 ms call with our 28 tools). The tool list is static: cache it.

@@ -120,15 +120,14 @@ class VerifyResult(BaseModel):
 ScopeArg = Annotated[
     str,
     Field(
-        description="what to cover: 'principal:USER' (a person's calls), 'execution:ID' (a workflow "
-        "execution, what started it and all it produced), 'stream:SESSION' (one session/gateway "
-        "stream), 'agent:NAME' (an agent such as claude-code), 'entity:controlroom:KIND/KEY', or 'all'"
+        description="'principal:USER', 'execution:ID', 'stream:SESSION', 'agent:NAME', "
+        "'entity:controlroom:KIND/KEY' or 'all'"
     ),
 ]
-SinceArg = Annotated[str | None, Field(description="ISO 8601 time; only records at or after it, e.g. 2026-11-23T12:00:00Z")]
-UntilArg = Annotated[str | None, Field(description="ISO 8601 time; only records before it")]
-LimitArg = Annotated[int, Field(description="page size, 1..500")]
-CursorArg = Annotated[str | None, Field(description="next_cursor from the previous page; omit for the first page")]
+SinceArg = Annotated[str | None, Field(description="ISO-8601, from")]
+UntilArg = Annotated[str | None, Field(description="ISO-8601, until")]
+LimitArg = Annotated[int, Field(description="page size, max 500")]
+CursorArg = Annotated[str | None, Field(description="next_cursor of the previous page")]
 
 
 def _time(value: str | None, field: str) -> datetime | None:
@@ -268,11 +267,8 @@ def provenance_tools(
         limit: LimitArg = 50,
         cursor: CursorArg = None,
     ) -> TimelinePage:
-        """What happened, in order (oldest first): the provenance records of a principal, a workflow
-        execution, a session stream, an agent or an entity. Each item has a one-line summary
-        ("start_workflow by claude-code for alice on node-1 -> ok (12.3 ms)"), its PROV elements
-        and relations. Use it for "what happened in execution X?" or "what did alice do today?".
-        For "where did this file come from?" use prov_lineage instead."""
+        """Provenance records of a scope, oldest first, each with a one-line summary: "what did
+        alice do today?". For where a file came from use prov_lineage."""
         acc = access()
 
         async def work() -> TimelinePage:
@@ -288,20 +284,16 @@ def provenance_tools(
         entity: Annotated[
             str,
             Field(
-                description="a qualified id, e.g. controlroom:stf/swf.100010.000001.stf, controlroom:run/100010, "
-                "controlroom:execution/stf_datataking-alice-0001, controlroom:slice/ID"
+                description="e.g. controlroom:stf/swf.100010.000001.stf, controlroom:run/100010"
             ),
         ],
         direction: Annotated[
             Literal["upstream", "downstream"],
-            Field(description="upstream: what led to it (default); downstream: what came of it"),
+            Field(description="upstream: what led to it; downstream: what came of it"),
         ] = "upstream",
     ) -> LineageResult:
-        """Where an entity came from: walks PROV relations back from a file, run or execution to the
-        run and execution that made it, the tool call that started it, the decision and model
-        invocation behind that call, the agent, and the person it acted for. With
-        direction=downstream, what it led to (runs, files, slices). Use it for "who or what
-        produced file F, and why?"."""
+        """Who or what produced a file, run or execution, and why: the run, the tool call, the
+        decision, the agent and the person behind it (downstream: what it led to)."""
         acc = access()
 
         async def work() -> LineageResult:
@@ -330,15 +322,13 @@ def provenance_tools(
 
     @mcp.tool(annotations=_READ_ONLY)
     async def prov_agent_activity(
-        agent: Annotated[str, Field(description="agent name, e.g. claude-code, debugging-agent, daq-agent-alice-1")],
+        agent: Annotated[str, Field(description="e.g. claude-code, debugging-agent")],
         since: SinceArg = None,
         until: UntilArg = None,
         limit: LimitArg = 50,
         cursor: CursorArg = None,
     ) -> TimelinePage:
-        """What one agent did, oldest first: its tool calls, model invocations, decisions and the files
-        attributed to it. Use it for "which calls did Claude Code make today?" or "what did the
-        debugging agent decide?". (Non-admins see only the agent's work on their behalf.)"""
+        """What one agent did (tool calls, model invocations, decisions, files), oldest first."""
         acc = access()
 
         async def work() -> TimelinePage:
@@ -357,15 +347,13 @@ def provenance_tools(
     @mcp.tool(
         annotations=_READ_ONLY,
         description=(
-            "The W3C PROV document (PROV-JSON or PROV-N) of a scope, to archive or hand to PROV tools. "
-            f"Small scopes only (up to {max_export_records:,} records and {max_export_bytes:,} bytes); for more, "
-            "run `controlroom prov export --scope SCOPE --format json -o FILE` on the gateway host. "
-            "To read what happened, prefer prov_timeline."
+            f"A scope's W3C PROV document, to archive (up to {max_export_records:,} records; more: "
+            "`controlroom prov export`). To read, use prov_timeline."
         ),
     )
     async def prov_export(
         scope: ScopeArg,
-        format: Annotated[Literal["json", "provn"], Field(description="json: W3C PROV-JSON; provn: PROV-N text")] = "json",
+        format: Annotated[Literal["json", "provn"], Field(description="PROV-JSON or PROV-N")] = "json",
         since: SinceArg = None,
         until: UntilArg = None,
     ) -> ExportResult:
@@ -394,9 +382,7 @@ def provenance_tools(
 
     @mcp.tool(annotations=_READ_ONLY)
     async def prov_verify() -> VerifyResult:
-        """Check that the provenance record is intact: walks every stream's hash chain and names each
-        record that was edited, inserted or deleted (stream, seq, record_id). Takes seconds per
-        100,000 records."""
+        """Check the provenance hash chains; names each edited, inserted or deleted record."""
         acc = access()
 
         async def work() -> VerifyResult:

@@ -12,12 +12,13 @@ from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import (
     CONTROL, DESTRUCTIVE, READ_ONLY, Cursor, EndTime, Limit, NamespaceFilter, Reason, StartTime,
 )
+from mcp_nodes.models import AgentLine
 from workflows.store.records import AgentRecord, Page
 
 __all__ = ["register"]
 
 AgentName = Annotated[str, Field(
-    min_length=1, max_length=200, description="agent name from list_agents, e.g. 'worker-agent-alice-3'")]
+    min_length=1, max_length=200, description="e.g. 'worker-agent-alice-3'")]
 AgentStatus = Annotated[str | None, Field(
     pattern=r"^(STARTING|READY|PROCESSING|EXITED)$", description="STARTING | READY | PROCESSING | EXITED")]
 
@@ -36,33 +37,34 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         namespace: NamespaceFilter = None,
         agent_type: Annotated[str | None, Field(max_length=50, description="e.g. daq, data, processing, fastmon, fast_processing, worker")] = None,
         status: AgentStatus = None,
-        execution_id: Annotated[str | None, Field(max_length=200, description="only agents working on this execution")] = None,
-        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 50, cursor: Cursor = None,
-    ) -> Page[AgentRecord]:
-        """Testbed agents with status, last heartbeat, pid, restarts; filtered and paginated."""
+        execution_id: Annotated[str | None, Field(max_length=200)] = None,
+        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 20, cursor: Cursor = None,
+    ) -> Page[AgentLine]:
+        """Testbed agents: status, heartbeat, restarts, current execution."""
         ns = visible_namespace(current_identity(), namespace)
-        return await store.agents.list_agents(
+        page = await store.agents.list_agents(
             namespace=ns, agent_type=agent_type, status=status, execution_id=execution_id,
             start_time=start_time, end_time=end_time, limit=limit, cursor=cursor,
         )
+        return Page[AgentLine](items=[AgentLine.model_validate(a) for a in page.items], total=page.total,
+                               total_is_lower_bound=page.total_is_lower_bound, has_more=page.has_more,
+                               next_cursor=page.next_cursor)
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_agent(name: AgentName) -> AgentRecord:
-        """One agent: type, status, last heartbeat, pid, host, mode, restarts, current execution."""
+        """One agent by name, all fields (pid, host, mode, detail)."""
         return await owned_agent(name)
 
     @mcp.tool(annotations=CONTROL)
     async def restart_agent(name: AgentName, reason: Reason = None) -> AgentRecord:
-        """Stop and start one agent (same name); use when an agent is stuck or EXITED."""
+        """Restart one agent (same name), e.g. when it is stuck or EXITED."""
         await owned_agent(name)
         return await manager.restart_agent(name, reason=reason)
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def kill_agent(name: AgentName, reason: Reason = None) -> AgentRecord:
-        """Kill one agent (SIGKILL in process mode; task cancel in-process), e.g. to test failure
-        handling. It stays down, marked EXITED, and the testbed reports not ready until
-        restart_agent(name) brings it back. (An agent that crashes by itself is restarted with
-        backoff by the node's supervisor.)"""
+        """Kill one agent, e.g. to test failure handling: it stays EXITED (testbed not ready)
+        until restart_agent."""
         await owned_agent(name)
         result = await manager.kill_agent(name, reason=reason)
         return result if result is not None else await store.agents.get_agent(name)

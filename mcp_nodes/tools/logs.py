@@ -52,15 +52,13 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     @mcp.tool(annotations=READ_ONLY, output_schema=flat_schema(Page[LogLine].model_json_schema()))
     async def list_logs(
         namespace: NamespaceFilter = None,
-        agent: Annotated[str | None, Field(max_length=200, description="only this agent's logs (agent name)")] = None,
-        execution_id: Annotated[str | None, Field(max_length=200, description="only logs of this execution")] = None,
-        level: Annotated[LogLevel | None, Field(description="minimum level: DEBUG | INFO | WARNING | ERROR | CRITICAL")] = None,
-        search: Annotated[str | None, Field(min_length=1, max_length=200, description="substring the message must contain")] = None,
-        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 200, cursor: Cursor = None,
+        agent: Annotated[str | None, Field(max_length=200)] = None,
+        execution_id: Annotated[str | None, Field(max_length=200)] = None,
+        level: Annotated[LogLevel | None, Field(description="minimum level")] = None,
+        search: Annotated[str | None, Field(min_length=1, max_length=200, description="text in the message")] = None,
+        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 20, cursor: Cursor = None,
     ) -> Page[LogLine]:
-        """Agent and node log entries, newest first; filter by agent, execution, minimum level,
-        text and time; paginated. For failures start with level='ERROR' and the execution_id.
-        Rows are lean; get_log_entry(log_id) adds namespace, instance and extra fields."""
+        """Log lines, newest first. Failures: level='ERROR' and execution_id."""
         ns = visible_namespace(current_identity(), namespace)
         return await store.logs.list_log_lines(
             namespace=ns, agent=agent, execution_id=execution_id,
@@ -69,8 +67,8 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         )
 
     @mcp.tool(annotations=READ_ONLY)
-    async def get_log_entry(log_id: Annotated[int, Field(ge=1, description="log entry id from list_logs")]) -> LogRecord:
-        """One log entry by id (from list_logs), with its level, agent, execution and extra fields."""
+    async def get_log_entry(log_id: Annotated[int, Field(ge=1, description="from list_logs")]) -> LogRecord:
+        """One log entry with its extra fields."""
         record = await store.logs.get_log(log_id)
         require_visible(current_identity(), record.namespace, "log entry", log_id)
         return record

@@ -22,20 +22,17 @@ def _utc(value: datetime) -> datetime:
 _NS_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 NamespaceArg = Annotated[str, Field(
-    pattern=_NS_PATTERN, description="testbed namespace (lowercase letters, digits, '_' or '-'), e.g. 'alice'")]
-NamespaceFilter = Annotated[str | None, Field(
-    pattern=_NS_PATTERN, description="only this namespace; default: all namespaces your token grants")]
+    pattern=_NS_PATTERN, description="testbed namespace, e.g. 'alice'")]
+NamespaceFilter = Annotated[str | None, Field(pattern=_NS_PATTERN)]  # default: every granted one
 ExecutionId = Annotated[str, Field(
-    min_length=1, max_length=200, description="'{workflow}-{user}-{NNNN}' from start_workflow or list_workflow_executions, e.g. 'stf_datataking-alice-0001'")]
+    min_length=1, max_length=200, description="e.g. 'stf_datataking-alice-0001' (from start_workflow)")]
 Reason = Annotated[str | None, Field(
-    max_length=2000, description="why you are doing this (your intent); stored with the action for the audit trail")]
-Limit = Annotated[int, Field(ge=1, le=200, description="page size, at most 200")]
+    max_length=2000, description="your intent (audited)")]
+Limit = Annotated[int, Field(ge=1, le=200)]
 Cursor = Annotated[str | None, Field(
-    max_length=500, description="next_cursor from the previous page; omit for the first page")]
-StartTime = Annotated[datetime | None, AfterValidator(lambda v: v if v is None else _utc(v)), Field(
-    description="only items at or after this ISO-8601 time, e.g. '2026-11-23T12:00:00Z' (naive = UTC)")]
-EndTime = Annotated[datetime | None, AfterValidator(lambda v: v if v is None else _utc(v)), Field(
-    description="only items before this ISO-8601 time (naive = UTC)")]
+    max_length=500, description="from next_cursor")]
+StartTime = Annotated[datetime | None, AfterValidator(lambda v: v if v is None else _utc(v))]  # ISO-8601, naive = UTC
+EndTime = Annotated[datetime | None, AfterValidator(lambda v: v if v is None else _utc(v))]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LEVELS: dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 

@@ -37,14 +37,12 @@ _NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 
 SpecText = Annotated[str, Field(
     min_length=1, max_length=500_000,
-    description="the whole SPEC.md text (format controlroom-spec/1), starting with '# SPEC: <name>'")]
+    description="whole SPEC.md, starting '# SPEC: <name>'")]
 GeneratedName = Annotated[str, Field(
     pattern=_NAME_PATTERN,
-    description="name of the generated workflow (letters, digits, '_'), e.g. 'fl_workflow': the directory "
-                "under the node's generated/<namespace>/ and the workflow name start_workflow takes")]
+    description="spec_generate's name, e.g. 'fl_workflow'")]
 Scripts = Annotated[dict[str, str] | None, Field(
-    description="the stage scripts the spec's commands run, file name -> text, e.g. {'fl_tasks.py': '...'}; "
-                "written beside the generated files before the dry run (plain file names only)")]
+    description="stage scripts: file name -> text")]
 
 
 def register(mcp: FastMCP, services: NodeServices) -> None:
@@ -54,9 +52,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=READ_ONLY)
     async def spec_validate(spec_text: SpecText) -> SpecReport:
-        """Check a SPEC.md: every problem with its line number, code and message (errors and
-        warnings). valid=true means spec_generate will accept it; fix the errors in order and
-        call again."""
+        """Check a SPEC.md: each problem with line, code, message. valid=true: spec_generate accepts it."""
         current_identity()
         return validate_report(spec_text)
 
@@ -65,18 +61,13 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         spec_text: SpecText,
         name: Annotated[str | None, Field(
             pattern=_NAME_PATTERN,
-            description="workflow name to generate; must be the spec's name with '-' as '_' (the default)")] = None,
+            description="default: the spec's name, '-' as '_'")] = None,
         scripts: Scripts = None,
-        dry_run: Annotated[bool, Field(description="run the workflow once in fast mode with its defaults and "
-                                                    "check every automatic criterion (PASS/FAIL)")] = True,
+        dry_run: Annotated[bool, Field(description="run it once, check the criteria")] = True,
         namespace: NamespaceFilter = None,
     ) -> GenerationReport:
-        """Generate the task workflow of a SPEC.md into this node for your namespace
-        (generated/<namespace>/<name>/), then dry-run it and evaluate the validation criteria.
-        ok=false lists the spec problems or the failing criteria. On ok=true call
-        register_workflow_definition(name), then start_workflow with workflow=<name> and
-        config=<name>. Same spec, same files (a changed spec gets a new version). namespace is
-        required when your token grants several."""
+        """Generate a SPEC.md's task workflow for your namespace and dry-run it. ok=true: then
+        register_workflow_definition(name) and start_workflow(workflow=name, config=name)."""
         ns = target_namespace(current_identity(), namespace)
         report = validate_report(spec_text)
         if not report.valid:
@@ -100,12 +91,8 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=CONTROL)
     async def register_workflow_definition(name: GeneratedName, namespace: NamespaceFilter = None) -> DefinitionInfo:
-        """Register the workflow spec_generate wrote as generated/<namespace>/<name>/ in YOUR namespace,
-        so start_workflow in that namespace can run it (and its list_workflow_definitions shows it);
-        other namespaces never see it. Built-in names (stf_datataking, the shipped configs) are
-        reserved. Definitions are immutable: the same name and version with a different source is
-        refused; change the SPEC.md and generate again (that bumps the version). Registering the
-        same source again is a no-op. namespace is required when your token grants several."""
+        """Register a workflow spec_generate wrote, in your namespace only, so start_workflow
+        runs it. Immutable: to change it, edit the SPEC.md and generate again."""
         from workflows.generated import register_generated
         from workflows.store.errors import DefinitionConflict
 

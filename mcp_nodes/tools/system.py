@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field
 
 from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
 from mcp_nodes.errors import BadArgument, Forbidden
-from mcp_nodes.models import NodeHealth, PruneResult, SystemState
+from mcp_nodes.models import ExecutionView, NodeHealth, PruneResult, SystemState
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import DESTRUCTIVE, READ_ONLY, NamespaceArg, NamespaceFilter
 from mcp_nodes.version import node_version
@@ -30,8 +30,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_system_state(namespace: NamespaceFilter = None) -> SystemState:
-        """START HERE. One-call overview of this node: health, testbeds (with ready flags),
-        running executions and the most recent errors, for the namespaces you may see."""
+        """START HERE: node health, testbeds, running executions, recent errors."""
         ns = visible_namespace(current_identity(), namespace)
         names = [n for n in manager.namespaces() if ns is None or n == ns]
         testbeds = [await manager.testbed_status(n) for n in names]
@@ -51,30 +50,29 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
                             mode="process" if settings.bus == "stomp" else "inprocess", bus=settings.bus,
                             uptime_s=round(time.monotonic() - services.started_monotonic, 3),
                             database=url.split("+", 1)[0].split(":", 1)[0]),
-            testbeds=testbeds, running_executions=running.items, recent_errors=recent, hint=hint,
+            testbeds=testbeds, running_executions=[ExecutionView.of(r) for r in running.items], recent_errors=recent, hint=hint,
         )
 
     @mcp.tool(annotations=READ_ONLY)
     async def list_namespaces() -> Page[NamespaceRecord]:
-        """Namespaces known to this node (those your token grants), with execution and agent counts."""
+        """Your namespaces on this node, with execution and agent counts."""
         identity = current_identity()
         items = [r for r in await store.namespaces.list() if identity.allows(r.name)]
         return Page[NamespaceRecord](items=items, total=len(items), has_more=False)
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_namespace(name: NamespaceArg) -> NamespaceRecord:
-        """One namespace by name, with its description and its execution and agent counts."""
+        """One namespace with its counts."""
         require_namespace(current_identity(), name)
         return await store.namespaces.get(name)
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def prune(
         older_than: Annotated[datetime, AfterValidator(_aware), Field(
-            description="delete messages, logs and FINISHED executions (with their runs, files, slices) "
-                        "older than this ISO-8601 time, e.g. '2026-11-01T00:00:00Z'")],
+            description="ISO-8601, e.g. '2026-11-01T00:00:00Z'")],
     ) -> PruneResult:
-        """Housekeeping (admin only): permanently delete old messages, logs and finished
-        executions. Running executions are never touched. There is no undo."""
+        """Admin: permanently delete messages, logs and finished executions older than
+        older_than (running ones are kept). No undo."""
         identity = current_identity()
         if "*" not in identity.namespaces:
             raise Forbidden("*", identity.namespaces)

@@ -26,27 +26,20 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     @mcp.tool(annotations=CONTROL)
     async def start_testbed(namespace: NamespaceArg, config: ConfigName = "testbed",
                             reason: Reason = None) -> TestbedStatus:
-        """Start the testbed (the persistent agents the config enables) for a namespace.
-
-        Call this FIRST, before start_workflow. If a testbed already runs for the namespace
-        nothing is started twice: you get its status with already_running=true. The returned
-        status has ready=true only when every agent heart-beats READY; if it is not ready yet,
-        call get_testbed_status again (agents become ready within a second or two).
-        """
+        """Start a namespace's testbed (its agents); call FIRST, before start_workflow.
+        Already running: its status with already_running=true. ready=false: get_testbed_status."""
         identity = current_identity()
         require_namespace(identity, namespace)
         return await manager.start_testbed(namespace, config, started_by=identity.user, reason=reason)
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def stop_testbed(namespace: NamespaceArg, reason: Reason = None) -> TestbedStatus:
-        """Stop the testbed of a namespace: terminates its running executions (each run is
-        ended and closed), stops every agent. Use when you are done or to reset a broken testbed."""
+        """Stop a namespace's testbed: terminates its executions, stops its agents."""
         require_namespace(current_identity(), namespace)
         return await manager.stop_testbed(namespace, reason=reason)
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_testbed_status(namespace: NamespaceArg) -> TestbedStatus:
-        """Status of a namespace's testbed: state, each agent with its last heartbeat, and
-        ready=true only when every agent heart-beats READY (then start_workflow can run)."""
+        """A namespace's testbed and agents; ready=true when every agent is READY."""
         require_namespace(current_identity(), namespace)
         return await manager.testbed_status(namespace)

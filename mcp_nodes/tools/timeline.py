@@ -126,15 +126,13 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         execution_id: Annotated[str | None, Field(min_length=1, max_length=200,
                                                   description="the execution, e.g. 'stf_datataking-alice-0001'")] = None,
         namespace: Annotated[str | None, Field(max_length=63, description="without execution_id: the testbed's last hour")] = None,
-        limit: Annotated[int, Field(ge=1, le=500, description="entries per page (the page also stops at budget_chars)")] = 50,
-        budget_chars: Annotated[int, Field(ge=1000, le=100_000, description="size of a page in characters of JSON")] = DEFAULT_BUDGET_CHARS,
+        limit: Annotated[int, Field(ge=1, le=500)] = 50,
+        budget_chars: Annotated[int, Field(ge=1000, le=100_000, description="page size in JSON characters")] = DEFAULT_BUDGET_CHARS,
         cursor: Cursor = None,
     ) -> Timeline:
-        """Who did what, when and why, merged with what the testbed did: gateway calls (principal,
-        client, tool, reason, outcome), the execution's start/end, DAQ state events, agent state,
-        ERROR/WARNING logs and the supervisor's kill/restart/scale lines; oldest first, each entry
-        with an id (cite it). The first page has the execution's metrics (phase durations, STF
-        cadence, slice latency/throughput, failures, restarts). Paged by next_cursor."""
+        """Who did what, when and why (gateway calls with reasons), merged with the testbed's
+        events, agent states, errors and restarts; oldest first, each entry with an id to cite.
+        The first page has the execution's metrics."""
         identity = current_identity()
         if execution_id is None and namespace is None:
             raise InvalidRequest("give execution_id (e.g. 'stf_datataking-alice-0001') or namespace (a testbed's last hour)")

@@ -10,8 +10,9 @@ from pydantic import Field
 
 from agents.testbed.status import WorkflowMonitor
 from mcp_nodes.auth import current_identity, require_namespace, require_visible, visible_namespace
+from mcp_nodes.compact import untitled
 from mcp_nodes.definitions_view import list_definitions
-from mcp_nodes.models import DefinitionInfo, WaitResult
+from mcp_nodes.models import DefinitionInfo, ExecutionView, WaitResult
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import (
     CONTROL, DESTRUCTIVE, READ_ONLY, Cursor, EndTime, ExecutionId, Limit, NamespaceArg, NamespaceFilter,
@@ -25,13 +26,12 @@ _TERMINAL = frozenset({"completed", "failed", "terminated"})
 
 WorkflowName = Annotated[str, Field(
     min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
-    description="workflow name from list_workflow_definitions, e.g. 'stf_datataking'")]
+    description="from list_workflow_definitions")]
 WorkflowConfig = Annotated[str, Field(
     min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$",
-    description="workflow config name, e.g. 'fast_processing_default' (see list_workflow_definitions)")]
+    description="a config of the workflow")]
 Parameters = Annotated[dict[str, bool | int | float | str] | None, Field(
-    description="parameter overrides, flat, e.g. {'stf_count': 10}; names and ranges in the definition's "
-                "parameter_schema (list_workflow_definitions); unknown names are rejected")]
+    description="overrides, e.g. {'stf_count': 10}; see parameter_schema")]
 ExecutionStatus = Annotated[str | None, Field(
     pattern=r"^(pending|running|completed|failed|terminated)$",
     description="pending | running | completed | failed | terminated")]
@@ -49,14 +49,9 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     @mcp.tool(annotations=CONTROL)
     async def start_workflow(namespace: NamespaceArg, workflow: WorkflowName = "stf_datataking",
                              config: WorkflowConfig = "fast_processing_default", realtime: bool = False,
-                             parameters: Parameters = None, reason: Reason = None) -> ExecutionRecord:
-        """Start a workflow execution on the namespace's running testbed (start_testbed first).
-
-        Parameters are validated before anything is stored; a rejected call changes nothing.
-        realtime=false runs as fast as possible (seconds); realtime=true follows the simulated
-        clock. Returns the execution record: keep its execution_id, then call
-        wait_for_execution(execution_id) — do NOT sleep and poll.
-        """
+                             parameters: Parameters = None, reason: Reason = None) -> ExecutionView:
+        """Start a workflow on the namespace's testbed (start_testbed first); realtime=false
+        runs in seconds. Then wait_for_execution(execution_id): do not sleep and poll."""
         identity = current_identity()
         require_namespace(identity, namespace)
         record = await manager.start_workflow(
@@ -65,20 +60,20 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         )
         if services.linker is not None:
             services.linker.execution_started(record, call_id=identity.request_id)
-        return record
+        return ExecutionView.of(record).model_copy(
+            update={"hint": f"wait_for_execution(execution_id={record.execution_id!r})"})
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def stop_workflow(execution_id: ExecutionId, reason: Reason = None) -> ExecutionRecord:
-        """Stop a running execution: the DAQ broadcasts end_run, the run is closed and the
-        execution ends as 'terminated' (nothing stays running). No-op on an ended execution."""
+    async def stop_workflow(execution_id: ExecutionId, reason: Reason = None) -> ExecutionView:
+        """Stop a running execution (ends 'terminated', its run closed)."""
         await owned_execution(execution_id)
-        return await manager.stop_workflow(execution_id, reason=reason)
+        return ExecutionView.of(await manager.stop_workflow(execution_id, reason=reason))
 
     @mcp.tool(annotations=READ_ONLY)
     async def wait_for_execution(
         execution_id: ExecutionId,
         ctx: Context,
-        timeout_s: Annotated[float, Field(ge=0, le=3600, description="give up after this many seconds (max 3600)")] = 60.0,
+        timeout_s: Annotated[float, Field(ge=0, le=3600)] = 60.0,
     ) -> WaitResult:
         """Wait until an execution ends (completed, failed or terminated, with its processing
         drained) or timeout_s passes, sending progress notifications meanwhile. Use this
@@ -107,36 +102,52 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         else:
             hint = "still running; call wait_for_execution again or stop_workflow"
         return WaitResult(finished=drained, drained=drained, outstanding=outstanding,
-                          waited_s=round(time.monotonic() - started, 3), execution=record, hint=hint)
+                          waited_s=round(time.monotonic() - started, 3), execution=ExecutionView.of(record),
+                          hint=hint)
 
     @mcp.tool(annotations=READ_ONLY)
-    async def list_workflow_definitions(namespace: NamespaceFilter = None) -> Page[DefinitionInfo]:
-        """Workflows this node can run for the namespace: the built-ins (namespace null) and the
-        namespace's own registered ones, each with its parameter JSON Schema and usable configs."""
+    async def list_workflow_definitions(
+        namespace: NamespaceFilter = None,
+        sections: Annotated[bool, Field(description="add each config section's parameter schema")] = False,
+    ) -> Page[DefinitionInfo]:
+        """Workflows you can start, each with its configs and parameter JSON Schema."""
         ns = visible_namespace(current_identity(), namespace)
         items = list_definitions(settings.workflows_dir, ns, every_namespace=ns is None)
+        if not sections:  # 6 KB per workflow; start_workflow names the section parameters it rejects
+            items = [d.model_copy(update={"section_schemas": {}, "parameter_schema": untitled(d.parameter_schema)})
+                     for d in items]
         return Page[DefinitionInfo](items=items, total=len(items), has_more=False)
 
     @mcp.tool(annotations=READ_ONLY)
     async def list_workflow_executions(
         namespace: NamespaceFilter = None, status: ExecutionStatus = None,
-        executed_by: Annotated[str | None, Field(max_length=200, description="only executions started by this user")] = None,
-        workflow_name: Annotated[str | None, Field(max_length=100, description="only this workflow")] = None,
-        currently_running: Annotated[bool | None, Field(description="true: only pending/running ones")] = None,
-        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 50, cursor: Cursor = None,
-    ) -> Page[ExecutionRecord]:
-        """Workflow executions, newest first, filtered; paginated (items, total, has_more, next_cursor)."""
+        executed_by: Annotated[str | None, Field(max_length=200)] = None,
+        workflow_name: Annotated[str | None, Field(max_length=100)] = None,
+        currently_running: Annotated[bool | None, Field(description="only pending/running")] = None,
+        start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 20, cursor: Cursor = None,
+    ) -> Page[ExecutionView]:
+        """Workflow executions, newest first."""
         ns = visible_namespace(current_identity(), namespace)
-        return await store.executions.list(
+        page = await store.executions.list(
             namespace=ns, status=status, executed_by=executed_by, workflow_name=workflow_name,
             currently_running=currently_running, start_time=start_time, end_time=end_time,
             limit=limit, cursor=cursor,
         )
+        return Page[ExecutionView](items=[ExecutionView.of(r) for r in page.items], total=page.total,
+                                   total_is_lower_bound=page.total_is_lower_bound, has_more=page.has_more,
+                                   next_cursor=page.next_cursor)
 
     @mcp.tool(annotations=READ_ONLY)
-    async def get_workflow_execution(execution_id: ExecutionId) -> ExecutionRecord:
-        """One execution: status, phase, run number, STF count, parameters, config, times, error."""
-        return await owned_execution(execution_id)
+    async def get_workflow_execution(
+        execution_id: ExecutionId,
+        include_config: Annotated[bool, Field(description="add the expanded config and every parameter")] = False,
+    ) -> ExecutionView:
+        """One execution: status, phase, run, STF count, times, error, your overrides."""
+        view = ExecutionView.of(await owned_execution(execution_id), include_config=include_config)
+        if include_config:
+            return view
+        return view.model_copy(update={"hint": "config and all parameters: include_config=true; "
+                                               "counts: get_workflow_monitor"})
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_workflow_monitor(execution_id: ExecutionId) -> WorkflowMonitor:

@@ -38,9 +38,10 @@ async def test_killed_agent_process_is_restarted(tmp_path: Path, stomp_address: 
             async with node.client() as client:
                 await call(client, "start_testbed", namespace=namespace, reason="process-mode test")
                 await wait_ready(client, namespace, timeout=30)
-                agents: list[dict[str, Any]] = (await call(client, "list_agents", namespace=namespace))["items"]
+                # every agent (list pages are model-sized by default: ask for all of them)
+                agents: list[dict[str, Any]] = (await call(client, "list_agents", namespace=namespace, limit=200))["items"]
                 pids = {a["name"]: a["pid"] for a in agents if a["pid"]}
-                assert pids and all(a["mode"] == "process" for a in agents)
+                assert pids and (await call(client, "get_testbed_status", namespace=namespace))["mode"] == "process"
                 victim = next(a for a in agents if a["agent_type"] == "processing")
                 os.kill(victim["pid"], signal.SIGKILL)
 
@@ -55,7 +56,7 @@ async def test_killed_agent_process_is_restarted(tmp_path: Path, stomp_address: 
                 logs = await call(client, "list_logs", namespace=namespace, search="restart")
                 assert logs["items"], "the restart was not logged"
 
-                final = (await call(client, "list_agents", namespace=namespace))["items"]
+                final = (await call(client, "list_agents", namespace=namespace, limit=200))["items"]
                 pids.update({a["name"]: a["pid"] for a in final if a["pid"]})
                 await call(client, "stop_testbed", namespace=namespace)
     for name, pid in pids.items():

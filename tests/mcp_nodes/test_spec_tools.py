@@ -71,7 +71,9 @@ async def test_generate_register_and_run_the_fl_example(live_node: LiveNode) -> 
         execution = await call(client, "start_workflow", namespace=NS, workflow="fl_workflow", config="fl_workflow",
                                parameters={"K": 2, "T": 2, "samples_per_client": 50}, reason="small FL run")
         execution_id = execution["execution_id"]
-        assert execution["parameters"]["K"] == 2 and execution["config"]["kind"] == "task"
+        assert execution["overrides"]["K"] == 2 and execution["config"] is None  # the config on request (issue 12)
+        full = await call(client, "get_workflow_execution", execution_id=execution["execution_id"], include_config=True)
+        assert full["parameters"]["K"] == 2 and full["config"]["kind"] == "task"
         waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=60)
         assert waited["finished"] is True, waited
         assert waited["execution"]["status"] == "completed", waited["execution"]["error"]

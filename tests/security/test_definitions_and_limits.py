@@ -75,7 +75,8 @@ async def run_to_end(client: Client, namespace: str, **args: Any) -> dict[str, A
     execution = await call(client, "start_workflow", namespace=namespace, **args)
     waited = await call(client, "wait_for_execution", execution_id=execution["execution_id"], timeout_s=90)
     assert waited["finished"] is True, waited
-    return waited["execution"]
+    # the config and code version come on request (issue 12: results lead with status)
+    return await call(client, "get_workflow_execution", execution_id=execution["execution_id"], include_config=True)
 
 
 def by_name(listing: dict[str, Any], name: str) -> list[dict[str, Any]]:
