@@ -190,7 +190,7 @@ def concerns(arguments: dict[str, Any], execution_id: str | None, namespace: str
 
 async def provenance_entries(
     store: Any, *, since: datetime, execution_id: str | None, namespace: str | None, agents: Iterable[str],
-    max_records: int = 5000,
+    max_records: int = 100_000,
 ) -> tuple[list[Entry], list[Action]]:
     """Entries (and deliberate actions) from a ``prov_agent`` store: gateway calls that name the
     execution, its namespace or its agents (control tools, or any call that failed), and the
@@ -198,11 +198,10 @@ async def provenance_entries(
     from mcp_nodes.contract.scopes import required_scope
     from prov_agent.chain import time_text
 
-    rows = await store.records(since=time_text(since.timestamp()), kinds=["gateway_call", "workflow_event"], limit=max_records)
     agent_names = set(agents)
     entries: list[Entry] = []
     actions: list[Action] = []
-    for row in rows:
+    for row in await _rows_since(store, time_text(since.timestamp()), max_records):
         body = json.loads(row.body)
         if row.kind == "workflow_event":
             found = node_entry(row.record_id, row.time, body)
@@ -226,6 +225,20 @@ async def provenance_entries(
                                   reason=arguments.get("reason") or None,
                                   arguments={k: v for k, v in arguments.items() if k != "reason"}))
     return entries, actions
+
+
+async def _rows_since(store: Any, since: str, max_records: int, chunk: int = 2000) -> list[Any]:
+    """Call and workflow records since ``since``, oldest first, read in chunks; past ``max_records``
+    the oldest are dropped (the newest, e.g. the stop just made, matter most)."""
+    rows: list[Any] = []
+    offset = 0
+    while True:
+        found = await store.records(since=since, kinds=["gateway_call", "workflow_event"], limit=chunk, offset=offset)
+        rows.extend(found)
+        rows = rows[-max_records:]
+        if len(found) < chunk:
+            return rows
+        offset += chunk
 
 
 def actions_from(entries: Iterable[Entry], arguments: dict[str, dict[str, Any]] | None = None) -> list[Action]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,3 +113,19 @@ def test_the_same_fix_for_the_same_subject_waits_once() -> None:
     again = approvals.add(DebugReport(principal="controlroom-watcher", namespace="ns", fix=fix), Evidence())
     other = approvals.add(DebugReport(principal="alice", namespace="ns", fix=fix), Evidence())
     assert first == again != other and len(approvals.list()) == 2
+
+
+async def test_records_are_read_in_chunks_and_the_newest_kept(store: ProvStore) -> None:
+    from agents.ai.debugger.timeline import _rows_since
+    from prov_agent.chain import time_text
+
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    async with ProvWriter(store) as writer:
+        rec = Recorder(writer, stream="gateway")
+        for i in range(5):
+            rec.gateway_call("alice", "cli", None, "stop_workflow", {"execution_id": f"x-{i}"}, "n1", "entity", "ok", 0.01)
+        await writer.flush()
+    rows = await _rows_since(store, time_text(since.timestamp()), max_records=3, chunk=2)
+    tools = [next(e for e in json.loads(r.body)["elements"] if e["class"] == "AgentTool") for r in rows]
+    assert [t["attrs"]["arguments"] for t in tools] == \
+        ['{"execution_id":"x-2"}', '{"execution_id":"x-3"}', '{"execution_id":"x-4"}']
