@@ -25,7 +25,14 @@ await client.connect(transport);
 
 const { tools } = await client.listTools();
 const schemas = new Map(tools.map((tool) => [tool.name, tool.outputSchema]));
-const report = { server: client.getServerVersion(), calls: [], progress: [] };
+const report = { server: client.getServerVersion(), calls: [], progress: [], tools: tools.length, schemaErrors: [] };
+// every tool's input and output schema must compile as JSON Schema 2020-12
+for (const tool of tools) {
+  for (const [kind, schema] of [["inputSchema", tool.inputSchema], ["outputSchema", tool.outputSchema]]) {
+    if (!schema) continue;
+    try { ajv.compile(schema); } catch (error) { report.schemaErrors.push(`${tool.name}.${kind}: ${error.message}`); }
+  }
+}
 
 async function call(name, args, options = {}) {
   const result = await client.callTool({ name, arguments: args }, undefined, options);
@@ -48,11 +55,17 @@ async function call(name, args, options = {}) {
 try {
   await call("start_testbed", { namespace });
   const started = await call("start_workflow", { namespace, parameters: { stf_count: Number(stfCount) } });
-  await call("wait_for_execution", { execution_id: started.execution_id, timeout_s: 120 }, {
-    onprogress: (progress) => report.progress.push(progress),
-    resetTimeoutOnProgress: true,
-    timeout: 180_000,
-  });
+  // as the tool says: call it again while finished=false (processing still draining), a few times at most
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const updates = [];
+    report.progress.push(updates);
+    const waited = await call("wait_for_execution", { execution_id: started.execution_id, timeout_s: 120 }, {
+      onprogress: (progress) => updates.push(progress),
+      resetTimeoutOnProgress: true,
+      timeout: 180_000,
+    });
+    if (waited.finished) break;
+  }
   await call("get_workflow_execution", { execution_id: started.execution_id });
 } finally {
   await client.close();
