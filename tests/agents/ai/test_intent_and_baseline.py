@@ -129,3 +129,20 @@ async def test_records_are_read_in_chunks_and_the_newest_kept(store: ProvStore) 
     tools = [next(e for e in json.loads(r.body)["elements"] if e["class"] == "AgentTool") for r in rows]
     assert [t["attrs"]["arguments"] for t in tools] == \
         ['{"execution_id":"x-2"}', '{"execution_id":"x-3"}', '{"execution_id":"x-4"}']
+
+
+def test_a_stopped_testbed_or_execution_is_intent_only_when_a_principal_stopped_it() -> None:
+    stop = Action(entry_id="c9", tool="stop_testbed", principal="alice", client="claude-code", at=datetime.now(UTC),
+                  reason="maintenance window", arguments={"namespace": "ns"})
+    testbed = Evidence(namespace="ns", testbed={"status": "stopped", "ready": False}, actions=[stop])
+    found = rules.diagnose(testbed)
+    assert found is not None and found.failure == "operator_action" and found.cites[0] == "c9"
+    assert found.summary.endswith("reason: maintenance window.")
+    # the same terminated execution without anyone's stop is not intent
+    execution = {"status": "terminated", "end_time": datetime.now(UTC).isoformat()}
+    assert rules.operator_action(Evidence(namespace="ns", execution_id="x-1", execution=execution)) is None
+    stopped = Evidence(namespace="ns", execution_id="x-1", execution=execution, actions=[stop])
+    assert rules.operator_action(stopped) is not None
+    # a stop made after the execution had ended explains nothing
+    late = stop.model_copy(update={"at": datetime.now(UTC) + timedelta(minutes=5)})
+    assert rules.operator_action(Evidence(namespace="ns", execution_id="x-1", execution=execution, actions=[late])) is None
