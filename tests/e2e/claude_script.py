@@ -3,7 +3,8 @@
 "Start a testbed in namespace alice and run 10 STFs": ToolSearch (Claude Code 2.1.330 defers MCP
 tools: the model sees their names first and loads their schemas with ``select:``), then
 start_testbed, start_workflow, wait_for_execution, get_workflow_execution, then a closing line.
-`Canonical.answer` reads each request to decide (tool names from the request, the execution id
+If a Claude Code version sends the MCP tools in full, the
+ToolSearch step is skipped. `Canonical.answer` reads each request to decide (tool names from the request, the execution id
 from the start_workflow result), so side requests Claude Code may make are answered with text.
 """
 
@@ -51,12 +52,14 @@ class Canonical:
     results: dict[str, str] = field(default_factory=dict)
     execution_id: str | None = None
     waits: int = 0
+    searched: bool = False  # Claude Code deferred the MCP tools and the model loaded them with ToolSearch
 
     def name(self, tool: str) -> str:
         return f"mcp__{self.server}__{tool}"
 
     def answer(self, body: dict[str, Any]) -> Turn:
-        if not any(t.get("name") == "ToolSearch" for t in body.get("tools", [])):
+        offered = {t.get("name") for t in body.get("tools", [])}
+        if "ToolSearch" not in offered and self.name("start_testbed") not in offered:
             return Turn(text="ok")  # a side request (title, summary): not part of the task
         uses = _last_tool_uses(body)
         returned = {r["tool_use_id"]: block_text(r) for r in _all_tool_results(body)}
@@ -67,6 +70,9 @@ class Canonical:
             missing = [t for t in CANONICAL if not re.search(re.escape(self.name(t)), listed)]
             if missing:
                 return Turn(text=f"The {self.server} server does not offer {missing}.")
+            if self.name("start_testbed") in offered:  # tools sent in full (no deferral): no ToolSearch
+                return Turn(tool_calls=[(self.name("start_testbed"), {"namespace": NAMESPACE})])
+            self.searched = True
             return Turn(tool_calls=[("ToolSearch", {"query": "select:" + ",".join(map(self.name, CANONICAL)),
                                                     "max_results": len(CANONICAL)})])
         step = last.removeprefix(f"mcp__{self.server}__")
