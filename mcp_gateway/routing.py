@@ -138,7 +138,7 @@ def unknown_message(entity: EntityKey, down: list[str]) -> str:
     where = f" (nodes down: {', '.join(down)}; it may live there)" if down else ""
     finder = FIND_WITH.get(kind, "the list_* tools")
     shape = " (real ids look like '{workflow}-{user}-{NNNN}')" if kind == "execution" else ""
-    return f"unknown {kind} {value!r}: none in the namespaces your token grants{where}; {finder} shows real ids{shape}"
+    return f"unknown {kind} {value!r}{where}; {finder} shows the real ids you can use{shape}"
 
 
 def _down_message(state: NodeState, alternatives: list[str]) -> str:
