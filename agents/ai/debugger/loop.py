@@ -187,12 +187,13 @@ class Debugger:
             await self._step(report, "diagnosis", f"healthy: no rule matched, no errors, nothing running late{compared}")
             await self._step(report, "report", "nothing to fix")
             return report
+        refused: tuple[str, str] | None = None  # (the model's fix, why its citations do not hold)
         if diagnosis is None and self.llm is not None and self.llm.configured:
             diagnosis, _ = await react(self.llm, self.tools, evidence, differences=[d.text for d in diffs])
             if diagnosis is not None:
                 problem = premise.citation_problem(diagnosis, evidence)
-                if problem is not None and diagnosis.fixes:
-                    await self._step(report, "decision", f"the model's fix is refused: {problem}", fix=diagnosis.fixes[0].fix)
+                if problem is not None and diagnosis.fixes and diagnosis.fixes[0].fix != "report_only":
+                    refused = (diagnosis.fixes[0].fix, problem)
                     diagnosis.fixes = [FixProposal(fix="report_only", why=f"the model's fix was refused ({problem})")]
         if diagnosis is None:
             diagnosis = _without_rule(evidence, diffs)
@@ -209,6 +210,8 @@ class Debugger:
             evidence=diagnosis.evidence, rules_considered=diagnosis.rules_considered, cites=diagnosis.cites,
             deliberate=diagnosis.deliberate,
         )
+        if refused is not None:
+            await self._step(report, "decision", f"the model's fix is refused: {refused[1]}", fix=refused[0])
         if not diagnosis.fixes:
             report.outcome = "reported"
             await self._step(report, "report", f"{diagnosis.failure}: no fix in the catalog")
