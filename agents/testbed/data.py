@@ -15,6 +15,7 @@ from agents.testbed.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import StfReady
 from workflows.messages import EndRun, StfGen, parse_daq_message
+from workflows.store.outage import retry_unavailable
 
 
 class DataAgent(Agent):
@@ -44,7 +45,7 @@ class DataAgent(Agent):
 
     async def _register(self, msg: StfGen) -> None:
         self.execution_id = msg.execution_id
-        await self.store.runs.add_stf(
+        await retry_unavailable(lambda: self.store.runs.add_stf(  # idempotent: rides out a database outage
             filename=msg.filename,
             namespace=self.namespace,
             execution_id=msg.execution_id,
@@ -53,7 +54,7 @@ class DataAgent(Agent):
             size_bytes=msg.size_bytes,
             checksum=msg.checksum,
             status="ready",
-        )
+        ), what=f"register {msg.filename}", log=self.log)
         self.registered[msg.run_id] += 1
         await self.publish(
             self.to.data,

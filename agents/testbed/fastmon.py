@@ -13,6 +13,7 @@ from agents.testbed.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import TfFileRegistered
 from agents.testbed.parameters import ParameterCache
+from workflows.store.outage import retry_unavailable
 
 
 def tf_sample_name(stf_filename: str) -> str:
@@ -36,13 +37,14 @@ class FastmonAgent(Agent):
             return
         async with self.busy():
             self.execution_id = body["execution_id"]
-            params = await self.parameters.get(body["execution_id"])
+            params = await retry_unavailable(lambda: self.parameters.get(body["execution_id"]),
+                                             what=f"read the parameters of {body['execution_id']}", log=self.log)
             tf_count = params.tf_sample_size()
             sequence = int(body.get("sequence") or 1)
             tf_first = (sequence - 1) * params.tfs_per_stf
             tf_last = tf_first + tf_count - 1
             tf_filename = tf_sample_name(body["filename"])
-            await self.store.runs.add_tf_sample(
+            await retry_unavailable(lambda: self.store.runs.add_tf_sample(  # idempotent: rides out an outage
                 tf_filename=tf_filename,
                 stf_filename=body["filename"],
                 namespace=self.namespace,
@@ -51,7 +53,7 @@ class FastmonAgent(Agent):
                 tf_first=tf_first,
                 tf_last=tf_last,
                 tf_count=tf_count,
-            )
+            ), what=f"register {tf_filename}", log=self.log)
             await self.publish(
                 self.to.data,
                 TfFileRegistered(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from agents.testbed.messages import (
 from agents.testbed.parameters import ExecutionParameters, ParameterCache
 from agents.testbed.scaling import next_worker_count, percentile
 from workflows.messages import EndRun, RunImminent, parse_daq_message
+from workflows.store.errors import StoreUnavailable
+from workflows.store.outage import outage_bound_s, retry_unavailable
 from workflows.store.records import SliceIn, SliceMark
 
 SliceKey = tuple[str, int]
@@ -44,6 +47,8 @@ RECEIVED_COUNTER = "slice_results_received"
 processed twice counts twice), against the slices done + failed."""
 LATENCY_WINDOW = 10_000
 SCALE_SAMPLE = 20
+FLUSH_INTERVAL_S = 0.1
+FLUSH_BACKOFF_MAX_S = 2.0
 
 
 def slice_ranges(tf_first: int, tf_count: int, parts: int) -> list[tuple[int, int, int]]:
@@ -98,6 +103,7 @@ class FastProcessingAgent(Agent):
         self._batch: list[tuple[SliceResult | SliceStarted, Delivery, str]] = []
         self._batch_lock = asyncio.Lock()
         self._received: dict[str, int] = {}  # slice_result messages per execution since the last flush
+        self._outage_s = float(self.options.get("store_outage_s", outage_bound_s()))
         await self.subscribe(self.to.daq, self.on_daq)
         await self.subscribe(self.to.data, self.on_data)
         await self.subscribe(self.to.heartbeat, self.on_heartbeat)
@@ -155,22 +161,22 @@ class FastProcessingAgent(Agent):
                     slice_ranges(body["tf_first"], body["tf_count"], book.params.slices_per_sample)
                 )
             ]
-            await self.store.runs.add_slices(
-                [
-                    SliceIn(
-                        namespace=self.namespace,
-                        execution_id=execution_id,
-                        run_number=c.run_id,
-                        tf_filename=c.tf_filename,
-                        slice_id=c.slice_id,
-                        start=c.start,
-                        end=c.end,
-                        tf_count=c.tf_count,
-                        requested_at=now,
-                    )
-                    for c in contents
-                ]
-            )
+            slices = [
+                SliceIn(
+                    namespace=self.namespace,
+                    execution_id=execution_id,
+                    run_number=c.run_id,
+                    tf_filename=c.tf_filename,
+                    slice_id=c.slice_id,
+                    start=c.start,
+                    end=c.end,
+                    tf_count=c.tf_count,
+                    requested_at=now,
+                )
+                for c in contents
+            ]
+            await retry_unavailable(lambda: self.store.runs.add_slices(slices), what=f"store the slices of "
+                                    f"{body['tf_filename']}", bound_s=self._outage_s, log=self.log)
             book.samples += 1
             book.dirty = True
             for content in contents:
@@ -226,7 +232,8 @@ class FastProcessingAgent(Agent):
             self._batch.append((result, delivery, result.state))
         book.dirty = True
         if len(self._batch) >= 200:
-            await self._flush()
+            with contextlib.suppress(StoreUnavailable):  # the batch is kept: the flush loop writes it later
+                await self._flush()
 
     async def _on_started(self, started: SliceStarted, delivery: Delivery) -> None:
         """A worker took a pending slice: book it ``processing`` (with the next flush)."""
@@ -238,9 +245,36 @@ class FastProcessingAgent(Agent):
         self._batch.append((started, delivery, "processing"))
 
     async def _flush_loop(self) -> None:
+        """Flush every 0.1 s; never dies on a store error. While the database is away the results
+        stay buffered and unacknowledged (backoff up to 2 s); past ``store_outage_s`` the agent
+        logs an ERROR and shows it in its ``detail``, and keeps trying."""
+        delay = FLUSH_INTERVAL_S
+        failing_since: float | None = None
+        escalated = False
         while True:
-            await asyncio.sleep(0.1)
-            await self._flush()
+            await asyncio.sleep(delay)
+            try:
+                await self._flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a flush that failed keeps its batch; try again
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    self.log.warning("flush failed (%s: %s); %d results kept, retrying", type(exc).__name__, exc,
+                                     len(self._batch))
+                elif not escalated and now - failing_since > self._outage_s:
+                    escalated = True
+                    self.detail = f"store unavailable for {now - failing_since:.0f} s; {len(self._batch)} results buffered"
+                    self.log.error("flush failing for %.0f s (%s: %s); %d results buffered, unacknowledged; still "
+                                   "retrying", now - failing_since, type(exc).__name__, exc, len(self._batch))
+                delay = min(delay * 2, FLUSH_BACKOFF_MAX_S)
+                continue
+            if failing_since is not None:
+                self.log.info("flush succeeded again after %.1f s", time.monotonic() - failing_since)
+                if escalated:
+                    self.detail = None
+                failing_since, escalated, delay = None, False, FLUSH_INTERVAL_S
 
     async def _flush(self) -> None:
         async with self._batch_lock:
@@ -277,7 +311,11 @@ class FastProcessingAgent(Agent):
             for execution_id, book in list(self.books.items()):
                 if book.dirty:
                     book.dirty = False
-                    await self._write_state(book)
+                    try:
+                        await self._write_state(book)
+                    except BaseException:
+                        book.dirty = True  # written with the next flush
+                        raise
                     await self._apply_scaling(book)
                     await self._check_drained(execution_id, book)
 
@@ -347,7 +385,8 @@ class FastProcessingAgent(Agent):
     async def _book(self, execution_id: str, run_number: int) -> RunBook:
         book = self.books.get(execution_id)
         if book is None:
-            params = await self.parameters.get(execution_id)
+            params = await retry_unavailable(lambda: self.parameters.get(execution_id), bound_s=self._outage_s,
+                                             what=f"read the parameters of {execution_id}", log=self.log)
             book = RunBook(params=params, run_number=run_number, workers_target=params.target_worker_count)
             self.books[execution_id] = book
         return book

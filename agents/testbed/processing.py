@@ -13,6 +13,7 @@ from agents.testbed.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import ProcessingComplete
 from agents.testbed.payload import work_checksum
+from workflows.store.outage import retry_unavailable
 
 
 class ProcessingAgent(Agent):
@@ -37,7 +38,8 @@ class ProcessingAgent(Agent):
                 checksum, status, error = "", "failed", f"{type(exc).__name__}: {exc}"
                 self.log.error("processing %s failed: %s", body["filename"], error,
                                extra={"execution_id": body["execution_id"]})
-            await self.store.runs.set_stf_status(body["filename"], status)
+            await retry_unavailable(lambda: self.store.runs.set_stf_status(body["filename"], status),
+                                    what=f"mark {body['filename']} {status}", log=self.log)
             await self.publish(
                 self.to.data,
                 ProcessingComplete(

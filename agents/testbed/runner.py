@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agents.testbed.agent import Agent
 from agents.testbed.bus.base import Delivery
@@ -45,6 +46,8 @@ from workflows.definitions import WorkflowDefinition, get_definition, registry
 from workflows.errors import WorkflowError
 from workflows.executor import ExecutionOutcome, WorkflowExecutor
 from workflows.params import SECTION_MODELS
+from workflows.store.errors import NotFound, StoreError, StoreUnavailable
+from workflows.store.outage import outage_bound_s, retry_unavailable
 from workflows.store.records import MessageIn, StateEventIn
 from workflows.tasks.bridge import task_workflow_of
 from workflows.tasks.scheduler import TaskRunSummary, TaskScheduler
@@ -53,6 +56,20 @@ from workflows.tasks.workflow import TaskWorkflow
 STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
 FINAL_PHASE = "no_beam/not_ready"
 """Where a completed DAQ run ends (after end_run's beam/not_ready, with no message of its own)."""
+SWEEP_INTERVAL_S = 10.0
+"""How often the runner re-checks its namespace for executions left ``running`` (option ``store_sweep_s``)."""
+T = TypeVar("T")
+
+
+@dataclass
+class _Closing:
+    """A terminal status the runner could not write (the database was away): the sweep writes it."""
+
+    status: str
+    error: str | None
+    phase: str
+    run_number: int | None
+    stf_count: int
 
 
 @dataclass
@@ -111,18 +128,69 @@ class WorkflowRunnerAgent(Agent):
 
     async def setup(self) -> None:
         self.running: dict[str, _Running] = {}
+        self._unclosed: dict[str, _Closing] = {}
+        self._outage_s = float(self.options.get("store_outage_s", outage_bound_s()))
+        self._sweep_s = float(self.options.get("store_sweep_s", SWEEP_INTERVAL_S))
         await self._close_orphans()
         await self.subscribe(self.to.workflow_control, self.on_control)
+        self.spawn(self._sweep_loop(), f"runner-sweep-{self.name}")
 
-    async def _close_orphans(self) -> None:
-        """Close, ``failed``, the executions of this namespace still ``running`` when a runner starts:
-        one runner serves a namespace, so their runner died (killed, crashed) without closing them."""
+    async def _close_orphans(self, reason: str | None = None) -> None:
+        """Close, ``failed``, the executions of this namespace still ``running`` that this runner
+        does not run: at start-up (one runner serves a namespace, so their runner died without
+        closing them) and on every sweep (a closing write lost to a database outage)."""
         page = await self.store.executions.list(namespace=self.namespace, status="running", limit=200)
         for record in page.items:
+            if record.execution_id in self.running or record.execution_id in self._unclosed:
+                continue
             entry = _Running(record.execution_id, run_number=record.run_number, phase=record.phase or "no_beam/not_ready",
                              stf_count=record.stf_count)
-            await self._close_failed(entry, f"the workflow runner ended while this execution ran (killed or crashed); "
-                                            f"{self.name} restarted and closed it; start the workflow again")
+            await self._close_failed(entry, reason or f"the workflow runner ended while this execution ran (killed or "
+                                                      f"crashed); {self.name} restarted and closed it; start the "
+                                                      f"workflow again")
+
+    async def _sweep_loop(self) -> None:
+        """Every ``store_sweep_s``: write the closings an outage kept from the database, then close
+        what is still ``running`` with no runner. A failing sweep is tried again at the next tick."""
+        while True:
+            await asyncio.sleep(self._sweep_s)
+            try:
+                await self._sweep()
+            except asyncio.CancelledError:
+                raise
+            except StoreError as exc:
+                self.log.debug("sweep: the store did not answer (%s); next sweep in %.0f s", exc, self._sweep_s)
+            except Exception:  # noqa: BLE001 - the sweep must outlive any one failure
+                self.log.exception("sweep failed; next sweep in %.0f s", self._sweep_s)
+
+    async def _sweep(self) -> None:
+        for execution_id, closing in list(self._unclosed.items()):
+            entry = _Running(execution_id, run_number=closing.run_number, phase=closing.phase,
+                             stf_count=closing.stf_count)
+            with contextlib.suppress(StoreError):
+                await self._end_run(entry)
+            try:
+                await self.store.executions.set_status(execution_id, closing.status,  # type: ignore[arg-type]
+                                                       error=closing.error, phase=closing.phase,
+                                                       stf_count=closing.stf_count)
+            except NotFound:
+                del self._unclosed[execution_id]  # deleted meanwhile: nothing left to close
+                continue
+            del self._unclosed[execution_id]
+            self.log.warning("execution %s closed %s by the sweep once the database answered again%s", execution_id,
+                             closing.status, f": {closing.error}" if closing.error else "",
+                             extra={"execution_id": execution_id})
+            with contextlib.suppress(Exception):
+                await self._announce(entry, closing.status, closing.status, error=closing.error)  # type: ignore[arg-type]
+        await self._close_orphans(f"the execution was left running with no runner (its closing write was lost, "
+                                  f"e.g. to a database outage); {self.name}'s periodic check closed it; start the "
+                                  f"workflow again")
+
+    async def _write(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """A store write that rides out a database outage (up to ``store_outage_s``, default
+        ``CONTROLROOM_STORE_OUTAGE_S`` or 60 s); no waiting while the runner is stopping."""
+        bound = 0.0 if self._exit.is_set() else self._outage_s
+        return await retry_unavailable(call, what=what, bound_s=bound, log=self.log)
 
     async def on_control(self, delivery: Delivery) -> None:
         msg = parse_agent_message(delivery.body)
@@ -203,8 +271,9 @@ class WorkflowRunnerAgent(Agent):
                     duration=knobs.duration or None,
                 )
                 entry.executor = executor
-                await self.store.executions.set_status(execution_id, "running", run_number=entry.run_number,
-                                                       phase=entry.phase)
+                await self._write(lambda: self.store.executions.set_status(
+                    execution_id, "running", run_number=entry.run_number, phase=entry.phase),
+                    f"start {execution_id}")
                 await self._announce(entry, "started", "running")
                 self.log.info("execution %s started: run %d, %s mode", execution_id, entry.run_number,
                               "real-time" if record.realtime else "fast", extra={"execution_id": execution_id})
@@ -227,7 +296,7 @@ class WorkflowRunnerAgent(Agent):
             raise
         except Exception as exc:  # noqa: BLE001 - the execution fails, the runner lives on
             self.log.exception("execution %s failed in the runner", execution_id, extra={"execution_id": execution_id})
-            await self._fail(entry, f"{type(exc).__name__}: {exc}")
+            await self._close_failed(entry, f"{type(exc).__name__}: {exc}")
         finally:
             if pump is not None:
                 pump.cancel()
@@ -242,7 +311,8 @@ class WorkflowRunnerAgent(Agent):
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[TaskScheduler] = loop.create_future()
         entry.phase = "tasks"
-        await self.store.executions.set_status(execution_id, "running", phase=entry.phase)
+        await self._write(lambda: self.store.executions.set_status(execution_id, "running", phase=entry.phase),
+                          f"start {execution_id}")
         await self._announce(entry, "started", "running")
         self.log.info("task workflow %s started: %s", execution_id, workflow.name, extra={"execution_id": execution_id})
         run = asyncio.create_task(workflow.run(
@@ -277,7 +347,13 @@ class WorkflowRunnerAgent(Agent):
         if summary.status == "terminated":
             error = entry.stop_reason or summary.reason or "terminated"
         entry.phase = summary.status
-        await self.store.executions.set_status(entry.execution_id, summary.status, error=error, phase=entry.phase)
+        try:
+            await self._write(lambda: self.store.executions.set_status(entry.execution_id, summary.status, error=error,
+                                                                       phase=entry.phase),
+                              f"close {entry.execution_id} {summary.status}")
+        except StoreUnavailable as exc:
+            self._leave_to_sweep(entry, summary.status, error, exc)
+            return
         level = self.log.info if summary.status == "completed" else self.log.warning
         level("task workflow %s %s: %d tasks, %d failed in %.3f s%s", entry.execution_id, summary.status,
               sum(summary.stage_runs.values()), summary.failed, summary.duration_s, f": {error}" if error else "",
@@ -289,12 +365,21 @@ class WorkflowRunnerAgent(Agent):
         entry.wakeup.set()
 
     async def _pump(self, entry: _Running) -> None:
-        while True:
-            await entry.wakeup.wait()
-            entry.wakeup.clear()
-            await self._drain(entry)
-            if entry.finished and not entry.outbox:
-                return
+        try:
+            while True:
+                await entry.wakeup.wait()
+                entry.wakeup.clear()
+                await self._drain(entry)
+                if entry.finished and not entry.outbox:
+                    return
+        except Exception:
+            # the run's messages cannot be stored (e.g. the database was away past the bound):
+            # stop the run now, the execution fails with this error (see _run)
+            if entry.executor is not None:
+                entry.executor.stop()
+            if entry.scheduler is not None:
+                entry.scheduler.stop("the workflow's messages could not be stored")
+            raise
 
     async def _drain(self, entry: _Running) -> None:
         """Publish what the workflow emitted, in order, then write it to the store as one batch."""
@@ -320,32 +405,40 @@ class WorkflowRunnerAgent(Agent):
                 entry.phase = f"{body['state']}/{body['substate']}"
                 events.append(body)
                 if kind == "start_run" or kind == "end_run":
-                    await store.runs.start_run(body["run_id"], self.namespace, execution_id=entry.execution_id,
-                                               state=body["state"], substate=body["substate"])
+                    await self._write(lambda b=body: store.runs.start_run(
+                        b["run_id"], self.namespace, execution_id=entry.execution_id, state=b["state"],
+                        substate=b["substate"]), f"record {kind} of {entry.execution_id}")
                 if kind == "end_run":
-                    await store.runs.update_run_state(body["run_id"], body["state"], body["substate"])
-                    await store.runs.end_run(body["run_id"], body["total_stf_files"])
+                    await self._write(lambda b=body: store.runs.update_run_state(b["run_id"], b["state"], b["substate"]),
+                                      f"record end_run of {entry.execution_id}")
+                    await self._write(lambda b=body: store.runs.end_run(b["run_id"], b["total_stf_files"]),
+                                      f"record end_run of {entry.execution_id}")
                     entry.run_ended = True
                     last_state = None
                 elif kind in ("pause_run", "resume_run"):
                     last_state = body
+        what = f"record the messages of {entry.execution_id}"
         if last_state is not None:
-            await store.runs.update_run_state(last_state["run_id"], last_state["state"], last_state["substate"])
-        await store.events.add_state_events([
+            state = last_state
+            await self._write(lambda: store.runs.update_run_state(state["run_id"], state["state"], state["substate"]),
+                              what)
+        state_events = [
             StateEventIn(namespace=self.namespace, event_type=body["msg_type"], state=body["state"],
                          substate=body["substate"], execution_id=entry.execution_id, run_number=body["run_id"],
                          simulation_tick=body.get("simulation_tick"),
                          data={k: v for k, v in body.items() if k in ("total_stf_files", "reason")})
             for body in events
-        ])
-        await store.events.add_messages([
+        ]
+        await self._write(lambda: store.events.add_state_events(state_events), what)
+        messages = [
             MessageIn(namespace=self.namespace, execution_id=entry.execution_id, run_number=body.get("run_id"),
                       msg_type=body["msg_type"], sender=self.name, destination=self.to.daq, body=body)
             for body in batch
-        ])
+        ]
+        await self._write(lambda: store.events.add_messages(messages), what)
         if entry.phase != phase_before or entry.stf_count != stfs_before:
-            await store.executions.set_status(entry.execution_id, "running", phase=entry.phase,
-                                              stf_count=entry.stf_count)
+            await self._write(lambda: store.executions.set_status(entry.execution_id, "running", phase=entry.phase,
+                                                                  stf_count=entry.stf_count), what)
             await self._announce(entry, "phase" if entry.phase != phase_before else "stf", "running")
 
     async def _close(self, entry: _Running, outcome: ExecutionOutcome) -> None:
@@ -354,13 +447,15 @@ class WorkflowRunnerAgent(Agent):
             error = entry.stop_reason or f"terminated ({outcome.cause})"
         if outcome.status == "completed" and entry.run_ended:
             entry.phase = FINAL_PHASE  # step 8 of the state machine is reached without a message
-        if entry.run_number is not None and not entry.run_ended:
-            with contextlib.suppress(Exception):
-                run = await self.store.runs.get_run(entry.run_number)
-                if run.status == "running":
-                    await self.store.runs.end_run(entry.run_number, entry.stf_count)
-        await self.store.executions.set_status(entry.execution_id, outcome.status, error=error, phase=entry.phase,
-                                               stf_count=entry.stf_count)
+        with contextlib.suppress(Exception):
+            await self._end_run(entry)
+        try:
+            await self._write(lambda: self.store.executions.set_status(
+                entry.execution_id, outcome.status, error=error, phase=entry.phase, stf_count=entry.stf_count),
+                f"close {entry.execution_id} {outcome.status}")
+        except StoreUnavailable as exc:
+            self._leave_to_sweep(entry, outcome.status, error, exc)
+            return
         level = self.log.info if outcome.status == "completed" else self.log.warning
         level("execution %s %s: %d STFs in %.1f simulated s (%.3f s wall)%s", entry.execution_id, outcome.status,
               entry.stf_count, outcome.simulated_seconds, outcome.wall_seconds, f": {error}" if error else "",
@@ -368,8 +463,16 @@ class WorkflowRunnerAgent(Agent):
         await self._announce(entry, outcome.status, outcome.status, error=error)
 
     async def _fail(self, entry: _Running, error: str) -> None:
-        with contextlib.suppress(Exception):
-            await self.store.executions.set_status(entry.execution_id, "failed", error=error)
+        try:
+            await self._write(lambda: self.store.executions.set_status(entry.execution_id, "failed", error=error),
+                              f"close {entry.execution_id} failed")
+        except StoreUnavailable as exc:
+            self._leave_to_sweep(entry, "failed", error, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. the execution was deleted: nothing to close
+            self.log.error("execution %s failed (%s) and could not be closed: %s", entry.execution_id, error, exc,
+                           extra={"execution_id": entry.execution_id})
+            return
         self.log.error("execution %s failed: %s", entry.execution_id, error, extra={"execution_id": entry.execution_id})
         with contextlib.suppress(Exception):
             await self._announce(entry, "failed", "failed", error=error)
@@ -393,9 +496,17 @@ class WorkflowRunnerAgent(Agent):
 
     async def _end_run(self, entry: _Running) -> None:
         if entry.run_number is not None and not entry.run_ended:
-            run = await self.store.runs.get_run(entry.run_number)
+            run_number = entry.run_number
+            run = await self._write(lambda: self.store.runs.get_run(run_number), f"end run {run_number}")
             if run.status == "running":
-                await self.store.runs.end_run(entry.run_number, entry.stf_count)
+                await self._write(lambda: self.store.runs.end_run(run_number, entry.stf_count), f"end run {run_number}")
+
+    def _leave_to_sweep(self, entry: _Running, status: str, error: str | None, exc: Exception) -> None:
+        """The closing write failed past the outage bound: keep it for the sweep (never left ``running``)."""
+        self._unclosed[entry.execution_id] = _Closing(status, error, entry.phase, entry.run_number, entry.stf_count)
+        self.log.error("execution %s could not be closed %s (%s); the runner writes it every %.0f s until the "
+                       "database answers", entry.execution_id, status, exc, self._sweep_s,
+                       extra={"execution_id": entry.execution_id})
 
     async def _close_failed(self, entry: _Running, error: str) -> None:
         """End the execution's run and close it ``failed`` with ``error`` (logged, announced)."""

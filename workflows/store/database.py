@@ -126,6 +126,8 @@ class Database:
         engine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _configure_sqlite(engine, *self._sqlite_sizes)
+        else:
+            _configure_postgresql(engine)
         self._engine = engine
         self._read = async_sessionmaker(engine, expire_on_commit=False)
         self._write = async_sessionmaker(
@@ -226,9 +228,10 @@ class Database:
             raise
         except IntegrityError as exc:
             raise StoreError(f"the database refused the write: {exc.orig}") from exc
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(f"database {self._safe_url()} failed: {exc.orig}") from exc
         except DBAPIError as exc:
+            if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated \
+                    or connection_lost(exc.orig):
+                raise StoreUnavailable(f"database {self._safe_url()} failed: {exc.orig}") from exc
             raise StoreError(f"database error: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {exc}") from exc
@@ -245,6 +248,46 @@ class Database:
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
         return f"Database({self._safe_url()!r}, {state})"
+
+
+_LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+"""SQLSTATEs of a lost or refused connection: class 08 (connection exception), admin/crash
+shutdown, cannot connect now (the server is starting or shutting down)."""
+
+
+def connection_lost(error: BaseException | None) -> bool:
+    """Whether a driver error means the connection is gone or the server is (re)starting.
+
+    asyncpg reports some of these as a plain driver error (``the database system is shutting
+    down``, SQLSTATE 57P03) or, on a connection the server closed mid-operation, as an
+    ``InternalClientError`` (``cannot switch to state ...``): both are an outage, not a bug.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_LOST_SQLSTATES):
+            return True
+        module = type(error).__module__
+        if module.startswith("asyncpg") and type(error).__name__ in (
+                "InternalClientError", "ConnectionDoesNotExistError", "ConnectionFailureError"):
+            return True
+        if isinstance(error, (ConnectionError, OSError)):
+            return True
+        error = error.__cause__
+    return False
+
+
+def _configure_postgresql(engine: AsyncEngine) -> None:
+    """With ``pool_pre_ping`` (set in :meth:`Database.open`), a pooled connection is pinged at
+    checkout and replaced when the ping fails. This listener makes the pool treat every lost
+    connection (see :func:`connection_lost`) as a disconnect, so after a server restart the dead
+    connections are invalidated and replaced instead of handed out again."""
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if not context.is_disconnect and connection_lost(context.original_exception):
+            context.is_disconnect = True
 
 
 def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> None:
