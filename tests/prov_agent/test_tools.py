@@ -52,7 +52,7 @@ async def test_tools_are_listed_read_only_with_output_schemas(recorded: tuple[Pr
     for tool in tools.values():
         assert tool.annotations is not None and tool.annotations.read_only_hint is True
         assert tool.output_schema is not None
-        assert tool.description and len(tool.description) > 80
+        assert tool.description and 40 < len(tool.description) <= 300  # said, and short (issue 12)
     assert "controlroom prov export" in (tools["prov_export"].description or "")
 
 
