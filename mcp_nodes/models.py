@@ -33,6 +33,7 @@ class ExecutionView(BaseModel):
     end_time: datetime | None = None
     error: str | None = None
     hint: str | None = Field(None, description="what to do next")
+    config_name: str | None = Field(None, description="the workflow config it ran, e.g. 'fast_processing_default'")
     overrides: dict[str, Any] = Field(default_factory=dict, description="the parameters the caller set")
     realtime: bool = False
     executed_by: str
@@ -45,9 +46,9 @@ class ExecutionView(BaseModel):
 
     @classmethod
     def of(cls, record: ExecutionRecord, *, include_config: bool = False) -> ExecutionView:
-        overrides = record.config.get("overrides") if isinstance(record.config, dict) else None
+        config = record.config if isinstance(record.config, dict) else {}
         view = cls.model_validate(record.model_dump(exclude={"config", "parameters", "config_hash", "code_version"})
-                                  | {"overrides": overrides or {}})
+                                  | {"overrides": config.get("overrides") or {}, "config_name": config.get("name")})
         if include_config:
             view = view.model_copy(update={"config": record.config, "parameters": record.parameters,
                                            "config_hash": record.config_hash, "code_version": record.code_version})

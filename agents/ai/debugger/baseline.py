@@ -51,7 +51,7 @@ async def previous(tools: ToolCaller, ev: Evidence, n: int = 3) -> list[Metrics]
     for item in page.get("items", []):
         if len(found) >= n:
             break
-        if item.get("execution_id") == ev.execution_id or (item.get("config") or {}).get("name") != config \
+        if item.get("execution_id") == ev.execution_id or item.get("config_name") != config \
                 or bool(item.get("realtime")) != bool(execution.get("realtime")) \
                 or str(item.get("start_time")) >= str(execution.get("start_time")):
             continue

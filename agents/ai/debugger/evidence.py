@@ -113,7 +113,8 @@ async def gather(
     included; ``provenance`` adds the gateway's own call records to the node's timeline."""
     evidence = Evidence(execution_id=execution_id, namespace=namespace)
     if execution_id is not None:
-        evidence.execution = await _try(tools, evidence, "get_workflow_execution", {"execution_id": execution_id})
+        evidence.execution = await _try(tools, evidence, "get_workflow_execution",
+                                       {"execution_id": execution_id, "include_config": True})
         if evidence.execution:
             evidence.namespace = evidence.namespace or evidence.execution.get("namespace")
         evidence.monitor = await _try(tools, evidence, "get_workflow_monitor", {"execution_id": execution_id})
