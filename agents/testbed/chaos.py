@@ -367,9 +367,10 @@ async def freeze(pid: int, database_url: str, timeout_s: float = 30.0) -> None:
     not also lock every other writer of the database out ("database is locked" after the busy
     timeout, as the stuck_execution class did in CI when the freeze hit a write transaction).
 
-    The write lock is taken here first (``BEGIN IMMEDIATE`` waits for the process's transaction
-    to end), the process is frozen while it cannot be writing, then the lock is released. On
-    PostgreSQL the process is frozen at once (row locks are per row, not per database).
+    The process is frozen, then the write lock is tried (``BEGIN IMMEDIATE``, 0.5 s): taken means
+    the frozen process does not hold it (it is released at once); still busy means it probably
+    does, so the process is resumed briefly and frozen again. On PostgreSQL the process is frozen
+    at once (row locks are per row, not per database).
     """
     from sqlalchemy.engine import make_url
 
@@ -381,13 +382,21 @@ async def freeze(pid: int, database_url: str, timeout_s: float = 30.0) -> None:
     def locked_freeze() -> None:
         import sqlite3
 
-        connection = sqlite3.connect(url.database, timeout=timeout_s, isolation_level=None)
+        connection = sqlite3.connect(url.database, timeout=0.5, isolation_level=None)
+        deadline = time.monotonic() + timeout_s
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+            while True:
                 os.kill(pid, signal.SIGSTOP)
-            finally:
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:
+                    os.kill(pid, signal.SIGCONT)  # it may hold the lock: let it finish, try again
+                    if time.monotonic() > deadline:
+                        raise ChaosError(f"could not freeze pid {pid} outside a write transaction in {timeout_s:g} s") from None
+                    time.sleep(0.02)
+                    continue
                 connection.execute("ROLLBACK")
+                return
         finally:
             connection.close()
 
