@@ -15,6 +15,7 @@ import httpx2
 import pytest
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from mcp import MCPError
 
 from mcp_gateway.console import configure_console_logging
 from mcp_nodes.version import node_version
@@ -72,6 +73,11 @@ async def test_up_answers_as_the_protocol_and_users_expect(up: dict[str, str]) -
     reply = answer.json()
     assert reply["id"] == 7 and "result" not in reply
     assert reply["error"]["code"] == -32602 and "no_such_tool" in reply["error"]["message"]
+    async with Client(StreamableHttpTransport(details["url"], headers={"Authorization": f"Bearer {details['token']}"}),
+                      mode="legacy", timeout=60) as legacy:  # the handshake era (sessions) gets the same error
+        with pytest.raises(MCPError) as refused:
+            await legacy.call_tool("no_such_tool", {})
+    assert refused.value.error.code == -32602
     if INSPECTOR.exists() or os.environ.get("CI") == "true":
         strict = subprocess.run(
             [str(INSPECTOR), "--cli", details["url"], "--transport", "http", "--method", "tools/list", "--strict",
