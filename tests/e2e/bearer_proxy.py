@@ -39,25 +39,30 @@ class BearerProxy:
         self.url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._client: httpx2.AsyncClient | None = None
 
     async def _forward(self, request: Request) -> StreamingResponse:
-        if self._client is None:
-            self._client = httpx2.AsyncClient(timeout=httpx2.Timeout(120.0))
+        client = httpx2.AsyncClient(timeout=httpx2.Timeout(120.0))  # one per request, closed with its answer
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP | {"authorization"}]
         headers.append(("authorization", f"Bearer {self.token}"))
-        outgoing = self._client.build_request(
+        outgoing = client.build_request(
             request.method, f"{self.upstream}{request.url.path}",
             params=request.url.query or None, headers=headers, content=await request.body())
-        answer = await self._client.send(outgoing, stream=True)
+        try:
+            answer = await client.send(outgoing, stream=True)
+        except BaseException:
+            await client.aclose()
+            raise
 
         async def body() -> AsyncIterator[bytes]:
             async for chunk in answer.aiter_raw():
                 yield chunk
 
+        async def close() -> None:
+            await answer.aclose()
+            await client.aclose()
+
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in _HOP}
-        return StreamingResponse(body(), status_code=answer.status_code, headers=kept,
-                                 background=BackgroundTask(answer.aclose))
+        return StreamingResponse(body(), status_code=answer.status_code, headers=kept, background=BackgroundTask(close))
 
     def __enter__(self) -> BearerProxy:
         sock = socket.socket()
