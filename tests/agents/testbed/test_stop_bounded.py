@@ -108,3 +108,21 @@ async def _stop_race(store: Store) -> None:
         assert rows == {name: "EXITED" for name in ("quiet-agent-omega-1", "quiet-agent-omega-2",
                                                     "worker-agent-omega-w1", "worker-agent-omega-w2",
                                                     "worker-agent-omega-w3")}
+
+
+async def test_a_process_stopped_while_it_launches_is_not_left_running() -> None:
+    import logging
+    import sys
+
+    from agents.testbed.runners.process import ProcessRunner
+
+    runner = ProcessRunner(AgentSpec("worker", "omega", "p1"), [sys.executable, "-c", "import time; time.sleep(3600)"],
+                           logging.getLogger("test"))
+    launching = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)  # the launch is under way, no process yet
+    assert runner.process is None
+    await runner.stop(1.0)  # the stop finds nothing to signal
+    await launching
+    # the launch completed after the stop: the child must not survive (the watch would wait on it forever)
+    assert await asyncio.wait_for(runner.wait(), 30) is None
+    assert not runner.is_alive()
