@@ -123,6 +123,10 @@ async def test_a_process_stopped_while_it_launches_is_not_left_running() -> None
     assert runner.process is None
     await runner.stop(1.0)  # the stop finds nothing to signal
     await launching
-    # the launch completed after the stop: the child must not survive (the watch would wait on it forever)
-    assert await asyncio.wait_for(runner.wait(), 30) is None
-    assert not runner.is_alive()
+    try:
+        # the launch completed after the stop: the child must not survive (the watch would wait on it forever)
+        assert await asyncio.wait_for(runner.wait(), 30) is None
+        assert not runner.is_alive()
+    finally:
+        if runner.is_alive():
+            await runner.kill()
