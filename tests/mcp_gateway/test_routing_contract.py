@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +28,18 @@ from mcp_gateway.server import build_gateway
 from mcp_nodes.serve import serve_node
 from tests.mcp_gateway.conftest import RunningGateway, gateway_settings, running
 from tests.mcp_nodes.conftest import node_settings
-from tests.security.test_node_trust import until
 from workflows.store import LogIn, Store
 from workflows.store.records import SliceIn
 
 NODE_NAMES = ("n1", "n2")
 GATEWAY_TOOLS = frozenset({"list_nodes", "get_node", "whoami"})
+
+
+async def until(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
 
 
 def entity_kind(tool: str, argument: str) -> str | None:
