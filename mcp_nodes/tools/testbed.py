@@ -16,7 +16,8 @@ __all__ = ["register"]
 
 ConfigName = Annotated[str, Field(
     min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$",
-    description="testbed config name in the node's workflows directory (with or without .toml); default 'testbed'")]
+    description="a testbed config ('testbed') or the workflow config you will run ('fast_processing_default'); "
+                "the result's config_kind says which")]
 
 
 def register(mcp: FastMCP, services: NodeServices) -> None:
