@@ -41,7 +41,7 @@ async def previous(tools: ToolCaller, ev: Evidence, n: int = 3) -> list[Metrics]
     execution = ev.execution or {}
     if not execution or not ev.namespace:
         return []
-    config = (execution.get("config") or {}).get("name")
+    config = execution.get("config_name") or (execution.get("config") or {}).get("name")
     try:
         page = await tools.call("list_workflow_executions", {"namespace": ev.namespace, "status": "completed",
                                                              "workflow_name": execution.get("workflow_name"), "limit": 50})
