@@ -74,6 +74,7 @@ def configure_console_logging(state_dir: Path, *, stream: TextIO | None = None,
     for handler in list(fastmcp_logger.handlers):
         fastmcp_logger.removeHandler(handler)
     fastmcp_logger.propagate = True
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per node request: noise in the file
     tool_logger = logging.getLogger(FASTMCP_TOOL_LOGGER)
     if drop_tool_error_noise not in tool_logger.filters:
         tool_logger.addFilter(drop_tool_error_noise)
