@@ -22,7 +22,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("mcp_gateway.tokens_cli:app", "token"),
     ("mcp_gateway.gateway_cli:app", "gateway"),
     ("mcp_nodes.cli:app", "node"),
-    ("workflows.cli:app", "workflow"),
+    ("agents.testbed.workflow_cli:app", "workflow"),
     ("workflows.spec.cli:app", "spec"),
     ("prov_agent.cli:app", "prov"),
     ("agents.ai.debug_cli:app", "debug"),

@@ -55,8 +55,7 @@ from workflows.spec.validate import validate_text
 from workflows.tasks.sandbox import Sandbox
 
 if TYPE_CHECKING:
-    from mcp_nodes.models import DefinitionInfo
-    from workflows.definitions import DefinitionRegistry
+    from workflows.definitions import DefinitionRegistry, WorkflowDefinition
     from workflows.tasks.workflow import TaskWorkflow
 
 __all__ = [
@@ -467,12 +466,8 @@ def load_generated(out_dir: Path) -> ModuleType:
     return module
 
 
-def register_generated(out_dir: Path, registry: DefinitionRegistry | None = None) -> DefinitionInfo:
+def register_generated(out_dir: Path, registry: DefinitionRegistry | None = None) -> WorkflowDefinition:
     """Register the generated workflow of ``out_dir`` (immutable: same name+version needs the same source)."""
-    from mcp_nodes.models import DefinitionInfo
     from workflows.definitions import registry as default_registry
 
-    module = load_generated(out_dir)
-    definition = (registry or default_registry).register(module.definition)
-    return DefinitionInfo(name=definition.name, version=definition.version, description=definition.description,
-                          source_hash=definition.source_hash, parameter_schema=definition.parameter_schema())
+    return (registry or default_registry).register(load_generated(out_dir).definition)

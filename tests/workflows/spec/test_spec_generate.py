@@ -89,7 +89,7 @@ def test_register_generated_is_immutable(tmp_path: Path) -> None:
     registry = DefinitionRegistry()
     info = register_generated(tmp_path / "a", registry)
     assert info.name == "fl_workflow" and info.version.startswith("spec.")
-    assert set(info.parameter_schema["properties"]) >= {"K", "T", "target_accuracy"}
+    assert set(info.parameter_schema()["properties"]) >= {"K", "T", "target_accuracy"}
     assert register_generated(tmp_path / "a", registry).source_hash == info.source_hash  # same source: accepted
     edited = tmp_path / "a" / "fl_workflow.py"
     edited.write_text(edited.read_text() + "# edited\n")
