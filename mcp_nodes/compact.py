@@ -82,11 +82,11 @@ class CompactSchemas(Transform):
         self._cache: dict[int, tuple[Tool, Tool]] = {}
 
     async def list_tools(self, tools: Sequence[Tool]) -> Sequence[Tool]:
-        listed = []
+        cache: dict[int, tuple[Tool, Tool]] = {}  # only the tools listed now (a gateway's catalog changes)
         for tool in tools:
             cached = self._cache.get(id(tool))
             if cached is None or cached[0] is not tool:
                 cached = (tool, tool.model_copy(update={"parameters": compact_schema(tool.parameters)}))
-                self._cache[id(tool)] = cached
-            listed.append(cached[1])
-        return listed
+            cache[id(tool)] = cached
+        self._cache = cache
+        return [listed for _, listed in cache.values()]
