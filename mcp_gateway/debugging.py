@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from datetime import datetime
 
 from agents.ai.debugger.evidence import ProvenanceSource, ToolFailed
+from mcp_nodes.contract.scopes import reads_only
 from agents.ai.debugger.timeline import Action, Entry, provenance_entries
 from agents.ai.debugger.loop import Approvals, DebugReport, Debugger, StepObserver
 from agents.ai.debugger.policy import Policy
@@ -150,7 +151,7 @@ class DebugService:
                     await source.flush()
                     source = source.store
                 return await provenance_entries(source, since=since, execution_id=execution_id,
-                                                namespace=namespace, agents=agents)
+                                                namespace=namespace, agents=agents, is_read=reads_only)
             except Exception:  # noqa: BLE001 - the node's timeline still stands without the gateway's records
                 return [], []
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Literal
 
 __all__ = ["DEFAULT_SCOPES", "NODE_SCOPE", "SCOPES", "TOOL_SCOPES", "Scope", "grant_hint",
-           "missing_scope", "normalize_scopes", "required_scope", "scope_refusal"]
+           "missing_scope", "normalize_scopes", "reads_only", "required_scope", "scope_refusal"]
 
 Scope = Literal["read", "operate", "author", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "operate", "author", "admin")
@@ -81,6 +81,11 @@ def required_scope(tool: str, read_only: bool = False) -> Scope:
     if found is not None:
         return found
     return "read" if read_only else "admin"
+
+
+def reads_only(tool: str) -> bool:
+    """True when ``tool`` only reads (its scope is ``read``)."""
+    return required_scope(tool) == "read"
 
 
 def missing_scope(granted: list[str] | tuple[str, ...], tool: str, read_only: bool = False) -> Scope | None:

@@ -27,6 +27,7 @@ from agents.ai.debugger.timeline import (
     DEFAULT_BUDGET_CHARS, Entry, Metrics, Timeline, collapse, merge, page, provenance_entries,
 )
 from mcp_nodes.auth import current_identity, require_namespace, require_visible
+from mcp_nodes.contract.scopes import reads_only
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import READ_ONLY, Cursor
 from workflows.store.records import ExecutionRecord
@@ -161,7 +162,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         if services.linker is not None:
             prov, _ = await provenance_entries(
                 services.linker.recorder.writer.store, since=since, execution_id=execution_id, namespace=namespace,
-                agents=[a.name for a in agents])
+                agents=[a.name for a in agents], is_read=reads_only)
         daq = [Entry(id=f"s{e.id}", t=e.timestamp, source="daq", kind=e.event_type,
                      summary=(f"{e.state}/{e.substate}" if e.substate else e.state)
                      + (f" reason: {e.data['reason']}" if e.data.get("reason") else "")) for e in events]

@@ -23,7 +23,7 @@ scale or parameter change), which the intent rule and the policy's intent gate u
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -190,12 +190,13 @@ def concerns(arguments: dict[str, Any], execution_id: str | None, namespace: str
 
 async def provenance_entries(
     store: Any, *, since: datetime, execution_id: str | None, namespace: str | None, agents: Iterable[str],
-    max_records: int = 100_000,
+    is_read: Callable[[str], bool], max_records: int = 100_000,
 ) -> tuple[list[Entry], list[Action]]:
     """Entries (and deliberate actions) from a ``prov_agent`` store: gateway calls that name the
     execution, its namespace or its agents (control tools, or any call that failed), and the
-    node's records about the execution; reads at most ``max_records`` records since ``since``."""
-    from mcp_nodes.contract.scopes import required_scope
+    node's records about the execution; reads at most ``max_records`` records since ``since``.
+    ``is_read(tool)`` says which tools only read (their successful calls are left out); the
+    caller passes the scope table's answer, so this layer does not import the node contract."""
     from prov_agent.chain import time_text
 
     agent_names = set(agents)
@@ -216,7 +217,7 @@ async def provenance_entries(
         arguments, outcome = info["arguments"], info["outcome"]
         if not concerns(arguments, execution_id, namespace, agent_names):
             continue
-        if required_scope(entry.kind) == "read" and outcome == "ok":
+        if outcome == "ok" and is_read(entry.kind):
             continue
         entries.append(entry)
         if outcome == "ok" and entry.kind in CONTROL_TOOLS and entry.actor and entry.client not in DEBUGGER_CLIENTS \

@@ -13,6 +13,7 @@ from agents.ai.debugger import baseline, intent, premise, rules
 from agents.ai.debugger.evidence import AgentView, Evidence
 from agents.ai.debugger.policy import load_policy
 from agents.ai.debugger.rules import Diagnosis, FixProposal
+from mcp_nodes.contract.scopes import reads_only
 from agents.ai.debugger.timeline import Action, Entry, Metrics, actions_from, page, provenance_entries
 from prov_agent.recorder import Recorder
 from prov_agent.store import ProvStore, engine_for
@@ -39,7 +40,7 @@ async def test_gateway_call_records_become_entries_and_actions(store: ProvStore)
         rec.gateway_call("carol", "cli", None, "kill_agent", {"name": "other-agent"}, "n1", "entity", "ok", 0.1)
         await writer.flush()
     entries, actions = await provenance_entries(store, since=since, execution_id="x-1", namespace="ns",
-                                                agents=["fastmon-ns-1"])
+                                                agents=["fastmon-ns-1"], is_read=reads_only)
     assert [e.kind for e in entries] == ["stop_workflow", "restart_agent"]  # the read and the unrelated kill are left out
     stop = entries[0]
     assert (stop.source, stop.actor, stop.client) == ("gateway", "alice", "claude-code")
