@@ -84,3 +84,31 @@ async def test_a_round_one_database_upgrades_with_its_nodes_and_tokens(engine: A
     await registry.load()
     assert registry.nodes["n1"].info.url == "http://127.0.0.1:1/mcp" and registry.by_namespace == {"a": ["n1"]}
     assert await registry.refresh() is False  # a row without an info digest is not re-read as a change
+
+
+@pytest.mark.postgres
+async def test_three_histories_share_one_database(postgres_url: str) -> None:
+    """The store, the gateway and provenance migrate one PostgreSQL database side by side, each in
+    its own version table, in any order, and a second round changes nothing."""
+    from prov_agent.store import ProvStore
+    from workflows.store.models import VERSION_TABLE as STORE_VERSION_TABLE
+
+    async with fresh_database(postgres_url) as url:
+        for _ in range(2):
+            gateway_db = await Database(url).open(upgrade=False)
+            try:
+                await RegistryStore(gateway_db.shared_engine()).upgrade()
+                await ProvStore(gateway_db.shared_engine()).create_schema()
+            finally:
+                await gateway_db.close()
+            store_db = await Database(url).open()  # the node's store: upgrade=True
+            try:
+                async with store_db.engine.connect() as conn:
+                    tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+                    versions = {table: (await conn.exec_driver_sql(f"SELECT version_num FROM {table}")).scalars().all()
+                                for table in (STORE_VERSION_TABLE, VERSION_TABLE, "prov_alembic_version")}
+                assert await store_db.current_revision() == versions[STORE_VERSION_TABLE][0]
+            finally:
+                await store_db.close()
+            assert versions[VERSION_TABLE] == [HEAD] and versions["prov_alembic_version"] == ["prov_0001"]
+            assert {"gateway_nodes", "gateway_public_keys", "prov_records", "app_logs"} <= tables
