@@ -35,6 +35,7 @@ for (const tool of tools) {
 }
 
 async function call(name, args, options = {}) {
+  process.stderr.write(`calling ${name}\n`); // names the step when the transport fails
   const result = await client.callTool({ name, arguments: args }, undefined, options);
   const schema = schemas.get(name);
   const entry = { name, isError: Boolean(result.isError), hasOutputSchema: Boolean(schema),
