@@ -10,9 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.testbed.status import TestbedStatus
 from workflows.store.records import AgentStatus, ExecutionRecord, ExecutionStatus, SliceStatus
 
-__all__ = ["AgentLine", "DefinitionInfo", "ExecutionView", "MessageLine", "MessageSent", "NodeHealth", "PruneResult",
-           "SliceLine", "SystemState",
-           "WaitResult"]
+__all__ = [
+    "AgentLine", "DefinitionInfo", "ExecutionView", "MessageLine", "MessageSent", "NodeHealth", "PruneResult",
+    "SliceLine", "SystemState", "WaitResult",
+]
 
 
 class ExecutionView(BaseModel):
@@ -47,12 +48,12 @@ class ExecutionView(BaseModel):
     @classmethod
     def of(cls, record: ExecutionRecord, *, include_config: bool = False) -> ExecutionView:
         config = record.config if isinstance(record.config, dict) else {}
-        view = cls.model_validate(record.model_dump(exclude={"config", "parameters", "config_hash", "code_version"})
-                                  | {"overrides": config.get("overrides") or {}, "config_name": config.get("name")})
+        fields = record.model_dump(exclude={"config", "parameters", "config_hash", "code_version"})
+        fields |= {"overrides": config.get("overrides") or {}, "config_name": config.get("name")}
         if include_config:
-            view = view.model_copy(update={"config": record.config, "parameters": record.parameters,
-                                           "config_hash": record.config_hash, "code_version": record.code_version})
-        return view
+            fields |= {"config": record.config, "parameters": record.parameters,
+                       "config_hash": record.config_hash, "code_version": record.code_version}
+        return cls.model_validate(fields)
 
 
 class AgentLine(BaseModel):
