@@ -75,9 +75,8 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         ctx: Context,
         timeout_s: Annotated[float, Field(ge=0, le=3600)] = 60.0,
     ) -> WaitResult:
-        """Wait until an execution ends (completed, failed or terminated, with its processing
-        drained) or timeout_s passes, sending progress notifications meanwhile. Use this
-        instead of sleeping; call it again if finished=false."""
+        """Wait until an execution ends and its processing drains, or timeout_s passes (sends
+        progress meanwhile). Use instead of sleeping; call again if finished=false."""
         await owned_execution(execution_id)
         started = time.monotonic()
 
@@ -151,8 +150,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_workflow_monitor(execution_id: ExecutionId) -> WorkflowMonitor:
-        """Live view of an execution: status, DAQ phase, run, STF/TF/slice counts by status,
-        recent events, errors, duration and slice latency p50/p99."""
+        """Live view of an execution: phase, STF/slice counts by status, events, errors, latency."""
         await owned_execution(execution_id)
         return await manager.monitor(execution_id)
 
