@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,5 +16,5 @@ def controlroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     process, details = start_up(tmp_path_factory.mktemp("up") / "state")
     try:
         yield details
-    finally:
-        stop_up(process)
+    finally:  # its console output stays beside its state, for a failure's forensics
+        (Path(details["state_dir"]) / "up-console.log").write_text(stop_up(process))
