@@ -298,9 +298,8 @@ class FastProcessingAgent(Agent):
                                            processing_start_at=result.processing_start_at))
             received, self._received = self._received, {}
             try:
-                await self.store.runs.mark_slices(marks)
-                # every result received, duplicates included (store: slice_results_received:EXECUTION)
-                await self.store.counters.add({f"{RECEIVED_COUNTER}:{e}": n for e, n in received.items()})
+                # with every result received, duplicates included (store: slice_results_received:EXECUTION)
+                await self.store.runs.mark_slices(marks, {f"{RECEIVED_COUNTER}:{e}": n for e, n in received.items()})
             except BaseException:
                 self._batch[:0] = batch  # not acknowledged: written again by the next flush
                 for execution_id, count in received.items():

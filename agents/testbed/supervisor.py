@@ -46,7 +46,7 @@ from workflows.store.records import AgentRecord
 WORKER = "worker"
 WATCH_GRACE_S = 2.0
 """How long a retired agent's watch task may take to notice; then it is cancelled."""
-STORE_BOUND_S = 10.0
+STORE_BOUND_S = 30.0
 """Longest wait for one supervisor store write (an agent's row); past it the write is given up, logged."""
 AgentDown = Callable[[AgentSpec, str], Awaitable[None]]
 

@@ -331,6 +331,8 @@ class TestbedManager:
             await testbed.supervisor.stop()
             if testbed.task_workers is not None:
                 await self._bounded_step(testbed.task_workers.stop(), 30.0, "stop the task workers")
+            # rows an abandoned agent (or a store write cut by its bound) left behind say EXITED too
+            await self._bounded_step(self._exited_rows(namespace), 30.0, "mark the agents EXITED")
             await self.store.executions.close_running(namespace=namespace, status="terminated",
                                                       error=f"the testbed was stopped: {why}")
             testbed.status = "stopped"
@@ -338,6 +340,13 @@ class TestbedManager:
                                                    node=self.node_name, agents={})
             del self._testbeds[namespace]
             return await self.testbed_status(namespace)
+
+    async def _exited_rows(self, namespace: str) -> None:
+        page = await self.store.agents.list_agents(namespace=namespace, limit=200)
+        for agent in page.items:
+            if agent.status != "EXITED":
+                await self.store.agents.upsert_agent(name=agent.name, namespace=namespace, agent_type=agent.agent_type,
+                                                     status="EXITED", mode=agent.mode, detail="stopped with the testbed")
 
     async def _bounded_step(self, step: Awaitable[Any], bound_s: float, what: str) -> None:
         """One step of a stop: given ``bound_s``, then abandoned with a warning (a stop always ends)."""

@@ -9,6 +9,8 @@ no gap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +37,21 @@ async def next_value(db: Database, session: AsyncSession, name: str, start: int 
     return int((await session.execute(bump)).scalar_one())
 
 
+async def add_values(db: Database, session: AsyncSession, amounts: Mapping[str, int]) -> None:
+    """Add ``amounts`` to their counters inside ``session``'s transaction (created at 0 on first use)."""
+    amounts = {name: amount for name, amount in amounts.items() if amount}
+    if not amounts:
+        return
+    if not all(amounts):
+        raise InvalidQuery("name", "a counter needs a non-empty name")
+    await session.execute(db.insert(CounterRow).values([{"name": n, "value": 0} for n in amounts])
+                          .on_conflict_do_nothing(index_elements=["name"]))
+    for name, amount in amounts.items():
+        await session.execute(update(CounterRow).where(CounterRow.name == name)
+                              .values(value=CounterRow.value + amount)
+                              .execution_options(synchronize_session=False))
+
+
 class Counters:
     """Named monotonically increasing integers.
 
@@ -52,18 +69,9 @@ class Counters:
     async def add(self, amounts: dict[str, int]) -> None:
         """Add to several counters in one transaction (created at 0 on first use); e.g. what an
         agent received since its last flush: ``{"slice_results_received:EXEC": 200}``."""
-        amounts = {name: amount for name, amount in amounts.items() if amount}
-        if not amounts:
-            return
-        if not all(amounts):
-            raise InvalidQuery("name", "a counter needs a non-empty name")
-        async with self._db.transaction() as session:
-            await session.execute(self._db.insert(CounterRow).values([{"name": n, "value": 0} for n in amounts])
-                                  .on_conflict_do_nothing(index_elements=["name"]))
-            for name, amount in amounts.items():
-                await session.execute(update(CounterRow).where(CounterRow.name == name)
-                                      .values(value=CounterRow.value + amount)
-                                      .execution_options(synchronize_session=False))
+        if any(amounts.values()):
+            async with self._db.transaction() as session:
+                await add_values(self._db, session, amounts)
 
     async def current(self, name: str) -> int | None:
         """The last value handed out (None when the counter was never used)."""

@@ -6,14 +6,14 @@ Writes that agents repeat when a bus message is redelivered (``add_stf``, ``add_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, select, update
 
-from workflows.store.counters import next_value
+from workflows.store.counters import add_values, next_value
 from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
 from workflows.store.models import RunRow, RunStateRow, SliceRow, StfFileRow, TfSampleRow, WorkerRow
@@ -309,16 +309,17 @@ class Runs:
             await session.flush()
             return SliceRecord.model_validate(row)
 
-    async def mark_slices(self, batch: Sequence[SliceMark]) -> int:
+    async def mark_slices(self, batch: Sequence[SliceMark], counts: Mapping[str, int] | None = None) -> int:
         """Apply a batch of slice status changes in one transaction, in order; returns how many
         were applied.
 
         Each mark means what :meth:`mark_slice` means (a ``queued`` mark counts a retry when the
         slice was not queued). Consecutive marks of the same shape go in one executemany, so a
         batch of results costs a few statements, not one transaction per slice. A mark for a
-        slice that is not stored is skipped (it is not counted); the rest are applied.
+        slice that is not stored is skipped (it is not counted); the rest are applied. ``counts``
+        are added to named counters in the same transaction (e.g. the results received).
         """
-        if not batch:
+        if not batch and not counts:
             return 0
         params: list[tuple[tuple[str, bool, bool, bool, bool], dict[str, Any]]] = []
         now = utcnow()
@@ -335,6 +336,10 @@ class Runs:
                                    "b_started": started, "b_worker": mark.worker, "b_error": mark.error,
                                    "b_result": mark.result}))
         async with self._db.transaction() as session:
+            if counts:
+                await add_values(self._db, session, counts)
+            if not params:
+                return 0
             stored = {
                 (tf, sid) for tf, sid in (await session.execute(
                     select(SliceRow.tf_filename, SliceRow.slice_id)
