@@ -188,8 +188,8 @@ class WorkflowRunnerAgent(Agent):
 
     async def _write(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """A store write that rides out a database outage (up to ``store_outage_s``, default
-        ``CONTROLROOM_STORE_OUTAGE_S`` or 60 s); no waiting while the runner is stopping."""
-        bound = 0.0 if self._exit.is_set() else self._outage_s
+        ``CONTROLROOM_STORE_OUTAGE_S`` or 60 s); no waiting while the runner is stopping or killed."""
+        bound = 0.0 if self._exit.is_set() or self.killed else self._outage_s
         return await retry_unavailable(call, what=what, bound_s=bound, log=self.log)
 
     async def on_control(self, delivery: Delivery) -> None:
