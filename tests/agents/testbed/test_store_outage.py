@@ -214,3 +214,32 @@ async def test_a_run_outlives_a_database_outage_and_completes_with_every_slice(
         assert _logged(caplog, "flush succeeded again")
         await manager.stop_testbed(NS)
     assert (await direct.executions.list(namespace=NS, currently_running=True)).total == 0
+
+
+async def test_an_outage_past_the_bound_fails_the_execution_with_the_reason(
+        proxied: Store, direct: Store, proxy: PostgresProxy, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("CONTROLROOM_STORE_OUTAGE_S", "1")  # the documented knob; every agent reads it
+    async with TestbedManager(store=proxied, bus_factory=EmbeddedBus, mode="inprocess", node_name="outage-node",
+                              heartbeat_interval_s=5.0) as manager:
+        await manager.start_testbed(NS)
+        record = await manager.start_workflow(NS, realtime=True, parameters={
+            "stf_count": 50, "slices_per_sample": 2, "target_worker_count": 1, "realtime_factor": 0.05})
+        execution_id = record.execution_id
+        async with asyncio.timeout(60):
+            while (await direct.executions.get(execution_id)).stf_count < 1:
+                await asyncio.sleep(0.05)
+        await proxy.cut()
+        # the runner gave up on the run's messages, stopped the run, and could not write 'failed' either
+        await _until(lambda: _logged(caplog, f"execution {execution_id} could not be closed failed"),
+                     "the runner failed the execution during the outage")
+        assert (await direct.executions.get(execution_id)).status == "running"
+        await proxy.restore()
+        record = await manager.wait_for_execution(execution_id, 120)  # the sweep writes it
+        assert record.status == "failed", record
+        assert record.error and "database unavailable for" in record.error, record.error
+        run = await direct.runs.get_run(record.run_number)  # type: ignore[arg-type]
+        assert run.status == "ended"
+        await manager.stop_testbed(NS)
+    assert (await direct.executions.list(namespace=NS, currently_running=True)).total == 0
