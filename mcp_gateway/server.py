@@ -64,6 +64,11 @@ from prov_agent.tools import Caller, provenance_tools
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE_S = 75
+"""Idle keep-alive of client connections. uvicorn's default (5 s) raced clients that reuse an idle
+connection after ~4 s (Node's fetch): under load the gateway closed a socket the client had just
+written a request to ("other side closed"). Clients must time out idle connections first."""
+
 INSTRUCTIONS = (
     "controlroom gateway: one entry point to the execution nodes that run streaming-workflow "
     "testbeds. Node tools are routed for you (by execution id, run number, agent, namespace); "
@@ -253,7 +258,8 @@ async def serve_gateway(
     sock.bind((settings.host, settings.port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(gateway.app, lifespan="off", log_level="warning",
-                                           timeout_graceful_shutdown=2))
+                                           timeout_graceful_shutdown=2,
+                                           timeout_keep_alive=KEEP_ALIVE_S))
     stop = stop or anyio.Event()
     async with gateway.lifespan(), anyio.create_task_group() as group:
         group.start_soon(lambda: server.serve(sockets=[sock]))

@@ -30,7 +30,8 @@ async def serve_http(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> As
     sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+                            timeout_keep_alive=75)  # longer than clients' idle reuse (see mcp_gateway.server)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
