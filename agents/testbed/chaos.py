@@ -372,17 +372,15 @@ async def freeze(pid: int, database_url: str, timeout_s: float = 30.0) -> None:
     does, so the process is resumed briefly and frozen again. On PostgreSQL the process is frozen
     at once (row locks are per row, not per database).
     """
-    from sqlalchemy.engine import make_url
-
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
+    path = database_url.split(":///", 1)[1].split("?", 1)[0] if database_url.startswith("sqlite") else ""
+    if not path or path == ":memory:":
         os.kill(pid, signal.SIGSTOP)
         return
 
     def locked_freeze() -> None:
         import sqlite3
 
-        connection = sqlite3.connect(url.database, timeout=0.5, isolation_level=None)
+        connection = sqlite3.connect(path, timeout=0.5, isolation_level=None)
         deadline = time.monotonic() + timeout_s
         try:
             while True:
