@@ -378,6 +378,7 @@ async def freeze(pid: int, database_url: str, timeout_s: float = 30.0) -> None:
         return
 
     def locked_freeze() -> None:
+        import random
         import sqlite3
 
         connection = sqlite3.connect(path, timeout=0.5, isolation_level=None)
@@ -391,7 +392,7 @@ async def freeze(pid: int, database_url: str, timeout_s: float = 30.0) -> None:
                     os.kill(pid, signal.SIGCONT)  # it may hold the lock: let it finish, try again
                     if time.monotonic() > deadline:
                         raise ChaosError(f"could not freeze pid {pid} outside a write transaction in {timeout_s:g} s") from None
-                    time.sleep(0.02)
+                    time.sleep(random.uniform(0.005, 0.2))  # random: a fixed pause can phase-lock with its writes
                     continue
                 connection.execute("ROLLBACK")
                 return
