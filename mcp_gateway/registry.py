@@ -263,7 +263,10 @@ class Registry:
             if state is None or state.health != "up":
                 return
             down_since = datetime.now(UTC)
-            await self._store.update_node(name, health="down", down_since=down_since)
+            # only over an "up" row: a node another replica saw deregister stays gone (the next
+            # refresh brings that here)
+            if not await self._store.update_node(name, only_if_health="up", health="down", down_since=down_since):
+                return
             state.health, state.down_since = "down", down_since
             self._rebuild()
         self._changed(state)

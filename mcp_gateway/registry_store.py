@@ -190,14 +190,20 @@ class RegistryStore:
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot save node {info.name!r}: {error}") from error
 
-    async def update_node(self, name: str, **values: Any) -> None:
+    async def update_node(self, name: str, only_if_health: NodeHealth | None = None, **values: Any) -> bool:
+        """Update the node's row (only while its health is ``only_if_health``, if given); False when
+        no row was updated (another replica changed its health first)."""
         if "info" in values:
             values["info_sha256"] = info_digest(values["info"])
+        query = nodes_table.update().where(nodes_table.c.name == name)
+        if only_if_health is not None:
+            query = query.where(nodes_table.c.health == only_if_health)
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(nodes_table.update().where(nodes_table.c.name == name).values(**values))
+                result = await conn.execute(query.values(**values))
         except SQLAlchemyError as error:
             raise RegistryError(f"cannot update node {name!r}: {error}") from error
+        return bool(result.rowcount)
 
     async def load_nodes(self, names: Collection[str] | None = None) -> list[StoredNode]:
         """Every node row, or those named in ``names``."""

@@ -56,3 +56,17 @@ async def test_a_node_may_move_its_heartbeats_and_deregistration_to_another_repl
     assert accepted.name == "n1" and b.nodes["n1"].health == "up"
     await c.deregister("n1", NODE)  # and it leaves through C, which has not refreshed either
     assert await a.refresh() is True and a.nodes["n1"].health == "gone" and a.by_namespace == {}
+
+
+async def test_a_probe_on_one_replica_does_not_revive_a_node_that_left_through_another(engine: AsyncEngine) -> None:  # noqa: F811
+    a, b = await registries(engine)
+    await a.register(NodeInfo(name="n1", url="http://127.0.0.1:1/mcp", namespaces=["a"], tools=TOOLS), NODE)
+    await b.refresh()
+    await a.deregister("n1", NODE)
+    await b.mark_down("n1")  # B's lease on it lapsed and its probe failed, before B saw the deregistration
+    assert b.nodes["n1"].health == "up"  # not applied: the row was no longer "up"
+    await b.refresh()
+    assert b.nodes["n1"].health == "gone"
+    again = Registry(RegistryStore(engine), lease_s=10, heartbeat_s=3)
+    await again.load()
+    assert again.nodes["n1"].health == "gone"  # the row still says gone, not down
