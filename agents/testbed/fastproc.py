@@ -265,7 +265,8 @@ class FastProcessingAgent(Agent):
                                      len(self._batch))
                 elif not escalated and now - failing_since > self._outage_s:
                     escalated = True
-                    self.detail = f"store unavailable for {now - failing_since:.0f} s; {len(self._batch)} results buffered"
+                    self.detail = (f"flush failing for {now - failing_since:.0f} s ({type(exc).__name__}); "
+                                   f"{len(self._batch)} results buffered")
                     self.log.error("flush failing for %.0f s (%s: %s); %d results buffered, unacknowledged; still "
                                    "retrying", now - failing_since, type(exc).__name__, exc, len(self._batch))
                 delay = min(delay * 2, FLUSH_BACKOFF_MAX_S)
