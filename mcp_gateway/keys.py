@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RETIRED_GRACE_S = 60.0
 PUBLISH_EVERY_S = 1.0
+
 _RELOAD_EVERY_S = 1.0
 
 Status = Literal["current", "next", "retired"]
@@ -183,6 +184,8 @@ class SharedKeys:
         self._others: list[dict[str, Any]] = []
         self._published: list[str] = []
         self._published_at = float("-inf")
+        self._read_at = float("-inf")
+        self._read_lock = anyio.Lock()
 
     def jwks(self) -> dict[str, Any]:
         own = self.ring.jwks()["keys"]
@@ -198,7 +201,26 @@ class SharedKeys:
         if kids != self._published or time.monotonic() - self._published_at > window / 4:
             await self.table.publish_keys(self.replica, own)
             self._published, self._published_at = kids, time.monotonic()
-        fresh_after = datetime.now(UTC) - timedelta(seconds=window)
+        async with self._read_lock:
+            await self._read_others()
+
+    async def fresh_jwks(self) -> dict[str, Any]:
+        """`jwks` after a read of the other replicas' keys that started after this call: what
+        ``GET /nodes/jwks`` answers, so a node meeting the key of a replica that started a moment
+        ago finds it at once. Concurrent callers share reads (one at a time, each covering every
+        caller that was waiting), so a flood of fetches is a sequence of single SELECTs."""
+        asked = time.monotonic()
+        async with self._read_lock:
+            if self._read_at < asked:
+                try:
+                    await self._read_others()
+                except Exception as error:  # answer with what is known rather than fail the node's fetch
+                    log.warning("could not read the other replicas' identity keys: %s", error)
+        return self.jwks()
+
+    async def _read_others(self) -> None:
+        self._read_at = time.monotonic()
+        fresh_after = datetime.now(UTC) - timedelta(seconds=self.ring.ttl_s + RETIRED_GRACE_S)
         self._others = [jwk for replica, jwk in await self.table.published_keys(fresh_after) if replica != self.replica]
 
     async def run(self) -> None:

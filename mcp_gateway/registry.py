@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,10 +93,13 @@ class Registry:
     """Registered nodes, their namespaces, and the logical tool catalog built from them."""
 
     def __init__(self, store: RegistryStore, lease_s: float, heartbeat_s: float,
-                 jwks: Callable[[], dict[str, Any]] | None = None) -> None:
+                 jwks: Callable[[], dict[str, Any]] | None = None,
+                 fresh_jwks: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
         self._store = store
         self.jwks = jwks or (lambda: {"keys": []})
         """The gateway's public identity keys, sent with every registration and heartbeat answer."""
+        self.fresh_jwks = fresh_jwks
+        """The same keys re-read from the database first (``GET /nodes/jwks``), when replicas share one."""
         self.lease_s = lease_s
         self.heartbeat_s = heartbeat_s
         self.nodes: dict[str, NodeState] = {}
@@ -193,6 +196,10 @@ class Registry:
     def _changed(self, state: NodeState) -> None:
         for listener in self._listeners:
             listener(state)
+
+    async def current_jwks(self) -> dict[str, Any]:
+        """`jwks`, re-read first when the gateway shares its database with other replicas."""
+        return await self.fresh_jwks() if self.fresh_jwks is not None else self.jwks()
 
     def accepted(self, name: str) -> RegistrationAccepted:
         return RegistrationAccepted(name=name, lease_s=self.lease_s, heartbeat_s=self.heartbeat_s, jwks=self.jwks())

@@ -63,7 +63,7 @@ def registry_routes(registry: Registry, authenticator: Authenticator) -> Router:
         return await guarded(request, None, act)
 
     async def jwks(_: Request) -> Response:
-        return JSONResponse(registry.jwks(), headers={"Cache-Control": "no-cache"})
+        return JSONResponse(await registry.current_jwks(), headers={"Cache-Control": "no-cache"})
 
     return Router(routes=[
         Route("/jwks", jwks, methods=["GET"]),

@@ -127,7 +127,8 @@ def build_gateway(
     store = RegistryStore(engine)
     keys = KeyRing(settings.identity_keys_path(), settings.identity_ttl_s)  # Ed25519; nodes get the JWKS
     shared_keys = SharedKeys(keys, store, settings.replica())  # ...of every replica on this database
-    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s, jwks=shared_keys.jwks)
+    registry = Registry(store, lease_s=settings.lease_s, heartbeat_s=settings.heartbeat_s, jwks=shared_keys.jwks,
+                        fresh_jwks=shared_keys.fresh_jwks)
     authenticator = Authenticator(store)
     breakers = Breakers(settings.breaker_failures, settings.breaker_reset_s)
     clients = NodeClients(keys, settings.identity_ttl_s, settings.max_output_bytes)

@@ -266,3 +266,19 @@ async def test_a_key_rotated_on_one_replica_reaches_nodes_registered_through_the
             assert leaked.current in await jwks_kids(b)
         finally:
             node.kill()
+
+
+async def test_a_replica_started_after_the_node_registered_is_accepted_at_once(tmp_path: Path, database_url: str) -> None:
+    """The node holds only A's keys when B starts; B's first forwarded call (well within A's one-second
+    sync) carries a kid the node does not know, the node fetches A's JWKS, and A re-reads the
+    published keys for that answer. (Before A re-read them per fetch, this call was refused.)"""
+    async with replica(tmp_path / "a", database_url, "a") as a:
+        node = await NodeProcess("n1", a.url, await a.token("n1", ["alpha"], scopes=["node"]), ["alpha"]).start()
+        try:
+            alice = await a.token("alice", ["alpha"])
+            async with replica(tmp_path / "b", database_url, "b") as b:
+                async with client(b.mcp_url, alice) as through_b:  # at once: no wait for A's next sync
+                    started = await through_b.call_tool("start_workflow", {"workflow": "stf", "namespace": "alpha"})
+                assert started.structured_content["node"] == "n1"
+        finally:
+            node.kill()
