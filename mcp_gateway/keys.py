@@ -17,7 +17,8 @@ private keys: none is ever written to the database. Each publishes the public ha
 JWKS to the shared table ``gateway_public_keys`` (`SharedKeys`: at start, within a second of
 a rotation, and every quarter of the window below) and reads the others' once a second,
 and hands nodes the union of every replica's published keys, so a node registered through replica
-A verifies identities signed by replica B. A replica that stops refreshing its keys drops out of
+A verifies identities signed by replica B (``GET /nodes/jwks`` re-reads the table first, so a node
+meeting a key it does not know finds a replica that started a moment ago). A replica that stops refreshing its keys drops out of
 the union after the identity TTL plus a minute (tokens it signed have expired by then).
 
 Example::
