@@ -36,7 +36,7 @@ from agents.ai.provenance import ProvSteps
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.breaker import Breakers
 from mcp_gateway.calls import Forwarder, ObserveStage, RateLimitStage, RouteStage, compose
-from mcp_gateway.capabilities import ScopeMiddleware, ScopeStage
+from mcp_gateway.capabilities import ScopeStage, scope_middleware
 from mcp_gateway.forwarding import NodeClients
 from mcp_gateway.health import HealthMonitor
 from mcp_gateway.keys import KeyRing, SharedKeys
@@ -158,7 +158,7 @@ def build_gateway(
 
     mcp = FastMCP("controlroom-gateway", instructions=INSTRUCTIONS, version=controlroom_version(),
                   providers=[CatalogProvider(registry)],
-                  middleware=[ScopeMiddleware()])
+                  middleware=[scope_middleware()])
     add_gateway_tools(mcp, registry, breakers)
     debugging = DebugService(handler, lambda: registry.catalog, policy=policy or Policy(), llm=llm,
                              step_observer=_debug_steps(recorder) if recorder is not None else None,

@@ -12,6 +12,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import mcp.types as mt
 from fastmcp.exceptions import ToolError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
@@ -20,11 +23,33 @@ from fastmcp.tools import ToolResult
 from mcp_nodes.auth import current_identity
 from mcp_nodes.contract.scopes import missing_scope, scope_refusal
 
-__all__ = ["CapabilityCheck"]
+__all__ = ["CapabilityCheck", "Grants"]
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """Who is calling and what their token grants."""
+
+    user: str
+    namespaces: list[str]
+    scopes: list[str]
+
+
+def _node_caller() -> Grants:
+    identity = current_identity()
+    return Grants(identity.user, identity.namespaces, identity.scopes)
 
 
 class CapabilityCheck(Middleware):
-    """FastMCP middleware: refuse a tools/call the caller's identity has no scope for."""
+    """FastMCP middleware: refuse a tools/call the caller has no scope for.
+
+    ``caller`` says who is calling (default: the identity the node verified); the gateway passes
+    its principal and a ``prefix`` so its own tools refuse like its call chain does.
+    """
+
+    def __init__(self, caller: Callable[[], Grants] = _node_caller, prefix: str = "") -> None:
+        self._caller = caller
+        self._prefix = prefix
 
     async def on_call_tool(
         self,
@@ -32,10 +57,10 @@ class CapabilityCheck(Middleware):
         call_next: CallNext[mt.CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         name = context.message.name
-        identity = current_identity()
-        need = missing_scope(identity.scopes, name, await _read_only(context, name))
+        caller = self._caller()
+        need = missing_scope(caller.scopes, name, await _read_only(context, name))
         if need is not None:
-            raise ToolError(scope_refusal(name, need, identity.user, identity.namespaces, identity.scopes))
+            raise ToolError(self._prefix + scope_refusal(name, need, caller.user, caller.namespaces, caller.scopes))
         return await call_next(context)
 
 
@@ -45,6 +70,6 @@ async def _read_only(context: MiddlewareContext[mt.CallToolRequestParams], name:
         return False
     try:
         tool = await server.get_tool(name)
-    except Exception:  # an unknown tool: the error edge answers that
+    except Exception:  # an unknown tool: the error edge (or FastMCP itself) answers that
         return False
     return bool(tool is not None and tool.annotations is not None and tool.annotations.read_only_hint)
