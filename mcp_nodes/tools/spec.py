@@ -26,7 +26,7 @@ from mcp_nodes.models import DefinitionInfo
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import CONTROL, READ_ONLY, NamespaceFilter
 from workflows.generated import GENERATED_DIR, configs_of, generated_dir
-from workflows.spec.generate import GenerationReport, generate_from_text, workflow_name
+from workflows.spec.generate import MARKER, GenerationReport, generate_from_text, workflow_name
 from workflows.spec.parse import parse_spec
 from workflows.spec.validate import SpecReport, validate_report
 from workflows.tasks.sandbox import SandboxUnavailable
@@ -82,6 +82,10 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
             if Path(file_name).name != file_name or file_name.startswith("."):
                 raise ToolError(f"scripts: {file_name!r} is not a plain file name; pass e.g. 'fl_tasks.py' "
                                 "(scripts are written beside the generated files)")
+            if MARKER in text:  # only the template's module may carry it: the node imports that one
+                raise ToolError(f"scripts: {file_name!r} carries the generated-module marker {MARKER!r}; "
+                                "stage scripts are the tenant's code and run only in the sandbox: remove "
+                                "that line (the workflow module is generated from the SPEC.md)")
             (out_dir / file_name).write_text(text, encoding="utf-8")
         try:  # the dry run's stage commands and callables run in the node's sandbox (bwrap), never here
             return await asyncio.to_thread(generate_from_text, spec_text, out_dir, dry_run=dry_run,

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from workflows.tasks.workflow import TaskWorkflow
 
 __all__ = [
-    "CriterionResult", "DryRun", "GeneratedFile", "GenerationReport", "generate_from_text", "load_generated",
+    "MARKER", "CriterionResult", "DryRun", "GeneratedFile", "GenerationReport", "generate_from_text", "load_generated",
     "register_generated", "render_artifacts",
 ]
 
