@@ -7,7 +7,8 @@ to the namespace's heartbeat topic and into the store (``store.agents.upsert_age
 immediately. Busy/idle flips faster than 0.25 s coalesce into the next heartbeat, and a mere
 READY <-> PROCESSING flip reaches the store at most once a second (STARTING, the first READY
 and EXITED are always written at once): a pool of workers in fast mode would otherwise write
-a row per slice.
+a row per slice. The first READY is written before :attr:`Agent.ready` is set, so whoever waits
+on ``ready`` then reads the store sees READY.
 
 Handlers are coroutines on the agent's event loop; a subclass wraps each in :meth:`busy` so
 the status follows the work. Long work must await (``asyncio.sleep``, ``to_thread``), never block.
@@ -113,6 +114,8 @@ class Agent(ABC):
         self.heartbeats_sent = 0
         self._stored_status: AgentStatus | None = None
         self._stored_at = float("-inf")
+        self._beating = asyncio.Lock()
+        """One heartbeat at a time: a later status never lands in the store before an earlier one."""
 
     # --- for subclasses ----------------------------------------------------------------------
 
@@ -186,6 +189,7 @@ class Agent(ABC):
                 heartbeat = asyncio.create_task(self._heartbeat_loop(), name=f"heartbeat-{self.name}")
                 await self.setup()
                 self._set_status("READY")
+                await self._heartbeat()  # the READY row is in the store before readiness is announced
                 self.ready.set()
                 self.log.info("agent %s ready (%s mode, pid %d)", self.name, self.context.mode, self.pid)
                 await self._exit.wait()
@@ -241,6 +245,10 @@ class Agent(ABC):
 
     async def _heartbeat(self) -> None:
         """Publish a heartbeat; write it to the store unless only a busy/idle flip happened recently."""
+        async with self._beating:
+            await self._beat()
+
+    async def _beat(self) -> None:
         status = self.status
         now = time.monotonic()
         flip_only = {status, self._stored_status} <= {"READY", "PROCESSING"}
