@@ -45,6 +45,10 @@ def _private_database(path: Path) -> Path:
     return path
 
 
+def _stop_aiosqlite(dbapi_connection: Any) -> None:
+    dbapi_connection.driver_connection.stop()  # aiosqlite.Connection.stop(): queued, nothing to await
+
+
 def engine_for(database_url: str | None = None, state_dir: Path | None = None) -> AsyncEngine:
     """An engine for the CLI and tools: the URL if given, else SQLite at ``state_dir/controlroom.db``.
 
@@ -58,6 +62,11 @@ def engine_for(database_url: str | None = None, state_dir: Path | None = None) -
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         url = f"sqlite+aiosqlite:///{_private_database(directory / 'controlroom.db')}"
     engine = create_async_engine(url)
+    if engine.dialect.driver == "aiosqlite":
+        # A cancelled connection is hard-closed by stopping aiosqlite's worker thread, not by the
+        # driver's shielded graceful close, which a repeated (anyio) cancellation leaves as a task
+        # pending forever (the same rule as workflows.store.database.terminate_without_task).
+        engine.sync_engine.dialect.do_terminate = _stop_aiosqlite  # type: ignore[method-assign]
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")

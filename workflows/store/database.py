@@ -290,9 +290,36 @@ def _configure_postgresql(engine: AsyncEngine) -> None:
             context.is_disconnect = True
 
 
+def terminate_without_task(engine: AsyncEngine) -> None:
+    """Make the pool hard-close an aiosqlite connection by stopping its worker thread, never by
+    the driver's graceful close.
+
+    SQLAlchemy invalidates (terminates) a connection whose operation was cancelled; for asyncio
+    drivers ``terminate()`` awaits ``asyncio.shield(graceful_close())``. Under an anyio cancel
+    scope (uvicorn's shutdown, a FastMCP request, ``move_on_after``) the cancellation reaches
+    that await again, the connection is force-stopped, and the shielded close is left waiting
+    for aiosqlite's worker thread, which has already exited: a task pending forever, destroyed
+    by the garbage collector in whichever test or loop runs next (``Task was destroyed but it is
+    pending``, ``Exception ignored in ... _terminate_graceful_close``), or one ``asyncio.run``
+    waits on at shutdown. For SQLite, stopping the worker thread IS the clean close: the thread
+    closes the sqlite3 connection after any statement still running (an open transaction rolls
+    back), with nothing left to await. Engines disposed normally still close gracefully.
+    """
+    dialect = engine.sync_engine.dialect
+    if dialect.driver != "aiosqlite":
+        return
+
+    def do_terminate(dbapi_connection: Any) -> None:
+        dbapi_connection.driver_connection.stop()  # aiosqlite.Connection.stop(): queued, no await
+
+    dialect.do_terminate = do_terminate  # type: ignore[method-assign]
+
+
 def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> None:
     """WAL, synchronous=NORMAL, foreign keys, busy timeout, memory-mapped reads (256 MiB by
-    default), a page cache (32 MiB by default); we emit BEGIN ourselves."""
+    default), a page cache (32 MiB by default); we emit BEGIN ourselves; a cancelled connection
+    is closed without a task left behind (:func:`terminate_without_task`)."""
+    terminate_without_task(engine)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
