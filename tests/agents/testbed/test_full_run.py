@@ -7,7 +7,6 @@ import math
 from agents.testbed.payload import work_checksum
 from agents.testbed.status import ExecutionProgress
 from agents.testbed.testbed import TestbedManager
-from tests.agents.testbed.slice_results import SliceResults, slice_results
 from workflows.config import expand_config
 from workflows.store.store import Store
 
@@ -42,10 +41,8 @@ async def test_full_fast_run_accounts_for_everything(manager: TestbedManager, st
     assert all(s.tf_count == tf_count for s in samples.items)
     slices = await store.runs.list_slices(execution_id=record.execution_id, limit=200)
     assert slices.total == STF_COUNT * per_sample
-    # nothing counted twice: the agent received exactly one result per slice, none ignored
-    results = await slice_results(store, record.execution_id)
-    assert results == SliceResults(done=STF_COUNT * per_sample, failed=0, retried=0, duplicates=0), results
-    # the store's count of every result received: a slice processed twice would show here
+    # nothing counted twice: the store counts every result received (written in the same
+    # transaction as the slice rows), so a slice processed twice shows here
     assert (await manager.monitor(record.execution_id)).slice_results_received == STF_COUNT * per_sample
     for s in slices.items:
         assert s.status == "done" and s.retries == 0

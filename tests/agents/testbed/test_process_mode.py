@@ -13,7 +13,6 @@ import pytest
 from agents.testbed.bus.stomp import StompBus
 from agents.testbed.status import ExecutionProgress
 from agents.testbed.testbed import TestbedManager
-from tests.agents.testbed.slice_results import slice_results
 from workflows.store.database import default_url
 from workflows.store.store import Store
 
@@ -59,9 +58,6 @@ async def _assert_every_slice_once(store: Store, execution_id: str, expected: in
     assert slices.total == expected
     assert {s.status for s in slices.items} == {"done"}
     assert all(s.retries == 0 and s.result is not None for s in slices.items)
-    results = await slice_results(store, execution_id)
-    assert (results.done, results.failed, results.retried) == (expected, 0, 0), results
-    assert results.duplicates <= killed, results
     received = await store.counters.current(f"slice_results_received:{execution_id}")  # every result received
     assert received is not None and expected <= received <= expected + killed, received
 
