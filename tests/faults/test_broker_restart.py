@@ -15,7 +15,6 @@ import pytest
 
 from agents.testbed.bus.stomp import StompBus
 from agents.testbed.testbed import TestbedManager
-from tests.agents.testbed.slice_results import slice_results
 from tests.faults.services import PrivateActiveMQ
 from workflows.store.database import default_url
 from workflows.store.store import Store
@@ -83,11 +82,11 @@ async def test_broker_restart_mid_run_loses_and_duplicates_nothing(tmp_path: Pat
         # exactly one accepted result per slice. The broker redelivers what was unacknowledged at
         # the stop (slices held by workers, results the agent had not flushed yet), so some
         # results arrive twice: those are counted as duplicates and ignored, never counted again
-        results = await slice_results(store, record.execution_id)
-        assert (results.done, results.failed, results.retried) == (expected, 0, 0), results
-        print(f"broker fault: {seen_at_stop['done']} of {expected} slices done at the stop; results received "
-              f"{results.received}, duplicates ignored {results.duplicates}")
         monitor = await manager.monitor(record.execution_id)
+        received = monitor.slice_results_received  # every result received, duplicates included
+        assert received >= expected and all(s.retries == 0 for s in slices.items)
+        print(f"broker fault: {seen_at_stop['done']} of {expected} slices done at the stop; results received "
+              f"{received}, duplicates ignored {received - expected}")
         assert monitor.slices.get("done") == expected and not monitor.slices.get("failed")
         await manager.stop_testbed("faults")
         assert (await store.executions.list(currently_running=True)).total == 0
