@@ -33,6 +33,15 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
     return result.structured_content or {}
 
 
+async def finished(client: Client, execution_id: str) -> dict[str, Any]:
+    """wait_for_execution until it says finished (ended and drained), as its hint tells a model to."""
+    for _ in range(6):
+        waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=120)
+        if waited["finished"]:
+            return waited
+    raise AssertionError(f"{execution_id} did not finish: {waited}")
+
+
 async def crash_an_agent(client: Client, namespace: str) -> str:
     status = await call(client, "start_testbed", namespace=namespace)
     victim = next(a["name"] for a in status["agents"] if a["agent_type"] == "fastmon")
@@ -111,7 +120,7 @@ async def test_llm_leads_the_diagnosis_no_rule_knows(tmp_path: Path, messages_ap
         started = await call(client, "start_workflow", namespace="fred",
                              parameters={"stf_count": 8, "slice_failure_rate": 0.05, "slice_max_retries": 0})
         execution_id = started["execution_id"]
-        await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=120)
+        await finished(client, execution_id)
         messages_api.script = [
             Turn(text="Checking the logs.", tool_calls=[("list_logs", {"execution_id": execution_id, "level": "INFO"})]),
             conclude,

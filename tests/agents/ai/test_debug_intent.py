@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.agents.ai.messages_api import ScriptedMessagesAPI, Turn
-from tests.agents.ai.test_debug_e2e import _cited_ids, call, gateway
+from tests.agents.ai.test_debug_e2e import _cited_ids, call, finished, gateway
 
 
 async def test_operator_stops_are_intent_and_nothing_is_undone(tmp_path: Path) -> None:
@@ -56,10 +56,10 @@ async def test_without_rule_or_llm_the_baseline_says_what_changed(tmp_path: Path
         await call(client, "start_testbed", namespace="base")
         for _ in range(2):
             done = await call(client, "start_workflow", namespace="base", parameters={"stf_count": 3})
-            await call(client, "wait_for_execution", execution_id=done["execution_id"], timeout_s=120)
+            await finished(client, done["execution_id"])
         slow = await call(client, "start_workflow", namespace="base", reason="try slower payload",
                           parameters={"stf_count": 3, "slice_processing_time": 300})
-        await call(client, "wait_for_execution", execution_id=slow["execution_id"], timeout_s=120)
+        await finished(client, slow["execution_id"])
         report = await call(client, "debug_execution", execution_id=slow["execution_id"])
     diagnosis = report["diagnosis"]
     assert (diagnosis["failure"], diagnosis["diagnosed_by"]) == ("degraded", "baseline"), report["steps"]
@@ -82,7 +82,7 @@ async def test_llm_fix_whose_premise_the_timeline_contradicts_is_refused(tmp_pat
         await call(client, "start_testbed", namespace="llm")
         started = await call(client, "start_workflow", namespace="llm",
                              parameters={"stf_count": 8, "slice_failure_rate": 0.05, "slice_max_retries": 0})
-        await call(client, "wait_for_execution", execution_id=started["execution_id"], timeout_s=120)
+        await finished(client, started["execution_id"])
         messages_api.script = [conclude]
         report = await call(client, "debug_execution", execution_id=started["execution_id"])
         assert report["diagnosis"]["diagnosed_by"] == "llm", report["steps"]
