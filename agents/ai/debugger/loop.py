@@ -109,9 +109,11 @@ def _without_rule(ev: Evidence, diffs: list[baseline.Difference]) -> Diagnosis |
                          deliberate=[a.describe() for a in ev.actions[-3:]], diagnosed_by="baseline",
                          fixes=[FixProposal(fix="report_only", why="compare with the earlier runs: " + "; ".join(d.text for d in diffs[:3]))])
     errors = [e for e in ev.timeline if e.source == "log" and e.kind in ("ERROR", "CRITICAL", "WARNING")][-3:]
-    if not errors and not ev.actions:
+    slices = ev.metrics.slices if ev.metrics is not None else {}
+    failed = [f"{slices['failed']} of {sum(slices.values())} slices failed"] if slices.get("failed") else []
+    if not errors and not ev.actions and not failed:
         return None
-    said = [f"{e.kind} {e.actor}: {e.summary}" for e in errors] + [a.describe() for a in ev.actions[-2:]]
+    said = failed + [f"{e.kind} {e.actor}: {e.summary}" for e in errors] + [a.describe() for a in ev.actions[-2:]]
     return Diagnosis(failure="unknown", summary="No rule fits and no earlier execution of this config to compare; latest: "
                      + " | ".join(said), evidence=said, cites=[e.id for e in errors] + [a.entry_id for a in ev.actions[-2:]],
                      deliberate=[a.describe() for a in ev.actions[-2:]], diagnosed_by="baseline",
@@ -119,8 +121,13 @@ def _without_rule(ev: Evidence, diffs: list[baseline.Difference]) -> Diagnosis |
 
 
 def _healthy(evidence: Evidence) -> bool:
-    """Nothing failed: no error texts, no failed tool, and the execution (if any) did not fail."""
-    return not evidence.texts() and evidence.status not in ("failed", "terminated")
+    """Nothing failed: no error texts, no failed tool, no failed slice, and the execution (if any) did not fail.
+
+    Failed slices are read from the metrics (the store's slice rows), not only from the log lines
+    about them: an agent's log lines reach the store up to one flush interval after its results.
+    """
+    failed_slices = evidence.metrics.slices.get("failed", 0) if evidence.metrics is not None else 0
+    return not evidence.texts() and not failed_slices and evidence.status not in ("failed", "terminated")
 
 
 class Debugger:

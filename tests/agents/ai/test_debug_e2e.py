@@ -126,7 +126,7 @@ async def test_llm_leads_the_diagnosis_no_rule_knows(tmp_path: Path, messages_ap
             conclude,
         ]
         report = await call(client, "debug_execution", execution_id=execution_id)
-    assert report["diagnosis"]["diagnosed_by"] == "llm", report["steps"]
+    assert report["diagnosis"] is not None and report["diagnosis"]["diagnosed_by"] == "llm", (report["outcome"], report["steps"])
     assert report["diagnosis"]["summary"] == "a few slices fail in the payload"
     assert report["diagnosis"]["cites"] == seen["ids"][-1:] and [e["id"] for e in report["cited"]] == seen["ids"][-1:]
     assert report["outcome"] == "reported"

@@ -54,11 +54,14 @@ async def test_operator_stops_are_intent_and_nothing_is_undone(tmp_path: Path) -
 async def test_without_rule_or_llm_the_baseline_says_what_changed(tmp_path: Path) -> None:
     async with gateway(tmp_path / "state") as (client, _):
         await call(client, "start_testbed", namespace="base")
+        # real time (x0.02): the workers sleep slice_processing_time, so the slice latency follows it;
+        # in fast mode the parameter only moves simulated time and the wall latency is noise
+        base = {"stf_count": 3, "realtime_factor": 0.02, "stf_sampling_rate": 0.3, "slices_per_sample": 3}
         for _ in range(2):
-            done = await call(client, "start_workflow", namespace="base", parameters={"stf_count": 3})
+            done = await call(client, "start_workflow", namespace="base", realtime=True, parameters=base)
             await finished(client, done["execution_id"])
-        slow = await call(client, "start_workflow", namespace="base", reason="try slower payload",
-                          parameters={"stf_count": 3, "slice_processing_time": 300})
+        slow = await call(client, "start_workflow", namespace="base", reason="try slower payload", realtime=True,
+                          parameters={**base, "slice_processing_time": 300})
         await finished(client, slow["execution_id"])
         report = await call(client, "debug_execution", execution_id=slow["execution_id"])
     diagnosis = report["diagnosis"]
