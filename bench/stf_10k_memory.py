@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 
 from agents.testbed.bus.embedded import EmbeddedBus
-from agents.testbed.status import ExecutionProgress
+from agents.testbed.framework.status import ExecutionProgress
 from agents.testbed.testbed import TestbedManager
 from workflows.store.database import Database, default_url
 from workflows.store.store import Store

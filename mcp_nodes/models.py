@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.testbed.status import TestbedStatus
+from agents.testbed.framework.status import TestbedStatus
 from workflows.store.records import AgentStatus, ExecutionRecord, ExecutionStatus, SliceStatus
 
 __all__ = [

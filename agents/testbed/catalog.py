@@ -11,14 +11,14 @@ Example::
 
 from __future__ import annotations
 
-from agents.testbed.agent import Agent
-from agents.testbed.data import DataAgent
+from agents.testbed.framework.agent import Agent
+from agents.testbed.kinds.data import DataAgent
 from agents.testbed.errors import InvalidRequest
-from agents.testbed.fastmon import FastmonAgent
-from agents.testbed.fastproc import FastProcessingAgent
-from agents.testbed.processing import ProcessingAgent
-from agents.testbed.runner import WorkflowRunnerAgent
-from agents.testbed.worker import WorkerAgent
+from agents.testbed.kinds.fastmon import FastmonAgent
+from agents.testbed.kinds.fast_processing import FastProcessingAgent
+from agents.testbed.kinds.processing import ProcessingAgent
+from agents.testbed.kinds.workflow_runner import WorkflowRunnerAgent
+from agents.testbed.kinds.slice_worker import WorkerAgent
 
 AGENT_TYPES: dict[str, type[Agent]] = {
     cls.agent_type: cls

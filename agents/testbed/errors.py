@@ -8,7 +8,7 @@ Each message names the field or thing at fault and says what to do about it::
     ├── AgentNotFound             no agent of that name (list_agents shows the names)
     ├── ExecutionNotFound         no execution of that id (list_workflow_executions shows the ids)
     ├── InvalidRequest            a bad argument (namespace, parameters, config, msg_type ...)
-    └── ChaosError                failure injection could not inject (agents.testbed.chaos)
+    └── ChaosError                failure injection could not inject (agents.ai.evaluation.chaos)
 """
 
 from __future__ import annotations

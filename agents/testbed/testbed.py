@@ -6,7 +6,7 @@ enabled = true`` in e.g. ``testbed.toml``) and, with fast processing, a pool of 
 (``[agents.worker] count = N`` to start with; the fast processing agent scales it, bounded by
 the manager's ``worker_limit``). Agents run in-process (``mode="inprocess"``: asyncio tasks on
 the manager's bus) or as child processes (``mode="process"``: STOMP to ``stomp``, store at
-``database_url``), under one :class:`~agents.testbed.supervisor.Supervisor` per namespace.
+``database_url``), under one :class:`~agents.testbed.framework.supervisor.Supervisor` per namespace.
 
 The manager listens, per namespace, to the heartbeat topic (readiness without polling the
 store), the execution topic (so :meth:`TestbedManager.wait_for_execution` wakes on every
@@ -39,12 +39,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
-from agents.testbed.agent import AgentContext
+from agents.testbed.framework.agent import AgentContext
 from agents.testbed.bus.base import Bus, Delivery, Subscription
 from agents.testbed.catalog import AGENT_TYPES
 from agents.testbed.configs import resolve_testbed_config
-from agents.testbed.destinations import Destinations
-from agents.testbed.fastproc import RECEIVED_COUNTER
+from agents.testbed.framework.destinations import Destinations
+from agents.testbed.kinds.fast_processing import RECEIVED_COUNTER
 from agents.testbed.errors import (
     AgentNotFound,
     ExecutionNotFound,
@@ -60,11 +60,11 @@ from agents.testbed.messages import (
     StopWorkflow,
 )
 from agents.testbed.parameters import TESTBED_PARAMETERS
-from agents.testbed.runners.base import AgentRunner, AgentSpec
-from agents.testbed.runners.inprocess import InProcessRunner
-from agents.testbed.runners.process import ProcessRunner, child_command, kill_group
-from agents.testbed.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
-from agents.testbed.supervisor import WORKER, Supervisor
+from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
+from agents.testbed.framework.runners.inprocess import InProcessRunner
+from agents.testbed.framework.runners.process import ProcessRunner, child_command, kill_group
+from agents.testbed.framework.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
+from agents.testbed.framework.supervisor import WORKER, Supervisor
 from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config
 from workflows.definitions import registry
 from workflows.limits import Limits
@@ -818,7 +818,7 @@ def _is_our_child(pid: int) -> bool:
     """Whether ``pid`` runs an agent child (so a recycled pid is never signalled)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return b"agents.testbed.child" in fh.read()
+            return b"agents.testbed.framework.child" in fh.read()
     except OSError:
         return False
 

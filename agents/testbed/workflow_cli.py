@@ -78,7 +78,7 @@ async def _run(workflow: str, config: str, params: dict[str, Any], realtime: boo
 
     from agents.testbed.bus.embedded import EmbeddedBus
     from agents.testbed.errors import TestbedError
-    from agents.testbed.status import ExecutionProgress
+    from agents.testbed.framework.status import ExecutionProgress
     from agents.testbed.testbed import TestbedManager
     from workflows.store.store import Store
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastmcp import FastMCP
 from pydantic import Field
 
-from agents.testbed.status import TestbedStatus
+from agents.testbed.framework.status import TestbedStatus
 from mcp_nodes.auth import current_identity, require_namespace
 from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.params import CONTROL, DESTRUCTIVE, READ_ONLY, NamespaceArg, Reason

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastmcp import Context, FastMCP
 from pydantic import Field
 
-from agents.testbed.status import WorkflowMonitor
+from agents.testbed.framework.status import WorkflowMonitor
 from mcp_nodes.auth import current_identity, require_namespace, require_visible, visible_namespace
 from mcp_nodes.compact import untitled
 from mcp_nodes.definitions_view import list_definitions

@@ -23,7 +23,7 @@ import anyio
 import pytest
 from fastmcp import Client
 
-from agents.testbed.destinations import Destinations
+from agents.testbed.framework.destinations import Destinations
 from agents.testbed.messages import ScaleWorkers
 from mcp_nodes.contract.identity import Identity
 from mcp_nodes.http import serve_http

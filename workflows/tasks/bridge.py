@@ -8,7 +8,7 @@ which stops the scheduler. A failed task run raises, so the execution ends ``fai
 reason. Known cost: in fast mode the executor steps those timeouts without pause while tasks run
 (one busy core); in real-time mode it waits ``POLL_S`` of wall time between looks. The testbed's
 workflow runner does not use this adapter: it finds the workflow with :func:`task_workflow_of`
-and awaits its scheduler directly (see :mod:`agents.testbed.runner`).
+and awaits its scheduler directly (see :mod:`agents.testbed.kinds.workflow_runner`).
 
 Example::
 

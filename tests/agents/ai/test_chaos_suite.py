@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.testbed.chaos import EXTRA_KINDS, KINDS, SuiteRow, render_scored, render_table, run_extended, run_suite, score
+from agents.ai.evaluation.chaos import EXTRA_KINDS, KINDS, SuiteRow, render_scored, render_table, run_extended, run_suite, score
 
 AUTO_FIXED = {"slice_backlog", "stuck_execution"}  # fixes the default policy runs by itself
 # agent_crashed is injected by kill_agent: a principal's act, so the restart is only proposed (ASK)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.testbed.chaos import freeze
-from agents.testbed.chaos_cli import suite
+from agents.ai.evaluation.chaos import freeze
+from agents.ai.evaluation.chaos_cli import suite
 
 
 def _free_port() -> int:

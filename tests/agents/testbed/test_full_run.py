@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from agents.testbed.payload import work_checksum
-from agents.testbed.status import ExecutionProgress
+from agents.testbed.framework.status import ExecutionProgress
 from agents.testbed.testbed import TestbedManager
 from workflows.config import expand_config
 from workflows.store.store import Store

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.testbed.bus.stomp import StompBus
-from agents.testbed.status import ExecutionProgress
+from agents.testbed.framework.status import ExecutionProgress
 from agents.testbed.testbed import TestbedManager
 from workflows.store.database import default_url
 from workflows.store.store import Store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.testbed.fastproc import slice_ranges
+from agents.testbed.kinds.fast_processing import slice_ranges
 from agents.testbed.scaling import next_worker_count, percentile
 
 

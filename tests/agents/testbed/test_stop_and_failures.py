@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from agents.testbed.errors import InvalidRequest, TestbedNotRunning
-from agents.testbed.status import ExecutionProgress
+from agents.testbed.framework.status import ExecutionProgress
 from agents.testbed.testbed import TestbedManager
 from workflows.store.store import Store
 

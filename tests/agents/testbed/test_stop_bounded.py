@@ -9,13 +9,13 @@ from typing import ClassVar
 
 import pytest
 
-from agents.testbed.agent import Agent, AgentContext
+from agents.testbed.framework.agent import Agent, AgentContext
 from agents.testbed.bus.embedded import EmbeddedBus
 from agents.testbed.catalog import register_agent_type
-from agents.testbed.runners import inprocess
-from agents.testbed.runners.base import AgentSpec
-from agents.testbed.runners.inprocess import InProcessRunner
-from agents.testbed.supervisor import Supervisor
+from agents.testbed.framework.runners import inprocess
+from agents.testbed.framework.runners.base import AgentSpec
+from agents.testbed.framework.runners.inprocess import InProcessRunner
+from agents.testbed.framework.supervisor import Supervisor
 from workflows.store.store import Store
 
 
@@ -114,7 +114,7 @@ async def test_a_process_stopped_while_it_launches_is_not_left_running() -> None
     import logging
     import sys
 
-    from agents.testbed.runners.process import ProcessRunner
+    from agents.testbed.framework.runners.process import ProcessRunner
 
     runner = ProcessRunner(AgentSpec("worker", "omega", "p1"), [sys.executable, "-c", "import time; time.sleep(3600)"],
                            logging.getLogger("test"))

@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from agents.testbed.agent import AgentContext
+from agents.testbed.framework.agent import AgentContext
 from agents.testbed.bus.embedded import EmbeddedBus
-from agents.testbed.chaos import BrokerProxy
-from agents.testbed.runner import WorkflowRunnerAgent, _Running
+from agents.ai.evaluation.chaos import BrokerProxy
+from agents.testbed.kinds.workflow_runner import WorkflowRunnerAgent, _Running
 from agents.testbed.testbed import TestbedManager
 from workflows.store.errors import StoreUnavailable
 from workflows.store.outage import retry_unavailable

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from agents.testbed.agent import Agent, AgentContext
+from agents.testbed.framework.agent import Agent, AgentContext
 from agents.testbed.bus.embedded import EmbeddedBus
 from agents.testbed.catalog import register_agent_type
-from agents.testbed.runners.base import AgentSpec
-from agents.testbed.runners.inprocess import InProcessRunner
-from agents.testbed.supervisor import Supervisor
+from agents.testbed.framework.runners.base import AgentSpec
+from agents.testbed.framework.runners.inprocess import InProcessRunner
+from agents.testbed.framework.supervisor import Supervisor
 from agents.testbed.testbed import TestbedManager
 from workflows.store.store import Store
 

@@ -1,7 +1,7 @@
 """The agent-runner port: start an agent, stop it, tell whether it is alive.
 
-Two adapters: :class:`~agents.testbed.runners.inprocess.InProcessRunner` (an asyncio task on
-the supervisor's loop and bus) and :class:`~agents.testbed.runners.process.ProcessRunner` (a
+Two adapters: :class:`~agents.testbed.framework.runners.inprocess.InProcessRunner` (an asyncio task on
+the supervisor's loop and bus) and :class:`~agents.testbed.framework.runners.process.ProcessRunner` (a
 child process connected to the broker and the database). The supervisor only uses this port.
 
 Example::

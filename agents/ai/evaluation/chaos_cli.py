@@ -37,8 +37,8 @@ def inject(
     database_url: the node's database URL when it is not SQLite in STATE_DIR (database_unavailable, disk_full)
     """
     from agents.ai.connection import default_state_dir, resolve_connection
-    from agents.testbed.chaos import KINDS, LiveUp
-    from agents.testbed.chaos import inject as inject_kind
+    from agents.ai.evaluation.chaos import KINDS, LiveUp
+    from agents.ai.evaluation.chaos import inject as inject_kind
     from agents.testbed.errors import ChaosError
 
     if kind not in KINDS:
@@ -90,7 +90,7 @@ def suite(
     extended: also run the operator-action and degraded cases and print the scored table
     kinds: only these catalog classes, comma-separated (default: every class)
     """
-    from agents.testbed.chaos import KINDS, broker_answers, render_scored, render_table, run_extended, run_suite, score
+    from agents.ai.evaluation.chaos import KINDS, broker_answers, render_scored, render_table, run_extended, run_suite, score
 
     chosen = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else KINDS
     unknown = [k for k in chosen if k not in KINDS]

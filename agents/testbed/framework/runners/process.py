@@ -1,4 +1,4 @@
-"""Agents as child processes: ``python -m agents.testbed.child`` on the broker and the database.
+"""Agents as child processes: ``python -m agents.testbed.framework.child`` on the broker and the database.
 
 Each child starts in its own session (process group), so stopping it reaches anything it
 started; it also dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a parent-watch task
@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 
-from agents.testbed.runners.base import AgentRunner, AgentSpec
+from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
 
 
 def child_command(
@@ -29,7 +29,7 @@ def child_command(
 ) -> list[str]:
     """The command line of an agent child process."""
     command = [
-        sys.executable, "-m", "agents.testbed.child",
+        sys.executable, "-m", "agents.testbed.framework.child",
         "--type", spec.agent_type,
         "--namespace", spec.namespace,
         "--id", spec.agent_id,

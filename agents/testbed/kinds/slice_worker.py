@@ -19,7 +19,7 @@ import asyncio
 import random
 from datetime import UTC, datetime
 
-from agents.testbed.agent import Agent
+from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import SliceContent, SliceResult, SliceStarted
 from agents.testbed.parameters import ParameterCache

@@ -9,7 +9,7 @@ The sample is named after its STF: ``swf.RUN.SEQ.stf`` -> ``swf.RUN.SEQ.tf``.
 
 from __future__ import annotations
 
-from agents.testbed.agent import Agent
+from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import TfFileRegistered
 from agents.testbed.parameters import ParameterCache

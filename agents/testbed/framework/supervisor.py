@@ -4,7 +4,7 @@ Each agent has a watch task: it starts the agent through an :class:`AgentRunner`
 to end, and when the end was not asked for (a crash, a ``kill -9``, a cancelled task) it
 restarts the agent after a backoff of 1, 2, 4 ... seconds (capped at ``backoff_max_s``; the
 sequence starts again once an agent has stayed up for ``healthy_after_s``). Every restart is
-logged (app_logs, through the supervisor's :class:`~agents.testbed.logsink.LogBuffer`) and
+logged (app_logs, through the supervisor's :class:`~agents.testbed.framework.logsink.LogBuffer`) and
 counted in the agent's store row (``restarts``). The worker pool grows and shrinks with
 :meth:`Supervisor.scale_workers`; removed workers stop cleanly (their unacknowledged slice, if
 any, goes back to the queue).
@@ -39,8 +39,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from agents.testbed.errors import AgentNotFound
-from agents.testbed.logsink import LogBuffer, LogFlusher
-from agents.testbed.runners.base import AgentRunner, AgentSpec
+from agents.testbed.framework.logsink import LogBuffer, LogFlusher
+from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
 from workflows.store.records import AgentRecord
 
 WORKER = "worker"

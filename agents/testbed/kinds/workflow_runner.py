@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from agents.testbed.agent import Agent
+from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
 from agents.testbed.messages import RunWorkflow, StatusRequest, StopWorkflow

@@ -28,9 +28,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from agents.testbed.agent import Agent
+from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.destinations import SLICE_TTL_S
+from agents.testbed.framework.destinations import SLICE_TTL_S
 from agents.testbed.messages import (
     ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceContent, SliceMessage, SliceResult, SliceStarted,
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agents.testbed.agent import Agent
+from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import ProcessingComplete
 from agents.testbed.payload import work_checksum

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from agents.testbed.agent import Agent
+from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import StfReady
 from workflows.messages import EndRun, StfGen, parse_daq_message

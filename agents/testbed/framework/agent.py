@@ -49,8 +49,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 
 from agents.testbed.bus.base import AckMode, Bus, Delivery, Subscription
-from agents.testbed.destinations import Destinations
-from agents.testbed.logsink import LogBuffer, LogFlusher
+from agents.testbed.framework.destinations import Destinations
+from agents.testbed.framework.logsink import LogBuffer, LogFlusher
 from agents.testbed.messages import AgentStatus, Heartbeat
 
 AgentMode = Literal["inprocess", "process"]

@@ -7,9 +7,9 @@ import logging
 import os
 from collections.abc import Callable
 
-from agents.testbed.agent import Agent, AgentContext
+from agents.testbed.framework.agent import Agent, AgentContext
 from agents.testbed.catalog import agent_class
-from agents.testbed.runners.base import AgentRunner, AgentSpec
+from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
 
 SETTLE_TIMEOUT_S = 5.0
 """How long a cancelled agent task may take to end before it is abandoned."""

@@ -1,4 +1,4 @@
-"""One testbed agent as a process: ``python -m agents.testbed.child --type T --namespace NS ...``.
+"""One testbed agent as a process: ``python -m agents.testbed.framework.child --type T --namespace NS ...``.
 
 Connects a :class:`~agents.testbed.bus.stomp.StompBus` to the broker and opens the store at
 ``--database-url``, runs the agent until SIGTERM/SIGINT, then exits cleanly (heartbeat
@@ -40,7 +40,7 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m agents.testbed.child", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m agents.testbed.framework.child", description=__doc__)
     parser.add_argument("--type", required=True, dest="agent_type")
     parser.add_argument("--namespace", required=True)
     parser.add_argument("--id", required=True, dest="agent_id")
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> int:
     """Run the agent until a signal or the parent's death; the exit code."""
-    from agents.testbed.agent import AgentContext
+    from agents.testbed.framework.agent import AgentContext
     from agents.testbed.bus.stomp import StompBus
     from agents.testbed.catalog import agent_class
     from workflows.store.store import Store
