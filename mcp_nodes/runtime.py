@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastmcp import FastMCP
 
 from agents.testbed.bus.base import Bus
+from agents.testbed.bus.url import bus_from_url, bus_url
 from agents.testbed.testbed import TestbedManager
 from mcp_nodes.provenance import ProvLinker
 from mcp_nodes.server import build_node
@@ -25,7 +26,7 @@ from mcp_nodes.settings import NodeSettings
 from workflows.generated import GENERATED_DIR, restore_generated
 from workflows.store.database import Database
 from workflows.store.private import private_dir
-from workflows.store.store import Store
+from workflows.store.store import Store, open_store
 
 __all__ = ["NodeRuntime", "node_runtime"]
 
@@ -49,15 +50,8 @@ class NodeRuntime:
 
 def bus_factory(settings: NodeSettings) -> Callable[[], Bus]:
     """A factory of buses for the testbed manager: embedded, or STOMP to ``settings.stomp``."""
-    address = settings.stomp_address()
-    if address is None:
-        from agents.testbed.bus.embedded import EmbeddedBus
-
-        return EmbeddedBus
-    from agents.testbed.bus.stomp import StompBus
-
-    host, port = address
-    return lambda: StompBus(host, port)
+    url = bus_url(settings.stomp_address())
+    return lambda: bus_from_url(url)
 
 
 async def _open_linker(settings: NodeSettings, store: Store, manager: TestbedManager, stack: AsyncExitStack) -> ProvLinker:
@@ -90,10 +84,8 @@ async def node_runtime(settings: NodeSettings) -> AsyncIterator[NodeRuntime]:
     if settings.database_url is None:
         private_dir(settings.state_dir)  # 0700; the store creates node.db 0600
     async with AsyncExitStack() as stack:
-        database = Database(settings.resolved_database_url())
-        await database.open(upgrade=True)
-        stack.push_async_callback(database.close)
-        store = Store(database)
+        store = await stack.enter_async_context(open_store(settings.resolved_database_url(), upgrade=True))
+        database = store.db
         manager = TestbedManager(
             store=store, bus_factory=bus_factory(settings),
             mode="process" if settings.bus == "stomp" else "inprocess",

@@ -76,16 +76,17 @@ async def _run(workflow: str, config: str, params: dict[str, Any], realtime: boo
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.testbed.bus.embedded import EmbeddedBus
+    from agents.testbed.bus.url import EMBEDDED, bus_from_url
     from agents.testbed.errors import TestbedError
     from agents.testbed.framework.status import ExecutionProgress
     from agents.testbed.testbed import TestbedManager
-    from workflows.store.store import Store
+    from workflows.store.database import default_url
+    from workflows.store.store import open_store
 
     console = Console()
     state_dir.mkdir(parents=True, exist_ok=True)
-    async with Store.in_state_dir(state_dir) as store:
-        async with TestbedManager(store=store, bus_factory=EmbeddedBus, mode="inprocess", node_name="cli",
+    async with open_store(default_url(state_dir)) as store:
+        async with TestbedManager(store=store, bus_factory=lambda: bus_from_url(EMBEDDED), mode="inprocess", node_name="cli",
                                   heartbeat_interval_s=30.0) as manager:
             try:
                 await manager.start_testbed(namespace, started_by=getpass.getuser(), reason="controlroom workflow run")
@@ -135,13 +136,14 @@ async def _list(namespace: str | None, status: str | None, limit: int, state_dir
     from rich.console import Console
     from rich.table import Table
 
+    from workflows.store.database import default_url
     from workflows.store.errors import StoreError
-    from workflows.store.store import Store
+    from workflows.store.store import open_store
 
     if not (state_dir / "controlroom.db").exists():
         print(f"no executions yet (no store in {state_dir})")
         return 0
-    async with Store.in_state_dir(state_dir) as store:
+    async with open_store(default_url(state_dir)) as store:
         try:
             page = await store.executions.list(namespace=namespace, status=status, limit=limit)  # type: ignore[arg-type]
         except StoreError as exc:
@@ -166,15 +168,16 @@ def show(
 
 
 async def _show(execution_id: str, state_dir: Path) -> int:
-    from agents.testbed.bus.embedded import EmbeddedBus
+    from agents.testbed.bus.url import EMBEDDED, bus_from_url
     from agents.testbed.errors import TestbedError
     from agents.testbed.testbed import TestbedManager
-    from workflows.store.store import Store
+    from workflows.store.database import default_url
+    from workflows.store.store import open_store
 
     if not (state_dir / "controlroom.db").exists():
         return _fail(f"execution_id {execution_id!r}: no store in {state_dir}; pass --state-dir")
-    async with Store.in_state_dir(state_dir) as store:
-        manager = TestbedManager(store=store, bus_factory=EmbeddedBus, mode="inprocess", node_name="cli")
+    async with open_store(default_url(state_dir)) as store:
+        manager = TestbedManager(store=store, bus_factory=lambda: bus_from_url(EMBEDDED), mode="inprocess", node_name="cli")
         try:
             monitor = await manager.monitor(execution_id)
         except TestbedError as exc:

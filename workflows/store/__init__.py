@@ -10,7 +10,7 @@ from typing import Any
 
 # Loaded on first use, so importing ``workflows.store.records`` does not pull in SQLAlchemy.
 _HOMES = {
-    "Database": "database", "default_url": "database", "Store": "store",
+    "Database": "database", "default_url": "database", "Store": "store", "open_store": "store",
     **dict.fromkeys(["DefinitionConflict", "InvalidQuery", "NotFound", "StoreError", "StoreUnavailable"], "errors"),
 }
 
@@ -53,4 +53,5 @@ __all__ = [
     "TfSampleRecord",
     "WorkerRecord",
     "default_url",
+    "open_store",
 ]

@@ -1,14 +1,19 @@
 """The ``Store`` facade: one Database and its repositories, as others use them.
 
+Every process opens its store with :func:`open_store` (the one place a database URL becomes an
+open store: the node, an agent child process, the CLI).
+
 Example::
 
-    async with Store.from_url(default_url(state_dir)) as store:
+    async with open_store(default_url(state_dir)) as store:
         record = await store.executions.create("stf_datataking", "alice", "alice", config, ...)
         page = await store.logs.list_logs(namespace="alice", min_level="WARNING")
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -72,3 +77,19 @@ class Store:
         """Delete messages, logs, state events and finished executions (with their runs, files,
         samples, slices, workers, run states) older than ``older_than``."""
         return await prune(self.db, older_than)
+
+
+@asynccontextmanager
+async def open_store(url: str, *, schema: str | None = None, upgrade: bool = True) -> AsyncIterator[Store]:
+    """The store at database ``url``, open for the block and closed after it.
+
+    ``upgrade`` brings the schema to head first (the node does; an agent child process, which
+    runs beside a node that already did, passes False). ``schema`` is a PostgreSQL schema that
+    must exist (see :class:`~workflows.store.database.Database`).
+    """
+    store = Store.from_url(url, schema=schema)
+    await store.open(upgrade=upgrade)
+    try:
+        yield store
+    finally:
+        await store.close()

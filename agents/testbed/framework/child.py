@@ -1,7 +1,7 @@
 """One testbed agent as a process: ``python -m agents.testbed.framework.child --type T --namespace NS ...``.
 
-Connects a :class:`~agents.testbed.bus.stomp.StompBus` to the broker and opens the store at
-``--database-url``, runs the agent until SIGTERM/SIGINT, then exits cleanly (heartbeat
+Connects to the broker at ``--stomp`` (``bus_from_url("stomp://HOST:PORT")``) and opens the store
+at ``--database-url`` (``open_store``), runs the agent until SIGTERM/SIGINT, then exits cleanly (heartbeat
 EXITED). It dies with its parent: ``PR_SET_PDEATHSIG`` (Linux) plus a task that exits when
 the parent process id changes. Options of the agent type come as repeated ``--option k=v``.
 """
@@ -54,43 +54,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def serve(args: argparse.Namespace) -> int:
     """Run the agent until a signal or the parent's death; the exit code."""
-    from agents.testbed.framework.agent import AgentContext
-    from agents.testbed.bus.stomp import StompBus
+    from agents.testbed.bus.url import bus_from_url
     from agents.testbed.catalog import agent_class
-    from workflows.store.store import Store
+    from agents.testbed.framework.agent import AgentContext
+    from workflows.store.store import open_store
 
-    host, _, port = args.stomp.rpartition(":")
     parent = os.getppid()
-    store = Store.from_url(args.database_url, schema=args.database_schema)
-    await store.open(upgrade=False)
-    bus = StompBus(host, int(port))
-    try:
-        await bus.connect()
-        agent = agent_class(args.agent_type)(
-            AgentContext(
-                namespace=args.namespace, bus=bus, store=store, agent_id=args.agent_id, mode="process",
-                heartbeat_interval_s=args.heartbeat_interval, options=dict(args.option),
-            )
-        )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, agent.stop)
-
-        async def watch_parent() -> None:
-            while os.getppid() == parent:
-                await asyncio.sleep(0.5)
-            agent.stop()
-
-        watcher = asyncio.create_task(watch_parent())
+    async with open_store(args.database_url, schema=args.database_schema, upgrade=False) as store:
+        bus = bus_from_url(f"stomp://{args.stomp}")
         try:
-            await agent.run()
+            await bus.connect()
+            agent = agent_class(args.agent_type)(
+                AgentContext(
+                    namespace=args.namespace, bus=bus, store=store, agent_id=args.agent_id, mode="process",
+                    heartbeat_interval_s=args.heartbeat_interval, options=dict(args.option),
+                )
+            )
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, agent.stop)
+
+            async def watch_parent() -> None:
+                while os.getppid() == parent:
+                    await asyncio.sleep(0.5)
+                agent.stop()
+
+            watcher = asyncio.create_task(watch_parent())
+            try:
+                await agent.run()
+            finally:
+                watcher.cancel()
+            return 0
         finally:
-            watcher.cancel()
-        return 0
-    finally:
-        with contextlib.suppress(Exception):
-            await bus.close()
-        await store.close()
+            with contextlib.suppress(Exception):
+                await bus.close()
 
 
 def main(argv: list[str] | None = None) -> int:
