@@ -120,7 +120,7 @@ async def test_a_process_stopped_while_it_launches_is_not_left_running() -> None
                            logging.getLogger("test"))
     launching = asyncio.create_task(runner.start())
     await asyncio.sleep(0)  # the launch is under way, no process yet
-    assert runner.process is None
+    assert runner.child is None
     await runner.stop(1.0)  # the stop finds nothing to signal
     await launching
     try:
