@@ -27,7 +27,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("prov_agent.cli:app", "prov"),
     ("agents.ai.debug_cli:app", "debug"),
     ("agents.ai.chat_cli:app", "chat"),
-    ("agents.ai.evaluation.chaos_cli:app", "chaos"),
+    ("agents.ai.evaluation.chaos.cli:app", "chaos"),
 ]
 
 

@@ -7,8 +7,7 @@ Each message names the field or thing at fault and says what to do about it::
     ├── AlreadyRunning            a testbed or execution is already running where one was asked to start
     ├── AgentNotFound             no agent of that name (list_agents shows the names)
     ├── ExecutionNotFound         no execution of that id (list_workflow_executions shows the ids)
-    ├── InvalidRequest            a bad argument (namespace, parameters, config, msg_type ...)
-    └── ChaosError                failure injection could not inject (agents.ai.evaluation.chaos)
+    └── InvalidRequest            a bad argument (namespace, parameters, config, msg_type ...)
 """
 
 from __future__ import annotations
@@ -54,7 +53,3 @@ class ExecutionNotFound(TestbedError):
 
 class InvalidRequest(TestbedError):
     """A bad argument: the message names the field and the fix."""
-
-
-class ChaosError(TestbedError):
-    """Failure injection could not inject (or a live system for it did not come up)."""

@@ -37,9 +37,8 @@ def inject(
     database_url: the node's database URL when it is not SQLite in STATE_DIR (database_unavailable, disk_full)
     """
     from agents.ai.connection import default_state_dir, resolve_connection
-    from agents.ai.evaluation.chaos import KINDS, LiveUp
+    from agents.ai.evaluation.chaos import KINDS, ChaosError, LiveUp
     from agents.ai.evaluation.chaos import inject as inject_kind
-    from agents.testbed.errors import ChaosError
 
     if kind not in KINDS:
         print(f"error: kind {kind!r} is not a failure class; use one of: {', '.join(KINDS)} (or `suite`)")

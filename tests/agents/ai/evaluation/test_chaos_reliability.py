@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agents.ai.evaluation.chaos import freeze
-from agents.ai.evaluation.chaos_cli import suite
+from agents.ai.evaluation.chaos.cli import suite
 
 
 def _free_port() -> int:
