@@ -24,6 +24,11 @@ with exponential backoff and re-subscribes every live subscription; frames recei
 connection are dropped (the broker redelivers them) and publishing waits for the new connection.
 Every publish is kept until the broker confirms it and is sent again after a reconnect.
 
+The modules: this one is the adapter (connection and reconnect, the verbs, acks);
+``stomp_threads`` bridges stomp.py's receiver thread and the loop (and coalesces writes);
+``stomp_subscription`` feeds one handler and gives messages back; ``stomp_frames`` encodes the
+frames written by hand.
+
 Example::
 
     async with StompBus("127.0.0.1", 61613) as bus:
@@ -36,6 +41,8 @@ Example::
 
 from __future__ import annotations
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import itertools
@@ -43,7 +50,6 @@ import json
 import logging
 import random
 import socket
-import threading
 import time
 import uuid
 from collections import deque
@@ -53,213 +59,25 @@ from typing import Any
 import stomp
 import stomp.exception
 
-from agents.testbed.bus.base import AckMode, Bus, Delivery, MessageHandler
+from agents.testbed.bus.base import AckMode, Bus, MessageHandler
 from agents.testbed.bus.errors import BrokerError, BrokerUnavailableError, BusClosedError, BusError
+from agents.testbed.bus.stomp_frames import (
+    BROKER_HEADERS,
+    JSON,
+    REDELIVERIES,
+    check_destination,
+    encode_ack,
+    encode_confirm,
+    encode_send,
+)
+from agents.testbed.bus.stomp_subscription import StompSubscription
+from agents.testbed.bus.stomp_threads import LoopWriteBuffer, ReceiverListener
 
 __all__ = ["StompBus"]
 
 log = logging.getLogger(__name__)
 
-REDELIVERIES = "controlroom-redeliveries"
 CONFIRM_AFTER_S = 0.25
-_JSON = "application/json"
-
-
-class _Listener(stomp.ConnectionListener):
-    """Runs on stomp.py's receiver thread: forwards to the loop and does nothing else."""
-
-    def __init__(self, bus: StompBus, loop: asyncio.AbstractEventLoop, generation: int) -> None:
-        self._bus = bus
-        self._loop = loop
-        self._generation = generation
-
-    def _forward(self, callback: Any, *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening any more
-            self._loop.call_soon_threadsafe(callback, self._generation, *args)
-
-    def on_message(self, frame: stomp.utils.Frame) -> None:
-        # Append first, then wake the loop only if no drain is already scheduled: under load one
-        # wake-up carries many frames (a self-pipe write per frame costs more than the frame).
-        bus = self._bus
-        bus._incoming.append((self._generation, frame))
-        if not bus._drain_scheduled:
-            bus._drain_scheduled = True
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(bus._drain)
-
-    on_receipt = on_message  # publish confirmations arrive at the message rate: same batched path
-
-    def on_error(self, frame: stomp.utils.Frame) -> None:
-        self._forward(self._bus._on_error, dict(frame.headers), frame.body or "")
-
-    def on_disconnected(self) -> None:
-        self._forward(self._bus._on_disconnected)
-
-
-class _WriteBuffer:
-    """Coalesces the frames written on the loop thread into one ``sendall`` per loop turn.
-
-    Measured: a ``sendall`` per frame spends ~200 µs waiting for the GIL held by stomp.py's
-    receiver thread, which capped the slice pattern near 1,000/s; one write per turn removes that.
-    Frames from other threads (stomp.py's heart-beats, CONNECT/DISCONNECT in a worker thread) go
-    straight to the socket, as before.
-    """
-
-    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self._write = transport.send
-        self._loop = loop
-        self._loop_thread = threading.get_ident()
-        self._chunks: list[bytes] = []
-        self._scheduled = False
-        transport.send = self.send
-
-    def send(self, data: bytes) -> None:
-        if threading.get_ident() != self._loop_thread:
-            self._write(data)
-            return
-        self._chunks.append(data)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._chunks:
-            return
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        try:
-            self._write(data)
-        except (stomp.exception.StompException, OSError) as exc:
-            log.warning("writing %d bytes to the broker failed (%s); the connection will be restored", len(data), exc)
-
-
-class _Pending:
-    """A client-ack delivery not yet settled: the first ``ack()`` or ``nack()`` wins."""
-
-    __slots__ = ("_sub", "_ack_id", "_generation", "_frame", "_redeliveries", "settled")
-
-    def __init__(
-        self, sub: _StompSubscription, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int
-    ) -> None:
-        self._sub = sub
-        self._ack_id = ack_id
-        self._generation = generation
-        self._frame = frame
-        self._redeliveries = redeliveries
-        self.settled = False
-
-    async def ack(self) -> None:
-        if not self.settled:
-            self.settled = True
-            self._sub._bus._send_ack(self._sub, self._ack_id, self._generation)
-
-    async def nack(self) -> None:
-        if not self.settled:
-            self.settled = True
-            self._sub.give_back(self._ack_id, self._generation, self._frame, self._redeliveries)
-
-
-class _StompSubscription:
-    """A live subscription: its inbox on the loop, the task feeding its handler, its SUBSCRIBE."""
-
-    def __init__(
-        self, bus: StompBus, sub_id: str, destination: str, handler: MessageHandler, ack: AckMode, prefetch: int
-    ) -> None:
-        self._bus = bus
-        self.sub_id = sub_id
-        self.destination = destination
-        self.is_queue = destination.startswith("/queue/")
-        self._handler = handler
-        self.client_ack = ack == "client"
-        self.prefetch = prefetch
-        # (generation, frame, local redeliveries) in arrival order
-        self.inbox: deque[tuple[int, stomp.utils.Frame, int]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self.closed = False
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"stomp:{destination}")
-
-    def subscribe_headers(self) -> dict[str, str]:
-        return {"activemq.prefetchSize": str(self.prefetch)}
-
-    def push(self, generation: int, frame: stomp.utils.Frame) -> None:
-        self.inbox.append((generation, frame, 0))
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _run(self) -> None:
-        inbox = self.inbox
-        bus = self._bus
-        loop = asyncio.get_running_loop()
-        while not self.closed:
-            if not inbox:
-                self._waiter = loop.create_future()
-                await self._waiter
-                self._waiter = None
-                continue
-            generation, frame, local_redeliveries = inbox.popleft()
-            if generation != bus._generation:
-                continue  # from a connection that is gone: the broker redelivers it
-            headers = frame.headers
-            ack_id = headers.get("ack", headers.get("message-id", ""))
-            expires = headers.get("expires", "0")
-            if expires not in ("", "0") and int(expires) <= time.time() * 1000:
-                bus._send_ack(self, ack_id, generation)
-                continue
-            try:
-                body = json.loads(frame.body)
-                if not isinstance(body, dict):
-                    raise ValueError("the body is not a JSON object")
-            except ValueError as exc:
-                log.error("message %s on %s is not a JSON object (%s): dead-lettered",
-                          headers.get("message-id"), self.destination, exc)
-                bus._send_nack(self, ack_id, generation)
-                continue
-            redeliveries = int(headers.get(REDELIVERIES, "0")) + local_redeliveries
-            if headers.get("redelivered") == "true":
-                redeliveries = max(redeliveries, 1)
-            delivery = Delivery(
-                destination=self.destination,
-                body=body,
-                message_id=headers.get("message-id", ""),
-                headers=dict(headers),
-                redelivered=redeliveries > 0,
-                redeliveries=redeliveries,
-            )
-            pending = _Pending(self, ack_id, generation, frame, redeliveries) if self.client_ack else None
-            if pending is not None:
-                delivery._ack, delivery._nack = pending.ack, pending.nack
-            try:
-                await self._handler(delivery)
-            except Exception:
-                log.exception("handler for %s failed on message %s", self.destination, delivery.message_id)
-                if pending is not None and not pending.settled:
-                    pending.settled = True
-                    self.give_back(ack_id, generation, frame, redeliveries)
-
-    def give_back(self, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int) -> None:
-        if redeliveries + 1 > self._bus.max_redeliveries:
-            log.warning("message %s on %s dead-lettered after %d redeliveries",
-                        frame.headers.get("message-id"), self.destination, redeliveries)
-            self._bus._send_nack(self, ack_id, generation)
-        elif self.is_queue:
-            self._bus._requeue(self, ack_id, generation, frame, redeliveries + 1)
-        else:
-            self.inbox.appendleft((generation, frame, redeliveries + 1 - int(frame.headers.get(REDELIVERIES, "0"))))
-
-    async def cancel(self) -> None:
-        """Unsubscribe; the broker redelivers whatever this subscription had not acked."""
-        if self.closed:
-            return
-        self.closed = True
-        self._bus._forget(self)
-        task = self._task
-        if task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.inbox.clear()
 
 
 class StompBus(Bus):
@@ -296,11 +114,11 @@ class StompBus(Bus):
         self._reconnect_initial_s = reconnect_initial_s
         self._reconnect_max_s = reconnect_max_s
         self._conn: stomp.Connection12 | None = None
-        self._writer: _WriteBuffer | None = None
+        self._writer: LoopWriteBuffer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0
         self._connected = asyncio.Event()
-        self._subs: dict[str, _StompSubscription] = {}
+        self._subs: dict[str, StompSubscription] = {}
         self._receipts: dict[str, asyncio.Future[None]] = {}
         self._errors: deque[BrokerError] = deque(maxlen=32)
         self._incoming: deque[tuple[int, stomp.utils.Frame]] = deque()  # filled by receiver threads
@@ -342,7 +160,7 @@ class StompBus(Bus):
                 timeout=max(0.5, min(5.0, deadline - time.monotonic())),
             )
             assert self._loop is not None
-            conn.set_listener("controlroom", _Listener(self, self._loop, generation))
+            conn.set_listener("controlroom", ReceiverListener(self, self._loop, generation))
             try:
                 await asyncio.to_thread(
                     conn.connect, self._username, self._passcode, wait=True
@@ -368,14 +186,14 @@ class StompBus(Bus):
             sock = conn.transport.socket
             if sock is not None:  # stomp.py leaves Nagle on: small ACK/SEND frames would wait ~40 ms
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._writer = _WriteBuffer(conn.transport, self._loop)
+            self._writer = LoopWriteBuffer(conn.transport, self._loop)
             self._conn = conn
             for sub in self._subs.values():
                 sub.inbox.clear()
-                conn.subscribe(sub.destination, sub.sub_id, ack=_ack_header(sub), headers=sub.subscribe_headers())
+                conn.subscribe(sub.destination, sub.sub_id, ack=sub.ack_header, headers=sub.subscribe_headers())
             self._confirms.clear()
             for _, destination, payload, headers in self._unconfirmed:
-                conn.send(destination, payload, content_type=_JSON, headers=headers)
+                conn.send(destination, payload, content_type=JSON, headers=headers)
             self._connected.set()
             if self._unconfirmed:
                 self._ask_for_confirmation(conn)
@@ -471,7 +289,7 @@ class StompBus(Bus):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Send a JSON body; waits (up to ``connect_timeout_s``) while the connection is being restored."""
-        _check_destination(destination)
+        check_destination(destination)
         try:
             payload = json.dumps(body, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
@@ -520,7 +338,7 @@ class StompBus(Bus):
         # a receipt on an empty transaction confirms the SENDs written before it
         receipt = self._ask_confirm(self._unconfirmed[-1][0])
         if self._writer is not None:
-            self._writer.send(f"BEGIN\ntransaction:{receipt}\nreceipt:{receipt}\n\n\x00ABORT\ntransaction:{receipt}\n\n\x00".encode())
+            self._writer.send(encode_confirm(receipt))
 
     async def subscribe(
         self,
@@ -529,20 +347,20 @@ class StompBus(Bus):
         *,
         ack: AckMode = "auto",
         prefetch: int = 1,
-    ) -> _StompSubscription:
+    ) -> StompSubscription:
         """Subscribe and wait for the broker's receipt (a refusal raises ``BrokerError``)."""
-        _check_destination(destination)
+        check_destination(destination)
         if ack not in ("auto", "client"):
             raise ValueError(f"ack {ack!r} is not valid: use 'auto' or 'client'")
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1 (got {prefetch})")
         conn = await self._ready()
-        sub = _StompSubscription(self, f"{self._tag}-{next(self._ids)}", destination, handler, ack, prefetch)
+        sub = StompSubscription(self, f"{self._tag}-{next(self._ids)}", destination, handler, ack, prefetch)
         self._subs[sub.sub_id] = sub
         try:
             await self._with_receipt(
                 lambda receipt: conn.subscribe(
-                    destination, sub.sub_id, ack=_ack_header(sub), headers={**sub.subscribe_headers(), "receipt": receipt}
+                    destination, sub.sub_id, ack=sub.ack_header, headers={**sub.subscribe_headers(), "receipt": receipt}
                 )
             )
         except BaseException:
@@ -583,7 +401,7 @@ class StompBus(Bus):
 
     # -- acks, from the loop thread -----------------------------------------------------------
 
-    def _forget(self, sub: _StompSubscription) -> None:
+    def _forget(self, sub: StompSubscription) -> None:
         if self._subs.pop(sub.sub_id, None) is None:
             return
         conn = self._conn
@@ -596,13 +414,13 @@ class StompBus(Bus):
             return None  # that connection is gone; the broker redelivers the message
         return self._conn
 
-    def _send_ack(self, sub: _StompSubscription, ack_id: str, generation: int) -> None:
+    def _send_ack(self, sub: StompSubscription, ack_id: str, generation: int) -> None:
         if not sub.client_ack:
             return
         if self._live(generation) is not None and self._writer is not None:
-            self._writer.send(b"ACK\nid:" + _escape(ack_id).encode() + b"\n\n\x00")
+            self._writer.send(encode_ack(ack_id))
 
-    def _send_nack(self, sub: _StompSubscription, ack_id: str, generation: int) -> None:
+    def _send_nack(self, sub: StompSubscription, ack_id: str, generation: int) -> None:
         if not sub.client_ack:
             return
         conn = self._live(generation)
@@ -611,53 +429,16 @@ class StompBus(Bus):
                 conn.nack(ack_id)
 
     def _requeue(
-        self, sub: _StompSubscription, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int
+        self, sub: StompSubscription, ack_id: str, generation: int, frame: stomp.utils.Frame, redeliveries: int
     ) -> None:
         conn = self._live(generation)
         if conn is None:
             return
-        keep = {k: v for k, v in frame.headers.items() if k not in _BROKER_HEADERS}
+        keep = {k: v for k, v in frame.headers.items() if k not in BROKER_HEADERS}
         keep[REDELIVERIES] = str(redeliveries)
         keep["persistent"] = frame.headers.get("persistent", "true")
         with contextlib.suppress(stomp.exception.StompException, OSError):
             transaction = conn.begin()
-            conn.send(sub.destination, frame.body, content_type=_JSON, headers={**keep, "transaction": transaction})
+            conn.send(sub.destination, frame.body, content_type=JSON, headers={**keep, "transaction": transaction})
             conn.ack(ack_id, transaction=transaction)
             conn.commit(transaction)
-
-
-_BROKER_HEADERS = frozenset(
-    {"ack", "subscription", "message-id", "destination", "content-length", "content-type", "redelivered",
-     "timestamp", "priority", "persistent", "transaction", "receipt"}
-)
-
-
-def _escape(value: str) -> str:
-    """STOMP 1.2 header escaping."""
-    if "\\" in value or "\n" in value or ":" in value or "\r" in value:
-        return value.replace("\\", "\\\\").replace("\n", "\\n").replace(":", "\\c").replace("\r", "\\r")
-    return value
-
-
-def encode_send(destination: str, payload: str, headers: Mapping[str, str]) -> bytes:
-    """A STOMP 1.2 SEND frame with a JSON body, encoded here rather than by stomp.py.
-
-    The hot path (a SEND and an ACK per message) skips stomp.py's per-frame listener fan-out and
-    generic encoding; measured, that is a large share of the client's CPU per slice.
-    """
-    body = payload.encode()
-    lines = [f"SEND\ndestination:{_escape(destination)}\ncontent-type:{_JSON}\ncontent-length:{len(body)}"]
-    for key, value in headers.items():
-        lines.append(f"{_escape(key)}:{_escape(str(value))}")
-    lines.append("\n")
-    return "\n".join(lines).encode() + body + b"\x00"
-
-
-def _ack_header(sub: _StompSubscription) -> str:
-    return "client-individual" if sub.client_ack else "auto"
-
-
-def _check_destination(destination: str) -> None:
-    if not (destination.startswith(("/queue/", "/topic/")) and len(destination) > 7):
-        raise BusError(f"destination {destination!r} is not valid: it must start with /queue/ or /topic/ "
-                       "(build it with agents.testbed.bus.destination())")
