@@ -3,7 +3,8 @@
 `CapabilityCheck` reads the scopes of the identity the node verified (the gateway's signed
 identity JWT; the node token and stdio callers are ``admin``) and refuses a tool whose scope
 (`mcp_nodes.contract.scopes.TOOL_SCOPES`) is missing, with the same text as the gateway: the
-missing scope and the `controlroom token create ... --scopes` that grants it.
+missing scope and the `controlroom token create ... --scopes` that grants it; tools/list shows only the tools the
+caller's scopes allow.
 
 Example::
 
@@ -12,13 +13,13 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import mcp.types as mt
 from fastmcp.exceptions import ToolError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
-from fastmcp.tools import ToolResult
+from fastmcp.tools import Tool, ToolResult
 
 from mcp_nodes.auth import current_identity
 from mcp_nodes.contract.scopes import missing_scope, scope_refusal
@@ -64,6 +65,25 @@ class CapabilityCheck(Middleware):
         return await call_next(context)
 
 
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mt.ListToolsRequest],
+        call_next: CallNext[mt.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        """Only the tools the caller may call: a read-only token is not shown start_workflow.
+
+        Listing is not a grant (every call is checked above); hiding what would be refused keeps a
+        model from planning with it and keeps the tool list it reads on every turn smaller.
+        """
+        tools = await call_next(context)
+        scopes = self._caller().scopes
+        return [t for t in tools if missing_scope(scopes, t.name, _annotated_read_only(t)) is None]
+
+
+def _annotated_read_only(tool: Tool) -> bool:
+    return bool(tool.annotations is not None and tool.annotations.read_only_hint)
+
+
 async def _read_only(context: MiddlewareContext[mt.CallToolRequestParams], name: str) -> bool:
     server = context.fastmcp_context.fastmcp if context.fastmcp_context is not None else None
     if server is None:
@@ -72,4 +92,4 @@ async def _read_only(context: MiddlewareContext[mt.CallToolRequestParams], name:
         tool = await server.get_tool(name)
     except Exception:  # an unknown tool: the error edge (or FastMCP itself) answers that
         return False
-    return bool(tool is not None and tool.annotations is not None and tool.annotations.read_only_hint)
+    return tool is not None and _annotated_read_only(tool)

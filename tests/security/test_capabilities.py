@@ -91,11 +91,18 @@ async def test_the_gateway_refuses_by_scope_and_nothing_reaches_the_node(stack: 
     reader = await gw.token("reader", ["r"], scopes=["read"])
     operator = await gw.token("op", ["r"])  # read,operate: the default
     admin = await gw.token("root", ["*"], scopes=["admin"])
-    async with stack.client(reader) as c:
+    async with stack.client(admin) as c:
         served = {tool.name for tool in await c.list_tools()}  # the real node's tools and the gateway's own
         assert {"start_workflow", "spec_generate", "prune", "whoami", "debug_execution"} <= served
         assert served <= set(TOOL_SCOPES), f"give {sorted(served - set(TOOL_SCOPES))} a line in TOOL_SCOPES " \
                                            "(mcp_nodes/contract/scopes.py) and the table in docs/security.md"
+    async with stack.client(operator) as c:  # tools/list shows what the token may call, nothing more
+        shown = {tool.name for tool in await c.list_tools()}
+        assert shown == {t for t in served if TOOL_SCOPES[t] in ("read", "operate")}, sorted(served ^ shown)
+    async with stack.client(reader) as c:
+        shown = {tool.name for tool in await c.list_tools()}
+        assert {"whoami", "list_workflow_executions"} <= shown
+        assert shown == {t for t in served if TOOL_SCOPES[t] == "read"}, sorted(served ^ shown)
         assert not (await c.call_tool("list_workflow_executions", {"namespace": "r"})).is_error  # read works
         for tool, arguments in [("start_testbed", {"namespace": "r"}),
                                 ("start_workflow", {"namespace": "r"}),
