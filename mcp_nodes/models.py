@@ -51,7 +51,9 @@ class ExecutionView(BaseModel):
         fields = record.model_dump(exclude={"config", "parameters", "config_hash", "code_version"})
         fields |= {"overrides": config.get("overrides") or {}, "config_name": config.get("name")}
         if include_config:
-            fields |= {"config": record.config, "parameters": record.parameters,
+            # the stored config without the node's filesystem path of a generated workflow
+            shown = {k: v for k, v in config.items() if k != "directory"} if config else record.config
+            fields |= {"config": shown, "parameters": record.parameters,
                        "config_hash": record.config_hash, "code_version": record.code_version}
         return cls.model_validate(fields)
 

@@ -42,7 +42,9 @@ class ConfigNotFoundError(ConfigError):
         self.available = available
         where = f" (included from {included_from})" if included_from else ""
         known = ", ".join(available) if available else "none"
-        super().__init__(f"config {name!r}{where} not found in {directory}; available configs: {known}")
+        # the directory stays an attribute (the CLI may show it), not in the text: the text reaches
+        # MCP clients through the node, and a node's filesystem layout is none of a tenant's business
+        super().__init__(f"config {name!r}{where} not found; available configs: {known}")
 
 
 class ConfigPathError(ConfigError):
@@ -53,7 +55,7 @@ class ConfigPathError(ConfigError):
         self.directory = directory
         where = f" (included from {included_from})" if included_from else ""
         super().__init__(
-            f"config {name!r}{where} resolves outside the workflows directory {directory}; "
+            f"config {name!r}{where} resolves outside the workflows directory; "
             "name configs relative to that directory, without '..' or absolute paths"
         )
 

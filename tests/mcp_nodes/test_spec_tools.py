@@ -74,6 +74,8 @@ async def test_generate_register_and_run_the_fl_example(live_node: LiveNode) -> 
         assert execution["overrides"]["K"] == 2 and execution["config"] is None  # the config on request (issue 12)
         full = await call(client, "get_workflow_execution", execution_id=execution["execution_id"], include_config=True)
         assert full["parameters"]["K"] == 2 and full["config"]["kind"] == "task"
+        state_dir = str(live_node.runtime.settings.state_dir)
+        assert "directory" not in full["config"] and state_dir not in str(full)  # no node path reaches a client
         waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=60)
         assert waited["finished"] is True, waited
         assert waited["execution"]["status"] == "completed", waited["execution"]["error"]
@@ -111,7 +113,7 @@ async def test_registering_changed_source_is_refused(live_node: LiveNode) -> Non
 
 
 def task_worker_pids(namespace: str) -> list[int]:
-    """Processes running ``python -m workflows.tasks.worker --namespace <namespace>``."""
+    """Processes running ``python -m agents.tasks.worker --namespace <namespace>``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -120,7 +122,7 @@ def task_worker_pids(namespace: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"workflows.tasks.worker" in argv and namespace.encode() in argv:
+        if b"agents.tasks.worker" in argv and namespace.encode() in argv:
             found.append(int(entry.name))
     return found
 
