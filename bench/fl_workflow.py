@@ -21,8 +21,8 @@ import time
 import uuid
 
 from workflows.tasks.plan import SleepTemplate, StagePlan, build_plan
-from workflows.tasks.scheduler import TaskScheduler
-from workflows.tasks.worker import TaskWorker
+from agents.tasks.scheduler import TaskScheduler
+from agents.tasks.worker import TaskWorker
 
 K, T = 401, 6
 
@@ -57,7 +57,7 @@ async def run_stomp(workers: int, duration: float, address: str):  # noqa: ANN20
     host, _, port = address.rpartition(":")
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     children = [await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workflows.tasks.worker", "--namespace", namespace, "--stomp", address,
+        sys.executable, "-m", "agents.tasks.worker", "--namespace", namespace, "--stomp", address,
         "--name", f"w{i}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL) for i in range(workers)]
     try:
         for child in children:

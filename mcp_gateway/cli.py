@@ -23,7 +23,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("mcp_gateway.gateway_cli:app", "gateway"),
     ("mcp_nodes.cli:app", "node"),
     ("agents.testbed.workflow_cli:app", "workflow"),
-    ("workflows.spec.cli:app", "spec"),
+    ("agents.tasks.spec_cli:app", "spec"),  # workflows.spec.cli with the task runtime (its dry run)
     ("prov_agent.cli:app", "prov"),
     ("agents.ai.debug_cli:app", "debug"),
     ("agents.ai.chat_cli:app", "chat"),

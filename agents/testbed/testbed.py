@@ -63,13 +63,13 @@ from agents.testbed.parameters import TESTBED_PARAMETERS
 from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
 from agents.testbed.framework.runners.inprocess import InProcessRunner
 from agents.testbed.framework.runners.process import ProcessRunner, child_command, kill_group
+from agents.tasks.pool import WORKER_MODULE, TaskWorkerPool, worker_module
 from agents.testbed.framework.status import AgentState, ExecutionProgress, TestbedStatus, WorkflowMonitor
 from agents.testbed.framework.supervisor import WORKER, Supervisor
 from workflows.config import DEFAULT_WORKFLOWS_DIR, expand_config
 from workflows.definitions import registry
 from workflows.limits import Limits
 from workflows.tasks.bridge import task_workflow_of
-from workflows.tasks.pool import TaskWorkerPool
 from workflows.tasks.sandbox import Sandbox
 from workflows.errors import WorkflowError
 from workflows.store.errors import NotFound
@@ -531,7 +531,8 @@ class TestbedManager:
         if task_workflow is not None:
             self.limits.check("parameters", task_workflow.planned_tasks(expanded.parameters), "max_tasks_per_workflow",
                               what="tasks planned")
-            await self._task_workers(testbed, task_workflow.settings().workers().count)
+            task_workers = task_workflow.settings().workers()
+            await self._task_workers(testbed, task_workers.count, task_workers.module)
         await self.store.definitions.register(definition.name, definition.version, definition.source,
                                               definition.parameter_schema(), definition.description, namespace=scope)
         async with self._admission:
@@ -548,12 +549,14 @@ class TestbedManager:
                                RunWorkflow(namespace=namespace, execution_id=record.execution_id).model_dump(mode="json"))
         return record
 
-    async def _task_workers(self, testbed: _Testbed, count: int) -> None:
-        """Grow the namespace's task worker pool to ``count`` (bounded): in-process, or child processes."""
-        if testbed.task_workers is None:
-            testbed.task_workers = TaskWorkerPool(testbed.namespace, mode=self.mode, bus=self.bus, stomp=self.stomp,
-                                                 sandbox=self.sandbox)
+    async def _task_workers(self, testbed: _Testbed, count: int, module: str = WORKER_MODULE) -> None:
+        """Grow the namespace's task worker pool to ``count`` (bounded): in-process, or child processes
+        running ``module`` (as the workflow's config names it; see :func:`agents.tasks.pool.worker_module`)."""
         try:
+            worker_module(module)  # a name that is no task worker is refused, whichever workflow asks
+            if testbed.task_workers is None:
+                testbed.task_workers = TaskWorkerPool(testbed.namespace, mode=self.mode, bus=self.bus,
+                                                     stomp=self.stomp, module=module, sandbox=self.sandbox)
             started = await testbed.task_workers.ensure(self._bounded(count))
         except Exception as exc:
             raise InvalidRequest(f"task workers: {exc}; check the broker and [agents.task_workers] in agents.toml") from exc

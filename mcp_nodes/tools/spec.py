@@ -19,6 +19,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import Field
 
+import agents.tasks  # noqa: F401 - installs the task runtime spec_generate's dry run runs its tasks on
 from mcp_nodes.auth import current_identity, visible_namespace
 from mcp_nodes.contract.identity import Identity
 from mcp_nodes.errors import BadArgument

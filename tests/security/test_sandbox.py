@@ -364,12 +364,12 @@ async def test_a_task_process_does_not_survive_sigkill_of_the_node(tmp_path: Pat
 async def test_a_task_process_does_not_survive_sigkill_of_its_worker(stomp_address: tuple[str, int]) -> None:
     from agents.testbed.bus.stomp import StompBus
     from workflows.tasks.messages import TaskMessage
-    from workflows.tasks.worker import tasks_destination
+    from agents.tasks.worker import tasks_destination
 
     namespace = f"sbx-{uuid.uuid4().hex[:10]}"
     seconds = f"60.{uuid.uuid4().int % 10 ** 9:09d}"
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workflows.tasks.worker", "--namespace", namespace, "--stomp",
+        sys.executable, "-m", "agents.tasks.worker", "--namespace", namespace, "--stomp",
         f"{stomp_address[0]}:{stomp_address[1]}", "--name", "victim", stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL)
     try:

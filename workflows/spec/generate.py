@@ -206,13 +206,13 @@ def _render_agents(spec: Spec) -> str:
     return "\n".join([
         f"# {MARKER} from SPEC.md {spec.name}: the task workers.",
         "# A local run (and the dry run) starts `count` in-process workers on an embedded bus. For workers on",
-        "# other hosts set bus = \"stomp\" and start on each: python -m workflows.tasks.worker --namespace NS --stomp HOST:PORT",
+        "# other hosts set bus = \"stomp\" and start on each: python -m agents.tasks.worker --namespace NS --stomp HOST:PORT",
         "",
         "[agents.task_workers]",
         f"count = {DEFAULT_WORKERS}",
         'bus = "embedded"',
         'stomp = "127.0.0.1:61613"',
-        'module = "workflows.tasks.worker"',
+        'module = "agents.tasks.worker"',
     ]) + "\n"
 
 
@@ -286,7 +286,7 @@ def _render_readme(spec: Spec, name: str, version: str, files: list[str], script
               "`workflows.spec.generate.register_generated(<dir>)`), then `start_workflow` with",
               f"workflow `{name}` and `wait_for_execution`. Runs write under `runs/<execution_id>/`.", "",
               "Workers on other hosts: set `bus = \"stomp\"` in agents.toml and start on each host",
-              "`python -m workflows.tasks.worker --namespace NS --stomp HOST:PORT`.", ""]
+              "`python -m agents.tasks.worker --namespace NS --stomp HOST:PORT`.", ""]
     if scripts:
         lines += ["The stage commands run " + ", ".join(f"`{s}`" for s in scripts)
                   + " from this directory (`python` means the node's interpreter).", ""]

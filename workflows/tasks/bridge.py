@@ -2,7 +2,8 @@
 
 The workflow runner runs every definition with :class:`workflows.executor.WorkflowExecutor`, which
 steps a SimPy generator. This adapter's generator starts the task workflow as an asyncio task (as
-[agents.task_workers] says: embedded bus with in-process workers, or ActiveMQ), forwards its events through
+[agents.task_workers] says: embedded bus with in-process workers, or ActiveMQ; through the
+installed task runtime, :mod:`workflows.tasks.runtime`), forwards its events through
 ``ctx.emit``, and yields short SimPy timeouts until the run ends; a stop closes the generator,
 which stops the scheduler. A failed task run raises, so the execution ends ``failed`` with the
 reason. Known cost: in fast mode the executor steps those timeouts without pause while tasks run
@@ -28,7 +29,7 @@ from pydantic import BaseModel
 from workflows.definitions import WorkflowDefinition
 from workflows.executor import WorkflowContext, WorkflowFunction
 from workflows.tasks.errors import TaskWorkflowError
-from workflows.tasks.scheduler import TaskScheduler
+from workflows.tasks.runtime import StoppableRun
 from workflows.tasks.workflow import TaskWorkflow
 
 POLL_S = 0.05
@@ -53,7 +54,7 @@ def simpy_function(workflow: TaskWorkflow) -> WorkflowFunction:
     def run(ctx: WorkflowContext) -> Generator[Any, Any, Any]:
         loop = asyncio.get_running_loop()
         mode = "realtime" if isinstance(ctx.env, simpy.rt.RealtimeEnvironment) else "fast"
-        ready: asyncio.Future[TaskScheduler] = loop.create_future()
+        ready: asyncio.Future[StoppableRun] = loop.create_future()
         task = loop.create_task(workflow.run_configured(
             namespace=ctx.namespace, execution_id=ctx.execution_id, parameters=_parameters(workflow, ctx.parameters),
             mode=mode, on_event=ctx.emit, scheduler_ready=ready))

@@ -56,7 +56,7 @@ class WorkersTable(_Table):
     count: int = Field(4, ge=1, le=256, description="in-process task workers of a local run")
     bus: Literal["embedded", "stomp"] = "embedded"
     stomp: str = "127.0.0.1:61613"
-    module: str = "workflows.tasks.worker"
+    module: str = "agents.tasks.worker"
 
 
 class TaskConfig(_Table):

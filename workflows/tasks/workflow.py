@@ -1,9 +1,10 @@
 """A task workflow: stages with symbolic counts, a parameter model and a config, runnable anywhere.
 
 Generated workflow modules build one :class:`TaskWorkflow`; it turns parameter values into a
-:class:`workflows.tasks.plan.TaskPlan` and runs it with the scheduler, either over a given bus
-(workers elsewhere, e.g. child processes on ActiveMQ) or locally (an embedded bus with in-process
-workers: the dry run, tests and single-host runs).
+:class:`workflows.tasks.plan.TaskPlan`. Running the plan is the task runtime's job (the scheduler
+and the workers on the bus, :mod:`agents.tasks`): :func:`agents.tasks.run.run_workflow` over a
+given bus, or :meth:`TaskWorkflow.run_local` / :meth:`TaskWorkflow.run_configured`, which ask the
+installed runtime (:mod:`workflows.tasks.runtime`).
 
 Example::
 
@@ -19,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +27,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.testbed.bus.base import Bus
 from workflows.tasks.config import TaskConfig, WorkflowTable
 from workflows.tasks.errors import PlanError
 from workflows.tasks.messages import Mode
 from workflows.tasks.plan import CallableTemplate, CommandTemplate, PayloadTemplate, SleepTemplate, StagePlan, TaskPlan
 from workflows.tasks.plan import build_plan
+from workflows.tasks.runtime import StoppableRun, task_runtime
 from workflows.tasks.sandbox import Sandbox, SandboxLimits
-from workflows.tasks.scheduler import EventSink, TaskRunSummary, TaskScheduler
-from workflows.tasks.worker import TaskWorker
+from workflows.tasks.summary import EventSink, TaskRunSummary
 
 
 @dataclass(frozen=True)
@@ -131,41 +130,10 @@ class TaskWorkflow:
             ))
         return build_plan(plans)
 
-    async def run(
-        self,
-        bus: Bus,
-        *,
-        namespace: str,
-        execution_id: str,
-        parameters: BaseModel | None = None,
-        mode: Mode | None = None,
-        run_dir: Path | None = None,
-        on_event: EventSink | None = None,
-        scheduler_ready: asyncio.Future[TaskScheduler] | None = None,
-    ) -> TaskRunSummary:
-        """Run once over ``bus``; task workers must be consuming the namespace's tasks queue."""
-        params = parameters if parameters is not None else self.default_parameters()
-        directory = run_dir or self.run_dir_for(execution_id)
-        directory.mkdir(parents=True, exist_ok=True)
-        plan = self.plan(params, run_dir=str(directory))
-        scheduler = TaskScheduler(plan, bus, namespace=namespace, execution_id=execution_id,
-                                  mode=mode or self.settings().tasks.mode, on_event=on_event)
-        if scheduler_ready is not None and not scheduler_ready.done():
-            scheduler_ready.set_result(scheduler)
-        return await scheduler.run()
-
     async def run_configured(self, **kwargs: Any) -> TaskRunSummary:
-        """Run as ``[agents.task_workers]`` says: ``embedded`` (a local run) or ``stomp`` (workers elsewhere)."""
-        workers = self.settings().workers()
-        if workers.bus == "embedded":
-            return await self.run_local(**kwargs)
-        from agents.testbed.bus.stomp import StompBus
-
-        host, _, port = workers.stomp.rpartition(":")
-        kwargs.pop("workers", None)
-        kwargs.pop("sandbox", None)  # the workers elsewhere have their own
-        async with StompBus(host, int(port)) as bus:
-            return await self.run(bus, **kwargs)
+        """Run as ``[agents.task_workers]`` says: ``embedded`` (a local run) or ``stomp`` (workers elsewhere);
+        keyword arguments as :meth:`run_local`."""
+        return await task_runtime().run_configured(self, **kwargs)
 
     async def run_local(
         self,
@@ -177,23 +145,12 @@ class TaskWorkflow:
         mode: Mode | None = None,
         run_dir: Path | None = None,
         on_event: EventSink | None = None,
-        scheduler_ready: asyncio.Future[TaskScheduler] | None = None,
+        scheduler_ready: asyncio.Future[StoppableRun] | None = None,
         sandbox: Sandbox | None = None,
     ) -> TaskRunSummary:
         """Run on a private embedded bus with ``workers`` in-process workers (config default); each
-        task's code runs in ``sandbox`` (default: bwrap on PATH, nothing hidden)."""
-        from agents.testbed.bus.embedded import EmbeddedBus
-
-        count = workers or self.settings().workers().count
-        async with EmbeddedBus() as bus:
-            pool = [TaskWorker(bus, namespace, name=f"{self.name}-worker-{i}", sandbox=sandbox) for i in range(count)]
-            for worker in pool:
-                await worker.start()
-            try:
-                return await self.run(bus, namespace=namespace, execution_id=execution_id or f"{self.name}-local",
-                                      parameters=parameters, mode=mode, run_dir=run_dir, on_event=on_event,
-                                      scheduler_ready=scheduler_ready)
-            finally:
-                for worker in pool:
-                    with contextlib.suppress(Exception):
-                        await worker.stop()
+        task's code runs in ``sandbox`` (default: bwrap on PATH, nothing hidden). ``scheduler_ready``
+        is given the running scheduler (to :meth:`~workflows.tasks.runtime.StoppableRun.stop` it)."""
+        return await task_runtime().run_local(
+            self, workers=workers, namespace=namespace, execution_id=execution_id, parameters=parameters, mode=mode,
+            run_dir=run_dir, on_event=on_event, scheduler_ready=scheduler_ready, sandbox=sandbox)

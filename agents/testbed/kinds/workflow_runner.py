@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from agents.tasks.run import run_workflow
+from agents.tasks.scheduler import TaskRunSummary, TaskScheduler
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
@@ -50,7 +52,6 @@ from workflows.store.errors import NotFound, StoreError, StoreUnavailable
 from workflows.store.outage import outage_bound_s, retry_unavailable
 from workflows.store.records import MessageIn, StateEventIn
 from workflows.tasks.bridge import task_workflow_of
-from workflows.tasks.scheduler import TaskRunSummary, TaskScheduler
 from workflows.tasks.workflow import TaskWorkflow
 
 STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
@@ -315,8 +316,8 @@ class WorkflowRunnerAgent(Agent):
                           f"start {execution_id}")
         await self._announce(entry, "started", "running")
         self.log.info("task workflow %s started: %s", execution_id, workflow.name, extra={"execution_id": execution_id})
-        run = asyncio.create_task(workflow.run(
-            self.bus, namespace=self.namespace, execution_id=execution_id, parameters=parameters,
+        run = asyncio.create_task(run_workflow(
+            workflow, self.bus, namespace=self.namespace, execution_id=execution_id, parameters=parameters,
             mode="realtime" if realtime else "fast", on_event=lambda body, e=entry: self._emit(e, body),
             scheduler_ready=ready))
         try:

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 
 from agents.testbed.bus.base import Delivery
-from tests.workflows.tasks import sample_tasks
-from tests.workflows.tasks.conftest import NAMESPACE
+from tests.agents.tasks import sample_tasks
+from tests.agents.tasks.conftest import NAMESPACE
 from workflows.tasks.messages import TaskMessage, TaskResult, TaskStarted
 from workflows.tasks.plan import CallableTemplate, CommandTemplate, SleepTemplate, StagePlan, build_plan
-from workflows.tasks.scheduler import TaskScheduler
-from workflows.tasks.worker import tasks_destination
+from agents.tasks.scheduler import TaskScheduler
+from agents.tasks.worker import tasks_destination
 
-MODULE = "tests.workflows.tasks.sample_tasks"
+MODULE = "tests.agents.tasks.sample_tasks"
 
 
 def traced(stage: str, run_dir: Path, depends_on: tuple[str, ...] = (), count: int = 1, repeat: int = 1,
@@ -217,6 +217,6 @@ async def test_duplicate_results_counted_once(bus: Any, start_workers: Any) -> N
 def test_worker_module_runs_as_a_program() -> None:
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "workflows.tasks.worker", "--namespace", "x", "--stomp", "nope"],
+    done = subprocess.run([sys.executable, "-m", "agents.tasks.worker", "--namespace", "x", "--stomp", "nope"],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "--stomp must be HOST:PORT" in done.stderr

@@ -9,8 +9,10 @@ result per ``(task_id, attempt)``.
 
 Run many in one process (one :class:`TaskWorker` each, sharing a bus) or as child processes::
 
-    python -m workflows.tasks.worker --namespace ns1 --stomp 127.0.0.1:61613 --name w1 --hide ~/.controlroom
+    python -m agents.tasks.worker --namespace ns1 --stomp 127.0.0.1:61613 --name w1 --hide ~/.controlroom
 
+The worker is an agent kind of the task runtime; ``workflows.tasks.worker``, the name stored in
+generated workflows made before the move, resolves to this module (see :mod:`agents.tasks.pool`).
 Every command and callable runs in the worker's :class:`workflows.tasks.sandbox.Sandbox` (bwrap;
 ``--hide`` names directories the sandbox sees empty, ``--unsafe-no-sandbox`` runs unconfined).
 ``--die-with-parent`` (what the node's pool passes) ends the worker, and so its sandboxes, when
@@ -30,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from agents.supervision.child_process import die_with_parent
 from agents.testbed.bus.base import Bus, Delivery, Subscription, destination
 from workflows.tasks.messages import TaskMessage, TaskResult, TaskStarted
 from workflows.tasks.payloads import run_payload
@@ -122,8 +124,8 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m workflows.tasks.worker``; SIGTERM/SIGINT stop it cleanly."""
-    parser = argparse.ArgumentParser(prog="python -m workflows.tasks.worker",
+    """Entry point of ``python -m agents.tasks.worker``; SIGTERM/SIGINT stop it cleanly."""
+    parser = argparse.ArgumentParser(prog="python -m agents.tasks.worker",
                                      description="Run one task worker connected to a STOMP broker.")
     parser.add_argument("--namespace", required=True, help="namespace whose tasks queue to consume")
     parser.add_argument("--stomp", required=True, type=_address, help="broker address HOST:PORT")
@@ -138,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.die_with_parent:
-        _die_with_parent()
+        die_with_parent(signal.SIGKILL)
     sandbox = Sandbox(bwrap=args.bwrap, hidden=tuple(args.hide), unsafe_no_sandbox=args.unsafe_no_sandbox)
     sandbox.announce()
 
@@ -152,15 +154,6 @@ def main(argv: list[str] | None = None) -> int:
 
     asyncio.run(run())
     return 0
-
-
-def _die_with_parent() -> None:
-    """PR_SET_PDEATHSIG(SIGKILL): the kernel kills this worker when its parent dies (Linux)."""
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the call
-        os._exit(1)
 
 
 if __name__ == "__main__":

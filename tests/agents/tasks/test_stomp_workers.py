@@ -1,4 +1,4 @@
-"""Task workflows on ActiveMQ with the workers as child processes (python -m workflows.tasks.worker)."""
+"""Task workflows on ActiveMQ with the workers as child processes (python -m agents.tasks.worker)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 
 from agents.testbed.bus.stomp import StompBus
 from workflows.tasks.plan import CommandTemplate, SleepTemplate, StagePlan, build_plan
-from workflows.tasks.scheduler import TaskScheduler
+from agents.tasks.scheduler import TaskScheduler
 
 pytestmark = pytest.mark.activemq
 
 
 async def _start_worker(namespace: str, address: tuple[str, int], name: str) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "workflows.tasks.worker", "--namespace", namespace, "--stomp",
+        sys.executable, "-m", "agents.tasks.worker", "--namespace", namespace, "--stomp",
         f"{address[0]}:{address[1]}", "--name", name, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 30)

@@ -6,9 +6,15 @@ them with the testbed. All task workflows of a namespace share its ``tasks`` que
 per namespace serves them all; a later workflow asking for more workers grows the pool.
 
 * ``inprocess``: :class:`TaskWorker` objects on the testbed's own bus (embedded or STOMP);
-* ``process``: ``python -m workflows.tasks.worker --namespace NS --stomp HOST:PORT --name NAME``
-  children, each in its own session; :meth:`stop` sends SIGTERM (their unacked task goes back
-  to the queue) and SIGKILL after ``stop_timeout_s``.
+* ``process``: ``python -m agents.tasks.worker --namespace NS --stomp HOST:PORT --name NAME``
+  children (:class:`agents.supervision.child_process.ChildProcess`, each in its own process
+  group); :meth:`stop` sends SIGTERM (their unacked task goes back to the queue) and SIGKILL
+  after ``stop_timeout_s``.
+
+The worker module is the one named in ``[agents.task_workers] module``, resolved through
+:data:`WORKER_MODULES`: only the task worker may be named (a config cannot make the node run
+another module), and ``workflows.tasks.worker``, the name generated workflows carried before the
+worker moved to :mod:`agents.tasks.worker` (and still carry in the store), resolves to it.
 
 Both run task code in ``sandbox`` (children get it as ``--hide``/``--bwrap``/``--unsafe-no-sandbox``
 and ``--die-with-parent``, so a killed node takes its workers and their sandboxes with it).
@@ -25,18 +31,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
+from agents.supervision.child_process import ChildProcess
+from agents.tasks.worker import TaskWorker
 from agents.testbed.bus.base import Bus
-from workflows.tasks.errors import TaskWorkflowError
+from workflows.tasks.errors import TaskConfigError, TaskWorkflowError
 from workflows.tasks.sandbox import Sandbox
-from workflows.tasks.worker import TaskWorker
 
 PoolMode = Literal["inprocess", "process"]
+
+WORKER_MODULE = "agents.tasks.worker"
+"""The task worker's ``python -m`` entry point."""
+
+WORKER_MODULES: dict[str, str] = {
+    WORKER_MODULE: WORKER_MODULE,
+    # generated workflows made before the task runtime moved to agents/ name the old module in
+    # agents.toml, and the store keeps those files: they must keep starting workers
+    "workflows.tasks.worker": WORKER_MODULE,
+}
+"""Every worker-module name a config may give -> the module that runs."""
 
 READY_TIMEOUT_S = 30.0
 """How long a child worker may take to print its ready line."""
@@ -44,6 +60,19 @@ READY_TIMEOUT_S = 30.0
 
 class TaskWorkerStartError(TaskWorkflowError):
     """A task worker child process did not come up (the message has its last output)."""
+
+
+def worker_module(name: str) -> str:
+    """The module a ``[agents.task_workers] module`` name runs; a name that is no task worker is refused.
+
+    >>> worker_module("workflows.tasks.worker")
+    'agents.tasks.worker'
+    """
+    try:
+        return WORKER_MODULES[name]
+    except KeyError:
+        raise TaskConfigError(f"[agents.task_workers] module: {name!r} is not a task worker module; "
+                              f"use {WORKER_MODULE!r} (or leave it out)") from None
 
 
 @dataclass
@@ -54,13 +83,15 @@ class TaskWorkerPool:
     mode: PoolMode
     bus: Bus | None = None
     stomp: tuple[str, int] | None = None
-    module: str = "workflows.tasks.worker"
+    module: str = WORKER_MODULE
+    """The worker module as the config names it (resolved with :func:`worker_module`)."""
     stop_timeout_s: float = 10.0
     sandbox: Sandbox | None = None
     workers: list[TaskWorker] = field(default_factory=list)
-    children: list[asyncio.subprocess.Process] = field(default_factory=list)
+    children: list[ChildProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.module = worker_module(self.module)
         if self.mode == "inprocess" and self.bus is None:
             raise ValueError("an in-process task worker pool needs the testbed's bus")
         if self.mode == "process" and self.stomp is None:
@@ -86,34 +117,34 @@ class TaskWorkerPool:
             started += 1
         return started
 
-    async def _spawn(self, name: str) -> asyncio.subprocess.Process:
+    async def _spawn(self, name: str) -> ChildProcess:
         assert self.stomp is not None
         host, port = self.stomp
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", self.module, "--namespace", self.namespace, "--stomp", f"{host}:{port}",
-            "--name", name, *self._sandbox_args(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
+        child = await ChildProcess.start(
+            [sys.executable, "-m", self.module, "--namespace", self.namespace, "--stomp", f"{host}:{port}",
+             "--name", name, *self._sandbox_args()],
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        stdout = child.process.stdout
+        assert stdout is not None
         seen: list[str] = []
         try:
             async with asyncio.timeout(READY_TIMEOUT_S):
                 while True:
-                    line = await proc.stdout.readline()
+                    line = await stdout.readline()
                     if not line:
                         raise TaskWorkerStartError(
-                            f"task worker {name} exited with status {await proc.wait()} before it was ready: "
+                            f"task worker {name} exited with status {await child.wait()} before it was ready: "
                             + " | ".join(seen[-5:]))
                     text = line.decode(errors="replace").strip()
                     seen.append(text)
                     if text.startswith(f"task worker {name} ready"):
                         break
         except BaseException:
-            await self._end(proc)
+            await child.stop(self.stop_timeout_s)
             raise
         # keep reading its output so a full pipe never blocks the child
-        asyncio.get_running_loop().create_task(self._discard(proc))
-        return proc
+        asyncio.get_running_loop().create_task(self._discard(stdout))
+        return child
 
     def _sandbox_args(self) -> list[str]:
         sandbox = self.sandbox or Sandbox()
@@ -123,23 +154,10 @@ class TaskWorkerPool:
         return [*args, "--unsafe-no-sandbox"] if sandbox.unsafe_no_sandbox else args
 
     @staticmethod
-    async def _discard(proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
+    async def _discard(stdout: asyncio.StreamReader) -> None:
         with contextlib.suppress(Exception):
-            while await proc.stdout.readline():
+            while await stdout.readline():
                 pass
-
-    async def _end(self, proc: asyncio.subprocess.Process) -> None:
-        if proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), self.stop_timeout_s)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
 
     def pids(self) -> list[int]:
         """Process ids of the child workers (empty in-process)."""
@@ -152,7 +170,7 @@ class TaskWorkerPool:
             with contextlib.suppress(Exception):
                 await worker.stop()
         children, self.children = self.children, []
-        await asyncio.gather(*(self._end(p) for p in children), return_exceptions=True)
+        await asyncio.gather(*(child.stop(self.stop_timeout_s) for child in children), return_exceptions=True)
 
 
-__all__ = ["PoolMode", "TaskWorkerPool", "TaskWorkerStartError"]
+__all__ = ["WORKER_MODULE", "WORKER_MODULES", "PoolMode", "TaskWorkerPool", "TaskWorkerStartError", "worker_module"]

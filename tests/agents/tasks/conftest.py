@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Awaitable
 import pytest
 
 from agents.testbed.bus.embedded import EmbeddedBus
-from workflows.tasks.worker import TaskWorker
+from agents.tasks.worker import TaskWorker
 
 NAMESPACE = "tasks-test"
 
