@@ -14,13 +14,13 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from agents.ai.evaluation.chaos.errors import ChaosError
+from agents.supervision.child_process import ChildProcess
 from agents.ai.evaluation.chaos.up_process import controlroom_up_process
 
 
@@ -33,7 +33,7 @@ def _free_port() -> int:
 class LiveUp:
     """A ``controlroom up`` (started here, or already running) and an MCP client on its gateway."""
 
-    def __init__(self, process: subprocess.Popen[str] | None, url: str, token: str, state_dir: Path,
+    def __init__(self, process: ChildProcess | None, url: str, token: str, state_dir: Path,
                  database_url: str | None) -> None:
         self.process = process
         self.url = url
@@ -57,10 +57,10 @@ class LiveUp:
         if database_url:
             env["CONTROLROOM_NODE_DATABASE_URL"] = database_url
         args = ["--state-dir", str(state_dir), "--port", str(_free_port()), *extra]
-        with controlroom_up_process(state_dir, args, env) as process:
+        async with controlroom_up_process(state_dir, args, env) as process:
             deadline = time.monotonic() + timeout_s
             while not connection.exists():
-                if process.poll() is not None or time.monotonic() > deadline:
+                if not process.is_alive() or time.monotonic() > deadline:
                     tail = (state_dir / "up.log").read_text()[-3000:]
                     raise ChaosError(f"controlroom up did not come up in {state_dir}:\n{tail}")
                 await asyncio.sleep(0.1)
