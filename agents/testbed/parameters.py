@@ -1,11 +1,20 @@
 """What an agent needs to know about an execution, loaded from the store once per execution.
 
 Agents receive only an ``execution_id`` in their messages (as in the reference testbed) and
-read the execution's effective parameters from the store. :class:`ExecutionParameters` is the
-agents' view: the workflow's validated parameters (``workflows.params``) plus the testbed-level
-knobs that belong to the run rather than the DAQ (``realtime_factor``: wall seconds per simulated
-second in real time; ``slice_failure_rate``: fraction of slice payloads that fail; ``duration``:
-simulated seconds after which the run ends, 0 = no limit).
+read the execution's effective parameters from the store. Two models, one declaration each:
+
+- the workflow's parameters are the workflow's own pydantic model
+  (:class:`workflows.params.FastProcessingParameters`, the superset of the datataking sections);
+  its fields and defaults are declared there and nowhere else;
+- :class:`TestbedKnobs` are the testbed's own knobs of a run, not the DAQ's
+  (``realtime_factor``: wall seconds per simulated second in real time; ``slice_failure_rate``:
+  fraction of slice payloads that fail; ``duration``: simulated seconds after which the run
+  ends, 0 = no limit). A caller passes them among the parameters; they are stored beside the
+  workflow's.
+
+:class:`ExecutionParameters`, the agents' typed view, is both models plus the execution's id,
+namespace and ``realtime``: a parameter a stored execution does not carry takes the workflow
+model's default.
 
 Example::
 
@@ -16,37 +25,64 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-TESTBED_PARAMETERS: dict[str, tuple[type, float, float]] = {
-    "realtime_factor": (float, 1e-6, 1e6),
-    "slice_failure_rate": (float, 0.0, 1.0),
-    "duration": (float, 0.0, 1e9),
-}
-"""Parameters the testbed owns (not the workflow config): name -> (type, min, max)."""
+from annotated_types import Ge, Le
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.testbed.errors import InvalidRequest
+from workflows.params import FastProcessingParameters
+from workflows.store.records import ExecutionRecord
+
+if TYPE_CHECKING:
+    from workflows.store.store import Store
+
+__all__ = ["ExecutionParameters", "ParameterCache", "TestbedKnobs"]
 
 
-@dataclass(frozen=True)
-class ExecutionParameters:
-    """The parameters agents read, with the workflow defaults when a config does not set them."""
+class TestbedKnobs(BaseModel):
+    """The testbed's own knobs of one execution (validated at start, stored with its parameters)."""
+
+    __test__ = False
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    realtime_factor: float = Field(1.0, ge=1e-6, le=1e6,
+                                   description="wall seconds per simulated second in a real-time run")
+    slice_failure_rate: float = Field(0.0, ge=0.0, le=1.0, description="fraction of slice payloads that fail (failure injection)")
+    duration: float = Field(0.0, ge=0.0, le=1e9, description="simulated seconds after which the run ends; 0 = no limit")
+
+    @classmethod
+    def split(cls, parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+        """Separate a caller's parameters into the workflow's (checked by its config) and the knobs
+        given (checked here: a number within the knob's bounds, else :class:`InvalidRequest` naming it)."""
+        workflow: dict[str, Any] = {}
+        knobs: dict[str, float] = {}
+        for key, value in parameters.items():
+            if key not in cls.model_fields:
+                workflow[key] = value
+                continue
+            low, high = cls.bounds(key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise InvalidRequest(f"parameters.{key}: must be a number between {low:g} and {high:g}, got {value!r}")
+            knobs[key] = float(value)
+        return workflow, knobs
+
+    @classmethod
+    def bounds(cls, name: str) -> tuple[float, float]:
+        """The (min, max) a knob accepts, from its field."""
+        metadata = cls.model_fields[name].metadata
+        low = next(float(m.ge) for m in metadata if isinstance(m, Ge))
+        high = next(float(m.le) for m in metadata if isinstance(m, Le))
+        return low, high
+
+
+class ExecutionParameters(FastProcessingParameters, TestbedKnobs):
+    """The parameters agents read: the workflow's model and the testbed knobs, with their defaults
+    where a stored execution does not set them (both declared in their own models, not here)."""
 
     execution_id: str
     namespace: str
     realtime: bool = False
-    realtime_factor: float = 1.0
-    stf_count: int = 0
-    tfs_per_stf: int = 200
-    stf_sampling_rate: float = 0.05
-    slices_per_sample: int = 15
-    slice_processing_time: float = 30.0
-    slice_max_retries: int = 3
-    target_worker_count: int = 30
-    max_worker_count: int = 60
-    worker_count_min: int = 1
-    slice_failure_rate: float = 0.0
-    duration: float = 0.0
-    """Simulated seconds after which the run is ended (0 = no limit)."""
 
     def tf_sample_size(self) -> int:
         """TFs fastmon samples from one STF: ``max(1, round(tfs_per_stf * stf_sampling_rate))``."""
@@ -57,9 +93,9 @@ class ExecutionParameters:
         return simulated_s * self.realtime_factor if self.realtime else 0.0
 
     @classmethod
-    def from_record(cls, record: Any) -> ExecutionParameters:
-        """Build from an ``ExecutionRecord`` (its ``parameters`` dict; unknown keys are ignored)."""
-        known = {f.name for f in fields(cls)} - {"execution_id", "namespace", "realtime"}
+    def from_record(cls, record: ExecutionRecord) -> ExecutionParameters:
+        """Build from a stored execution (its ``parameters``; keys of no field here are ignored)."""
+        known = set(cls.model_fields) - {"execution_id", "namespace", "realtime"}
         values = {k: v for k, v in dict(record.parameters or {}).items() if k in known}
         return cls(execution_id=record.execution_id, namespace=record.namespace, realtime=bool(record.realtime), **values)
 
@@ -67,7 +103,7 @@ class ExecutionParameters:
 class ParameterCache:
     """Per-agent cache of :class:`ExecutionParameters` by execution id."""
 
-    def __init__(self, store: Any, *, size: int = 64) -> None:
+    def __init__(self, store: Store, *, size: int = 64) -> None:
         self.store = store
         self.size = size
         self._cache: dict[str, ExecutionParameters] = {}
@@ -81,3 +117,9 @@ class ParameterCache:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[execution_id] = params
         return params
+
+
+TESTBED_PARAMETERS: dict[str, tuple[type, float, float]] = {
+    name: (float, *TestbedKnobs.bounds(name)) for name in TestbedKnobs.model_fields
+}
+"""Derived from :class:`TestbedKnobs` (name -> (type, min, max)); kept while the old manager imports it."""
