@@ -24,7 +24,9 @@ from pydantic import BaseModel
 
 from agents.tasks.scheduler import TaskScheduler
 from agents.tasks.worker import TaskWorker
-from agents.testbed.bus.base import Bus
+from agents.testbed.bus import EMBEDDED, Bus, InvalidBusUrl, bus_from_url
+from agents.testbed.bus.url import STOMP_SCHEME
+from workflows.tasks.errors import TaskConfigError
 from workflows.tasks.messages import Mode
 from workflows.tasks.runtime import StoppableRun
 from workflows.tasks.sandbox import Sandbox
@@ -70,10 +72,8 @@ async def run_local(
     """Run on a private embedded bus with ``workers`` in-process workers (config default); each task's
     code runs in ``sandbox`` (default: bwrap on PATH, nothing hidden). Other keyword arguments as
     :func:`run_workflow`."""
-    from agents.testbed.bus.embedded import EmbeddedBus
-
     count = workers or workflow.settings().workers().count
-    async with EmbeddedBus() as bus:
+    async with bus_from_url(EMBEDDED) as bus:
         pool = [TaskWorker(bus, namespace, name=f"{workflow.name}-worker-{i}", sandbox=sandbox) for i in range(count)]
         for worker in pool:
             await worker.start()
@@ -91,12 +91,13 @@ async def run_configured(workflow: TaskWorkflow, **kwargs: Any) -> TaskRunSummar
     workers = workflow.settings().workers()
     if workers.bus == "embedded":
         return await run_local(workflow, **kwargs)
-    from agents.testbed.bus.stomp import StompBus
-
-    host, _, port = workers.stomp.rpartition(":")
+    try:
+        bus = bus_from_url(f"{STOMP_SCHEME}{workers.stomp}")
+    except InvalidBusUrl as exc:
+        raise TaskConfigError(f"[agents.task_workers] stomp: {workers.stomp!r} is not HOST:PORT ({exc})") from None
     kwargs.pop("workers", None)
     kwargs.pop("sandbox", None)  # the workers elsewhere have their own
-    async with StompBus(host, int(port)) as bus:
+    async with bus:
         return await run_workflow(workflow, bus, **kwargs)
 
 

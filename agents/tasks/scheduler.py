@@ -19,7 +19,7 @@ results of an attempt that already timed out are counted in ``duplicates`` and o
 
 Example::
 
-    async with EmbeddedBus() as bus:
+    async with bus_from_url("embedded") as bus:
         workers = [TaskWorker(bus, "ns1", name=f"w{i}") for i in range(4)]
         for w in workers:
             await w.start()

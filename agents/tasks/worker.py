@@ -20,7 +20,7 @@ the process that started it dies.
 
 Example::
 
-    async with EmbeddedBus() as bus:
+    async with bus_from_url("embedded") as bus:
         worker = TaskWorker(bus, "ns1", name="w1")
         await worker.start()
         ...
@@ -42,6 +42,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agents.supervision.child_process import die_with_parent
+from agents.testbed.bus import bus_from_url, bus_url
 from agents.testbed.bus.base import Bus, Delivery, Subscription, destination
 from workflows.tasks.messages import TaskMessage, TaskResult, TaskStarted
 from workflows.tasks.payloads import run_payload
@@ -106,9 +107,7 @@ class TaskWorker:
 async def serve(namespace: str, host: str, port: int, name: str | None, stop: asyncio.Event,
                 sandbox: Sandbox | None = None) -> None:
     """Run one worker on a STOMP broker until ``stop`` is set."""
-    from agents.testbed.bus.stomp import StompBus
-
-    async with StompBus(host, port) as bus:
+    async with bus_from_url(bus_url((host, port))) as bus:
         worker = TaskWorker(bus, namespace, name=name, sandbox=sandbox)
         await worker.start()
         print(f"task worker {worker.name} ready on {namespace}", flush=True)
