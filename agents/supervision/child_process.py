@@ -125,9 +125,9 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         os._exit(1)
 
 
-async def watch_parent(on_death: Callable[[], None], interval_s: float = 0.5) -> None:
-    """Child side: call ``on_death`` once the process that started this one has died."""
-    parent = os.getppid()
+async def watch_parent(on_death: Callable[[], None], parent: int | None = None, interval_s: float = 0.5) -> None:
+    """Child side: call ``on_death`` once the parent (``parent``, default: the current one) has died."""
+    parent = os.getppid() if parent is None else parent
     while os.getppid() == parent:
         await asyncio.sleep(interval_s)
     on_death()

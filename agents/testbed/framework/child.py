@@ -11,21 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import signal
 import sys
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Ask Linux to send SIGTERM to this process when its parent dies (no-op elsewhere)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+from agents.supervision.child_process import die_with_parent, watch_parent
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -74,12 +66,7 @@ async def serve(args: argparse.Namespace) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, agent.stop)
 
-            async def watch_parent() -> None:
-                while os.getppid() == parent:
-                    await asyncio.sleep(0.5)
-                agent.stop()
-
-            watcher = asyncio.create_task(watch_parent())
+            watcher = asyncio.create_task(watch_parent(agent.stop, parent))
             try:
                 await agent.run()
             finally:
