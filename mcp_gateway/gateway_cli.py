@@ -57,7 +57,10 @@ def serve(
         return 2
 
     def ready(url: str) -> None:
+        from mcp_gateway.monitor import monitor_url
+
         print(f"gateway ready at {url}/mcp", flush=True)
+        print(f"Web monitor: {monitor_url(url)}", flush=True)
 
     async def run() -> None:
         async with gateway_recorder(settings.state_dir, settings.database_url,

@@ -4,6 +4,7 @@
 observe/record -> rate limit -> scope -> route (isolation, node choice) -> forward (breaker, timeout,
 retries, output limit); everything else -> the FastMCP server (initialize, server/discover,
 tools/list with the logical tools, the gateway's own tools). ``/nodes`` -> registry API.
+``/ui`` -> the web monitor, whose reads and actions take the same chain as its signed-in viewer.
 
 Example (embedding beside a node in one process)::
 
@@ -51,6 +52,7 @@ from mcp_gateway.settings import GatewaySettings
 from mcp_gateway.debugging import DebugService, add_debug_tools
 from mcp_gateway.watch import FailureWatcher
 from mcp_gateway.models import Principal
+from mcp_gateway.monitor import MONITOR_PATH, Backend, monitor_app
 from mcp_gateway.provenance import ProvCallObserver
 from mcp_gateway.skills import add_skills
 from mcp_gateway.transport import transport_edge
@@ -182,9 +184,12 @@ def build_gateway(
     async def healthz(_: Request) -> PlainTextResponse:
         return PlainTextResponse("ok")
 
+    # the web monitor (docs/monitor.md): reads and acts only through `handler` and `mcp`, as its viewer
+    web_monitor = monitor_app(Backend(handler, lambda: registry.catalog, lambda: own_tool_names, mcp, authenticator))
     starlette = Starlette(routes=[
         Route("/healthz", healthz),
         Mount("/nodes", registry_routes(registry, authenticator)),
+        Mount(MONITOR_PATH, web_monitor),
         Mount("/", mcp_app),
     ])
     passthrough = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog,

@@ -185,10 +185,13 @@ async def _first(awaitable: Awaitable[object], *tasks: asyncio.Task[None] | None
 
 
 def print_banner(mcp_url: str, token: str, state_dir: Path) -> None:
+    from mcp_gateway.monitor import monitor_url
+
     lines = [
         f"controlroom is up — state in {state_dir}",
         f"  MCP URL:  {mcp_url}",
         f"  token:    {token}",
+        f"Web monitor: {monitor_url(mcp_url.removesuffix('/mcp'))}",
         "Connect Claude Code:",
         f'  claude mcp add --transport http controlroom {mcp_url} --header "Authorization: Bearer {token}"',
         "Or the MCP Inspector:",

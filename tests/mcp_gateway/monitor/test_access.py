@@ -1,0 +1,136 @@
+"""Who sees what, over plain HTTP: no data without a session, CSRF on every change, the session
+cookie's flags, sign-out and revocation, one namespace never seeing another's data on any page,
+and every action recorded in provenance as the web monitor acting for the person."""
+
+from __future__ import annotations
+
+import re
+from contextlib import closing
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.mcp_gateway.monitor.conftest import Up
+
+PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}"]
+FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}"]
+CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout"]
+
+
+def first_event(client, path: str) -> str:  # noqa: ANN001 - an httpx client
+    """The data of a live feed's first event (or its refusal's body)."""
+    with client.stream("GET", path) as response:
+        if response.status_code != 200:
+            return f"{response.status_code} {response.read().decode()}"
+        data = []
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                data.append(line[5:])
+            elif not line and data:
+                return "\n".join(data)
+    return ""
+
+
+def sign_in(up: Up, token: str):  # noqa: ANN201 - an httpx client holding the session cookie
+    client = up.client()
+    form = client.get("/ui/signin")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    answer = client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/ui/"})
+    assert answer.status_code == 303, answer.text
+    cookie = answer.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie, cookie
+    return client
+
+
+def csrf_of(client) -> str:  # noqa: ANN001
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/start").text).group(1)  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="module")
+def alice_run(up: Up) -> tuple[str, str]:
+    """alice's token and a finished execution of hers, started through the monitor."""
+    token = up.token("alice", "alice")
+    with up.client(token) as alice:
+        assert alice.post("/ui/start/testbed", data={"namespace": "alice"}).status_code == 303
+        started = alice.post("/ui/start/workflow", data={"namespace": "alice", "p.stf_count": "3"})
+        assert started.status_code == 303, started.text
+    return token, started.headers["location"].rsplit("/", 1)[-1]
+
+
+def test_no_page_answers_with_data_without_a_session(up: Up, alice_run: tuple[str, str]) -> None:
+    _, execution = alice_run
+    with up.client() as anonymous, up.client("crt_not-a-token") as forged:
+        for client in (anonymous, forged):
+            for path in PAGES:
+                answer = client.get(path.format(execution=execution))
+                assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/signin"), path
+                assert "alice" not in answer.text
+            for path in FEEDS:
+                answer = client.get(path.format(execution=execution))
+                assert answer.status_code == 401 and "alice" not in answer.text, path
+            for path in CHANGES:
+                assert client.post(path.format(execution=execution), data={"namespace": "alice"}).status_code == 401
+
+
+def test_a_change_without_its_csrf_token_is_refused(up: Up, alice_run: tuple[str, str]) -> None:
+    token, _ = alice_run
+    with up.client() as client:  # the sign-in form itself needs the token from its own page
+        assert client.post("/ui/signin", data={"token": token}).status_code == 403
+    with closing(sign_in(up, token)) as client:
+        for path, data in (("/ui/start/testbed", {"namespace": "alice-csrf"}),
+                           ("/ui/start/workflow", {"namespace": "alice-csrf"}), ("/ui/signout", {})):
+            refused = client.post(path, data=data)
+            assert refused.status_code == 403 and "CSRF" in refused.text, path
+            assert client.post(path, data={**data, "csrf": "wrong"}).status_code == 403
+        assert "alice-csrf" not in client.get("/ui/").text  # nothing was started
+        assert client.get("/ui/").status_code == 200  # still signed in: sign-out was refused too
+        assert client.post("/ui/signout", data={"csrf": csrf_of(client)}).status_code == 303
+        assert client.get("/ui/").status_code == 303  # signed out
+
+
+def test_a_revoked_token_ends_its_session(up: Up) -> None:
+    token = up.token("carol", "carol")
+    with closing(sign_in(up, token)) as client:
+        assert client.get("/ui/").status_code == 200
+        subprocess.run([sys.executable, "-m", "mcp_gateway.cli", "token", "revoke", "--user", "carol",
+                        "--state-dir", str(up.state_dir)], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 10  # the gateway re-reads a token's row every 0.5 s
+        while client.get("/ui/").status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get("/ui/").status_code == 303
+
+
+def test_one_namespace_never_sees_another(up: Up, alice_run: tuple[str, str]) -> None:
+    alice_token, execution = alice_run
+    with up.client(alice_token) as alice:
+        assert 'data-namespace="alice"' in alice.get("/ui/").text
+        assert execution in alice.get(f"/ui/executions/{execution}").text
+    bob_token = up.token("bob", "bob")
+    with up.client(bob_token) as bob, closing(sign_in(up, bob_token)) as bob_browser:
+        for client in (bob, bob_browser):
+            for path in PAGES:
+                body = client.get(path.format(execution=execution)).text.replace(execution, "EXECUTION")
+                assert "alice" not in body, path
+            for path in FEEDS:
+                assert "alice" not in first_event(client, path.format(execution=execution)).replace(execution, "X"), path
+        stop = bob.post(f"/ui/executions/{execution}/stop")
+        assert stop.status_code == 400 and "alice" not in stop.text.replace(execution, "X")
+
+
+def test_actions_are_recorded_as_the_web_monitor_acting_for_the_person(up: Up, alice_run: tuple[str, str]) -> None:
+    alice_run  # noqa: B018 - started through the monitor
+    database = up.state_dir / "controlroom.db"
+    deadline = time.monotonic() + 10  # the provenance writer flushes every 200 ms
+    found: list[str] = []
+    while not found and time.monotonic() < deadline:
+        with sqlite3.connect(database) as db:
+            found = [row[0] for row in db.execute(
+                "select body from prov_records where kind = 'gateway_call' and body like '%\"start_workflow\"%'")]
+        time.sleep(0.1)
+    assert found, "start_workflow from the monitor was not recorded"
+    assert '"dst":"controlroom:agent/controlroom-web-monitor"' in found[0]
+    assert '"src":"controlroom:agent/controlroom-web-monitor","dst":"controlroom:person/alice"' in found[0]
+    assert '"client_claimed":false' in found[0]
