@@ -20,6 +20,8 @@ from typing import Annotated, Any
 from cyclopts import App, Parameter
 
 app = App(name="workflow", help="Run workflows on an in-process testbed; list and show executions.")
+app.command("agents.testbed.stats_cli:stats", name="stats",
+            help="Print an execution's characterization (the web monitor's table), read through the gateway.")
 
 DEFAULT_STATE_DIR = Path("~/.controlroom")
 EXIT_BAD_INPUT = 2

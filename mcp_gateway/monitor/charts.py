@@ -79,6 +79,24 @@ def histogram(values: Sequence[float], label: str, bins: int = 20, width: int = 
     return Markup("".join(parts))
 
 
+def columns(points: Sequence[tuple[float, int]], label: str, width: int = 360, height: int = 120) -> Markup:
+    """One column per (x seconds, count) bin, as the bins come."""
+    if not points:
+        return histogram([], label, width=width, height=height)
+    most = max(c for _, c in points) or 1
+    bar = (width - 8) / len(points)
+    parts = [f'<svg class="columns" role="img" aria-label="{escape(label)}" width="{width}" height="{height + 18}" '
+             f'viewBox="0 0 {width} {height + 18}">']
+    for i, (x, count) in enumerate(points):
+        h = (height - 20) * count / most
+        parts.append(f'<rect x="{4 + i * bar:.1f}" y="{height - h:.1f}" width="{max(bar - 1, 1):.1f}" height="{h:.1f}" '
+                     f'fill="#4e79a7"><title>{x:.2f} s: {count}</title></rect>')
+    parts.append(f'<text x="4" y="12" font-size="11">{escape(label)} (max {most})</text>'
+                 f'<text x="4" y="{height + 14}" font-size="10">{points[0][0]:.0f} s</text>'
+                 f'<text x="{width - 4}" y="{height + 14}" font-size="10" text-anchor="end">{points[-1][0]:.1f} s</text></svg>')
+    return Markup("".join(parts))
+
+
 def bars(items: Sequence[tuple[str, float]], unit: str = "s", width: int = 480) -> Markup:
     """Horizontal bars, one per (label, value)."""
     height = 18 * len(items) + 4

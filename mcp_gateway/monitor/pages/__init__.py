@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 
 def all_routes(monitor: Monitor) -> list[BaseRoute]:
-    from mcp_gateway.monitor.pages import execution, overview, signin, start
+    from mcp_gateway.monitor.pages import characterization, execution, overview, signin, start
 
-    return [*signin.routes(monitor), *overview.routes(monitor), *execution.routes(monitor), *start.routes(monitor)]
+    # characterization before execution: its paths are longer than /executions/{execution_id}
+    return [*signin.routes(monitor), *overview.routes(monitor), *characterization.routes(monitor),
+            *execution.routes(monitor), *start.routes(monitor)]

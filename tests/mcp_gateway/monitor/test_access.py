@@ -4,6 +4,9 @@ and every action recorded in provenance as the web monitor acting for the person
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import re
 from contextlib import closing
 import sqlite3
@@ -15,8 +18,9 @@ import pytest
 
 from tests.mcp_gateway.monitor.conftest import Up
 
-PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}"]
-FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}"]
+PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats"]
+FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}", "/ui/executions/{execution}/stats.csv",
+         "/ui/executions/{execution}/stats.json"]
 CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout"]
 
 
@@ -134,3 +138,32 @@ def test_actions_are_recorded_as_the_web_monitor_acting_for_the_person(up: Up, a
     assert '"dst":"controlroom:agent/controlroom-web-monitor"' in found[0]
     assert '"src":"controlroom:agent/controlroom-web-monitor","dst":"controlroom:person/alice"' in found[0]
     assert '"client_claimed":false' in found[0]
+
+
+def test_the_characterization_downloads_and_the_cli_print_one_table(up: Up, alice_run: tuple[str, str]) -> None:
+    token, execution = alice_run
+    with up.client(token) as alice:
+        deadline = time.monotonic() + 60  # drained: no slice queued or processing, so the numbers hold still
+        stats = alice.get(f"/ui/executions/{execution}/stats.json").json()
+        while (stats["slices"].get("queued") or stats["slices"].get("processing")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            stats = alice.get(f"/ui/executions/{execution}/stats.json").json()
+        assert stats["status"] == "completed" and stats["stf_count"] == 3 and stats["slices"]["done"] > 0
+        assert stats["phases"] and stats["workers"]
+        table = alice.get(f"/ui/executions/{execution}/stats.csv")
+        assert table.headers["content-type"].startswith("text/csv")
+        assert 'filename="' + execution in table.headers["content-disposition"]
+        page = alice.get(f"/ui/executions/{execution}/stats").text
+    rows = list(csv.reader(io.StringIO(table.text)))[1:]
+    assert ["slices", "done", str(stats["slices"]["done"])] in rows
+    for _, metric, value in rows:
+        assert html.escape(value, quote=False) in page or not value, (metric, value)
+    printed = subprocess.run([sys.executable, "-m", "mcp_gateway.cli", "workflow", "stats", execution,
+                              "--url", f"{up.url}/mcp", "--token", token], capture_output=True, text=True, timeout=120)
+    assert printed.returncode == 0, printed.stdout + printed.stderr
+    lines = printed.stdout.splitlines()
+    assert lines[0].split() == ["section", "metric", "value"]
+    assert len(lines) == len(rows) + 1
+    for (section, metric, value), line in zip(rows, lines[1:], strict=True):
+        assert line.split(None, 2 if " " not in section else 3)[0] == section.split()[0] and metric in line
+        assert line.rstrip().endswith(value), (line, value)

@@ -45,8 +45,14 @@ def test_a_person_starts_a_testbed_and_a_workflow_and_watches_it_live(up: Up, br
     page.wait_text("#stf-count", lambda text: text == "10")
     assert browser.current_url == url  # type: ignore[attr-defined]  # no reload: the feed moved the counter
     page.wait_text("#status", lambda text: text == "completed")
-    assert page.wait_text("#slices-done", lambda text: text.isdigit() and int(text) > 0)
+    total = page.wait_text("#slices-total", lambda text: text.isdigit() and int(text) > 0)
+    page.wait_text("#slices-done", lambda text: text == total)  # drained: every slice booked
     page.shot("execution")
+
+    page.click("#characterization")
+    page.wait_text("#stats", lambda text: "daq phase" in text and "run/physics" in text)
+    assert page.wait_for("#download-csv").get_attribute("href").endswith("/stats.csv")
+    page.shot("characterization")
 
     page.open("/")
     page.wait_text("[data-namespace='alice'] h3", lambda text: "ready" in text)
