@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
@@ -66,15 +67,26 @@ class Agents:
                            ("detail", detail), ("restarts", restarts)):
             if value is not None:
                 changes[key] = value
-        insert = self._db.insert(AgentRow).values(
-            name=name, namespace=namespace, agent_type=agent_type, status=status, pid=pid,
-            hostname=hostname, mode=mode or "inprocess", execution_id=execution_id, last_heartbeat=beat,
-            started_at=beat, restarts=restarts or 0, detail=detail,
-        )
-        async with self._db.transaction() as session:
-            await session.execute(insert.on_conflict_do_update(index_elements=["name"], set_=changes))
-            row = await session.get(AgentRow, name, populate_existing=True)
-            return AgentRecord.model_validate(row)
+        row = dict(name=name, namespace=namespace, agent_type=agent_type, status=status, pid=pid,
+                   hostname=hostname, mode=mode or "inprocess", execution_id=execution_id, last_heartbeat=beat,
+                   started_at=beat, restarts=restarts or 0, detail=detail)
+        record: AgentRecord = await self._db.writer.submit(self._upsert_agents, (tuple(changes), row))
+        return record
+
+    def _upsert_agents(self, conn: Connection, items: list[tuple[tuple[str, ...], dict[str, Any]]]
+                             ) -> list[Any]:
+        """The writer's batch function: one upsert executemany per run of heartbeats that change the
+        same columns (the others keep their stored values), in order; each caller gets the row
+        as the flush left it."""
+        table = AgentRow.__table__
+        insert = self._db.insert(table)
+        for changed, group in groupby(items, key=lambda item: item[0]):
+            statement = insert.on_conflict_do_update(index_elements=["name"],
+                                                     set_={name: insert.excluded[name] for name in changed})
+            conn.execute(statement, [row for _changed, row in group])
+        names = {row["name"] for _changed, row in items}
+        stored = {agent.name: agent for agent in conn.execute(select(table).where(table.c.name.in_(names)))}
+        return [AgentRecord.model_validate(stored[row["name"]]) for _changed, row in items]
 
     async def get_agent(self, name: str) -> AgentRecord:
         """Agent ``name``; NotFound when there is none."""

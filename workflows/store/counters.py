@@ -9,9 +9,11 @@ no gap.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows.store.database import Database
@@ -37,19 +39,25 @@ async def next_value(db: Database, session: AsyncSession, name: str, start: int 
     return int((await session.execute(bump)).scalar_one())
 
 
-async def add_values(db: Database, session: AsyncSession, amounts: Mapping[str, int]) -> None:
-    """Add ``amounts`` to their counters inside ``session``'s transaction (created at 0 on first use)."""
+def add_values(db: Database, conn: Connection, amounts: Mapping[str, int]) -> None:
+    """Add ``amounts`` to their counters inside ``conn``'s transaction (created at 0 on first
+    use); synchronous, for a batch function of the writer (:mod:`workflows.store.writer`)."""
     amounts = {name: amount for name, amount in amounts.items() if amount}
     if not amounts:
         return
+    check_names(amounts)
+    table = CounterRow.__table__
+    conn.execute(db.insert(table).on_conflict_do_nothing(index_elements=["name"]),
+                 [{"name": n, "value": 0} for n in amounts])
+    conn.execute(update(table).where(table.c.name == bindparam("b_name"))
+                 .values(value=table.c.value + bindparam("b_amount")),
+                 [{"b_name": n, "b_amount": a} for n, a in amounts.items()])
+
+
+def check_names(amounts: Mapping[str, int]) -> None:
+    """InvalidQuery naming ``name`` when a counter name is empty."""
     if not all(amounts):
         raise InvalidQuery("name", "a counter needs a non-empty name")
-    await session.execute(db.insert(CounterRow).values([{"name": n, "value": 0} for n in amounts])
-                          .on_conflict_do_nothing(index_elements=["name"]))
-    for name, amount in amounts.items():
-        await session.execute(update(CounterRow).where(CounterRow.name == name)
-                              .values(value=CounterRow.value + amount)
-                              .execution_options(synchronize_session=False))
 
 
 class Counters:
@@ -70,8 +78,16 @@ class Counters:
         """Add to several counters in one transaction (created at 0 on first use); e.g. what an
         agent received since its last flush: ``{"slice_results_received:EXEC": 200}``."""
         if any(amounts.values()):
-            async with self._db.transaction() as session:
-                await add_values(self._db, session, amounts)
+            check_names(amounts)
+            await self._db.writer.submit(self._add_batch, dict(amounts))
+
+    def _add_batch(self, conn: Connection, batches: list[dict[str, int]]) -> list[Any]:
+        """The writer's batch function: every call's amounts summed, one UPDATE per counter."""
+        totals: Counter[str] = Counter()
+        for amounts in batches:
+            totals.update(amounts)
+        add_values(self._db, conn, totals)
+        return [None] * len(batches)
 
     async def current(self, name: str) -> int | None:
         """The last value handed out (None when the counter was never used)."""

@@ -14,12 +14,12 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import (
@@ -33,7 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from workflows.store.errors import StoreError, StoreUnavailable
 from workflows.store.private import private_sqlite
+from workflows.store.write_thread import WriteThread
+from workflows.store.writer import Writer
 
+T = TypeVar("T")
 Dialect = Literal["sqlite", "postgresql"]
 
 DATABASE_FILE = "controlroom.db"
@@ -88,6 +91,9 @@ class Database:
         self._read: async_sessionmaker[AsyncSession] | None = None
         self._write: async_sessionmaker[AsyncSession] | None = None
         self._write_lock: asyncio.Lock | None = asyncio.Lock() if backend == "sqlite" else None
+        self._write_thread: WriteThread | None = None
+        self.writer = Writer(self)
+        """The group-commit writer the frequent writes share (:mod:`workflows.store.writer`)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -118,6 +124,9 @@ class Database:
             database = make_url(self.url).database
             if database and database != ":memory:" and not database.startswith("file:"):
                 private_sqlite(self.url)  # directory 0700 if new, file (and -wal/-shm/-journal) 0600
+                self._write_thread = WriteThread(
+                    self.url, SQLITE_BUSY_TIMEOUT_MS / 1000,
+                    lambda sync_engine: _configure_sqlite_connections(sync_engine, *self._sqlite_sizes, writes=True))
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True
@@ -144,9 +153,14 @@ class Database:
         return self
 
     async def close(self) -> None:
-        """Dispose of the engine and its pooled connections."""
+        """Answer the writes still queued, then dispose of the engine and its pooled connections."""
+        if self._engine is not None:
+            await self.writer.drain()
         engine, self._engine = self._engine, None
+        write_thread, self._write_thread = self._write_thread, None
         self._read = self._write = None
+        if write_thread is not None:
+            await write_thread.close()
         if engine is not None:
             await engine.dispose()
 
@@ -203,6 +217,24 @@ class Database:
         async with self._write_turn(), self._translated():
             async with self._write() as session, session.begin():
                 yield session
+
+    async def run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(conn)`` (synchronous, a SQLAlchemy Core ``Connection``) in one write
+        transaction, committed when it returns; errors come out as store errors.
+
+        On a SQLite file the whole transaction is one call in the write thread
+        (:mod:`workflows.store.write_thread`): one hop to the driver instead of one per statement.
+        Elsewhere (PostgreSQL, an in-memory SQLite) it runs through the async connection
+        (``run_sync``); asyncpg's executemany sends a batch as one pipelined round trip.
+        """
+        if self._engine is None:
+            raise StoreError("the database is not open: call `await db.open()` first")
+        if self._write_thread is None:
+            async with self._write_turn(), self._translated():
+                async with self._engine.execution_options(**{_WRITE_OPTION: True}).begin() as conn:
+                    return await conn.run_sync(work)
+        async with self._write_turn(), self._translated():
+            return await self._write_thread.run(work)
 
     @asynccontextmanager
     async def _write_turn(self) -> AsyncIterator[None]:
@@ -320,8 +352,14 @@ def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> N
     default), a page cache (32 MiB by default); we emit BEGIN ourselves; a cancelled connection
     is closed without a task left behind (:func:`terminate_without_task`)."""
     terminate_without_task(engine)
+    _configure_sqlite_connections(engine.sync_engine, mmap_bytes, cache_kib)
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _configure_sqlite_connections(engine: Engine, mmap_bytes: int, cache_kib: int, writes: bool = False) -> None:
+    """The pragmas of every connection and who begins how; ``writes``: every transaction of this
+    engine is a write (the write thread's), so each one begins ``IMMEDIATE``."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver must not open transactions itself
         cursor = dbapi_connection.cursor()
@@ -333,12 +371,12 @@ def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> N
         cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers take the write lock up front; readers run in autocommit (each statement its
         # own snapshot), which saves two round trips to the driver thread per read.
         options = conn.get_execution_options()
-        if options.get(_WRITE_OPTION, False):
+        if writes or options.get(_WRITE_OPTION, False):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif options.get(_BEGIN_OPTION, False):
             conn.exec_driver_sql("BEGIN")  # shared_engine(): another package's transaction

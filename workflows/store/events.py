@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete
 
 from workflows.store.database import Database
 from workflows.store.models import MessageRow, StateEventRow
@@ -52,7 +52,8 @@ class Events:
             return StateEventRecord.model_validate(row)
 
     async def add_state_events(self, batch: Sequence[StateEventIn]) -> int:
-        """Record a batch of state transitions in one executemany; returns how many."""
+        """Record a batch of state transitions (one executemany with the flush's other writes);
+        returns how many."""
         if not batch:
             return 0
         now = utcnow()
@@ -61,9 +62,14 @@ class Events:
              "timestamp": as_utc(e.timestamp, f"batch[{index}].timestamp") if e.timestamp else now}
             for index, e in enumerate(batch)
         ]
-        async with self._db.transaction() as session:
-            await session.execute(StateEventRow.__table__.insert(), rows)
-        return len(rows)
+        count: int = await self._db.writer.submit(self._insert_state_events, rows)
+        return count
+
+    @staticmethod
+    def _insert_state_events(conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
+        """The writer's batch function: every call's state events in one executemany."""
+        conn.execute(StateEventRow.__table__.insert(), [row for rows in batches for row in rows])
+        return [len(rows) for rows in batches]
 
     async def list_state_events(
         self,
@@ -86,7 +92,7 @@ class Events:
                                     "state_events")
 
     async def add_messages(self, batch: Sequence[MessageIn]) -> int:
-        """Store a batch of messages in one executemany; returns how many."""
+        """Store a batch of messages (one executemany with the other writes of the flush); returns how many."""
         if not batch:
             return 0
         now = utcnow()
@@ -95,9 +101,14 @@ class Events:
              "created_at": as_utc(m.created_at, "created_at") if m.created_at else now}
             for m in batch
         ]
-        async with self._db.transaction() as session:
-            await session.execute(MessageRow.__table__.insert(), rows)
-        return len(rows)
+        count: int = await self._db.writer.submit(self._insert_messages, rows)
+        return count
+
+    @staticmethod
+    def _insert_messages(conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
+        """The writer's batch function: every call's messages in one executemany."""
+        conn.execute(MessageRow.__table__.insert(), [row for rows in batches for row in rows])
+        return [len(rows) for rows in batches]
 
     async def list_messages(
         self,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, delete, literal
+from sqlalchemy import ColumnElement, Connection, delete, literal
 
 from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
@@ -46,7 +46,7 @@ class Logs:
         self._db = db
 
     async def add_logs(self, batch: Sequence[LogIn]) -> int:
-        """Store a batch of log lines in one executemany; returns how many."""
+        """Store a batch of log lines (one executemany with the other writes of the flush); returns how many."""
         if not batch:
             return 0
         now = utcnow()
@@ -55,9 +55,14 @@ class Logs:
              "created_at": as_utc(entry.created_at, "created_at") if entry.created_at else now}
             for entry in batch
         ]
-        async with self._db.transaction() as session:
-            await session.execute(LogRow.__table__.insert(), rows)
-        return len(rows)
+        count: int = await self._db.writer.submit(self._insert_logs, rows)
+        return count
+
+    @staticmethod
+    def _insert_logs(conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
+        """The writer's batch function: every call's log lines in one executemany."""
+        conn.execute(LogRow.__table__.insert(), [row for rows in batches for row in rows])
+        return [len(rows) for rows in batches]
 
     async def list_logs(
         self,

@@ -1,0 +1,231 @@
+"""TF slices: the work the fast-processing agent cuts samples into and books results of.
+
+``add_slices`` (queue a sample's slices) and ``mark_slices`` (a flush of status changes and
+results) go through the group-commit writer (:mod:`workflows.store.writer`): concurrent calls
+share one transaction and each kind is one executemany, so a batch costs a few statements
+however many slices it holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, case, func, select, update
+
+from workflows.store.counters import add_values, check_names
+from workflows.store.database import Database
+from workflows.store.errors import NotFound
+from workflows.store.models import SliceRow
+from workflows.store.paging import equals, fetch_page
+from workflows.store.records import SLICE_STATUSES, Page, SliceIn, SliceMark, SliceRecord, SliceStatus
+from workflows.store.stf_files import one_of
+from workflows.store.timestamps import as_utc, utcnow
+
+_Shape = tuple[str, bool, bool, bool, bool]
+_SLICES = SliceRow.__table__
+
+
+class Slices:
+    """TF slices of every namespace (``store.runs`` has these methods).
+
+    Example::
+
+        new = await store.runs.add_slices([SliceIn(namespace="alice", tf_filename="tf.1", slice_id=0,
+                                                   start=0, end=9, tf_count=10)])
+        await store.runs.mark_slices([SliceMark(tf_filename="tf.1", slice_id=0, status="done", worker="w1")],
+                                     {"slice_results_received:EXEC": 1})
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add_slices(self, slices: Sequence[SliceIn]) -> int:
+        """Queue slices; slices already stored are skipped. Returns how many were new."""
+        if not slices:
+            return 0
+        now = utcnow()
+        rows = [
+            {**s.model_dump(exclude={"requested_at"}), "status": "queued", "retries": 0,
+             "requested_at": as_utc(s.requested_at, "requested_at") if s.requested_at else now}
+            for s in slices
+        ]
+        new: int = await self._db.writer.submit(self._insert_slices, rows)
+        return new
+
+    async def mark_slice(
+        self,
+        tf_filename: str,
+        slice_id: int,
+        status: SliceStatus,
+        worker: str | None = None,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> SliceRecord:
+        """Move a slice to ``status``.
+
+        ``processing`` records the worker and ``processing_start_at``; ``done``/``failed`` record
+        ``processed_at`` (and ``result``/``error``); back to ``queued`` counts a retry.
+        """
+        one_of("status", status, SLICE_STATUSES)
+        when = as_utc(at, "at") if at is not None else utcnow()
+        async with self._db.transaction() as session:
+            row = await _slice(session, tf_filename, slice_id)
+            if status == "queued" and row.status != "queued":
+                row.retries += 1
+                row.assigned_worker = None
+            if status == "processing":
+                row.processing_start_at = when
+            if status in ("done", "failed"):
+                row.processed_at = when
+            if worker is not None:
+                row.assigned_worker = worker
+            if error is not None:
+                row.error = error
+            if result is not None:
+                row.result = result
+            row.status = status
+            await session.flush()
+            return SliceRecord.model_validate(row)
+
+    async def mark_slices(self, batch: Sequence[SliceMark], counts: Mapping[str, int] | None = None) -> int:
+        """Apply a batch of slice status changes, in order, in one transaction; returns how many
+        were applied.
+
+        Each mark means what :meth:`mark_slice` means (a ``queued`` mark counts a retry when the
+        slice was not queued). Consecutive marks of the same shape go in one executemany, so a
+        batch of results costs a few statements, not one transaction per slice. A mark for a
+        slice that is not stored is skipped (it is not counted); the rest are applied. ``counts``
+        are added to named counters in the same transaction (e.g. the results received).
+        """
+        if not batch and not counts:
+            return 0
+        params: list[tuple[_Shape, dict[str, Any]]] = []
+        now = utcnow()
+        for index, mark in enumerate(batch):
+            one_of(f"batch[{index}].status", mark.status, SLICE_STATUSES)
+            when = as_utc(mark.at, f"batch[{index}].at") if mark.at is not None else now
+            started = (as_utc(mark.processing_start_at, f"batch[{index}].processing_start_at")
+                       if mark.processing_start_at is not None else None)
+            if started is None and mark.status == "processing":
+                started = when
+            shape = (mark.status, mark.worker is not None, mark.error is not None, mark.result is not None,
+                     started is not None)
+            params.append((shape, {"b_tf": mark.tf_filename, "b_slice": mark.slice_id, "b_at": when,
+                                   "b_started": started, "b_worker": mark.worker, "b_error": mark.error,
+                                   "b_result": mark.result}))
+        if counts:
+            check_names(counts)
+        applied: int = await self._db.writer.submit(self._apply_marks, (params, dict(counts or {})))
+        return applied
+
+    async def get_slice(self, tf_filename: str, slice_id: int) -> SliceRecord:
+        """Slice ``slice_id`` of ``tf_filename``; NotFound when there is none."""
+        async with self._db.session() as session:
+            return SliceRecord.model_validate(await _slice(session, tf_filename, slice_id))
+
+    async def list_slices(
+        self,
+        namespace: str | None = None,
+        execution_id: str | None = None,
+        run_number: int | None = None,
+        tf_filename: str | None = None,
+        status: SliceStatus | None = None,
+        worker: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[SliceRecord]:
+        """Slices, most recently requested first."""
+        conditions = equals(SliceRow, namespace=namespace, execution_id=execution_id,
+                            run_number=run_number, tf_filename=tf_filename, status=status,
+                            assigned_worker=worker)
+        async with self._db.session() as session:
+            return await fetch_page(session, SliceRow, SliceRecord, conditions,
+                                    (SliceRow.requested_at, SliceRow.id), limit, cursor, "slices")
+
+    async def slice_counts(self, execution_id: str) -> dict[str, int]:
+        """``{status: count}`` of the execution's slices, every status present."""
+        stmt = (select(SliceRow.status, func.count()).where(SliceRow.execution_id == execution_id)
+                .group_by(SliceRow.status))
+        async with self._db.session() as session:
+            found = {status: int(n) for status, n in (await session.execute(stmt)).all()}
+        return {status: found.get(status, 0) for status in SLICE_STATUSES}
+
+    # -- batch functions of the writer ---------------------------------------------------------
+
+    def _insert_slices(self, conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
+        """One INSERT ... ON CONFLICT DO NOTHING for every call's slices; each call is told how many
+        of its slices were new (a slice two calls queue counts for the first)."""
+        stored = _stored_keys(conn, {r["tf_filename"] for rows in batches for r in rows})
+        new_counts: list[Any] = []
+        for rows in batches:
+            keys = {(r["tf_filename"], r["slice_id"]) for r in rows} - stored
+            stored |= keys
+            new_counts.append(len(keys))
+        conn.execute(
+            self._db.insert(_SLICES).on_conflict_do_nothing(index_elements=["tf_filename", "slice_id"]),
+            [r for rows in batches for r in rows],
+        )
+        return new_counts
+
+    def _apply_marks(
+        self, conn: Connection, items: list[tuple[list[tuple[_Shape, dict[str, Any]]], dict[str, int]]]
+    ) -> list[Any]:
+        """Every call's marks in order (consecutive marks of one shape in one executemany) and the
+        sum of their counters; each call is told how many of its marks were applied."""
+        totals: Counter[str] = Counter()
+        for _params, counts in items:
+            totals.update(counts)
+        if totals:
+            add_values(self._db, conn, totals)
+        names = {p["b_tf"] for params, _counts in items for _shape, p in params}
+        stored = _stored_keys(conn, names) if names else set()
+        applied = [[(shape, p) for shape, p in params if (p["b_tf"], p["b_slice"]) in stored]
+                   for params, _counts in items]
+        for shape, group in groupby((mark for marks in applied for mark in marks), key=lambda item: item[0]):
+            conn.execute(_mark_statement(*shape), [p for _, p in group])
+        return [len(marks) for marks in applied]
+
+
+def _stored_keys(conn: Connection, tf_filenames: set[str]) -> set[tuple[str, int]]:
+    keys = select(_SLICES.c.tf_filename, _SLICES.c.slice_id).where(_SLICES.c.tf_filename.in_(tf_filenames))
+    rows = conn.execute(keys)
+    return {(tf, slice_id) for tf, slice_id in rows.all()}
+
+
+async def _slice(session: Any, tf_filename: str, slice_id: int) -> SliceRow:
+    row = await session.scalar(
+        select(SliceRow).where(SliceRow.tf_filename == tf_filename, SliceRow.slice_id == slice_id)
+    )
+    if row is None:
+        raise NotFound("TF slice", f"{tf_filename}#{slice_id}")
+    return row
+
+
+def _mark_statement(status: str, worker: bool, error: bool, result: bool, started: bool) -> Any:
+    """The UPDATE for one shape of :class:`SliceMark` (which optional values it carries)."""
+    table = _SLICES
+    values: dict[str, Any] = {"status": status}
+    if status == "queued":
+        leaving = table.c.status != "queued"
+        values["retries"] = case((leaving, table.c.retries + 1), else_=table.c.retries)
+        values["assigned_worker"] = case((leaving, None), else_=table.c.assigned_worker)
+    if status in ("done", "failed"):
+        values["processed_at"] = bindparam("b_at", type_=table.c.processed_at.type)
+    if started:
+        values["processing_start_at"] = bindparam("b_started", type_=table.c.processing_start_at.type)
+    if worker:
+        values["assigned_worker"] = bindparam("b_worker", type_=table.c.assigned_worker.type)
+    if error:
+        values["error"] = bindparam("b_error", type_=table.c.error.type)
+    if result:
+        values["result"] = bindparam("b_result", type_=table.c.result.type)
+    return (
+        update(table)
+        .where(table.c.tf_filename == bindparam("b_tf"), table.c.slice_id == bindparam("b_slice"))
+        .values(**values)
+    )

@@ -1,0 +1,145 @@
+"""Group commit: the one path the store's frequent writes take.
+
+Agents write often and a little at a time: an STF row, a sample, the slices of a sample, a
+batch of slice marks, a heartbeat, a few log lines. Written as one transaction each, they queue
+on SQLite's single writer and each pays BEGIN, a few driver round trips and COMMIT. The
+:class:`Writer` instead takes everything queued when it is free and applies it in ONE
+transaction: the writes of one kind together, through that kind's batch function (one
+executemany, and one read-back where the caller gets a record), then COMMIT, and only then
+answers each caller with its own result. The flush is one synchronous function over a Core
+connection: on SQLite it runs whole in the database's write thread, one hop to the driver
+instead of one per statement. While it writes, the next writes queue; an idle writer starts
+at once, so a lone write waits for no timer.
+
+What a caller can rely on:
+
+* a call returns only after the transaction holding its write committed, and raises when it
+  did not: an acknowledgement sent after ``await`` is sent after the row is durable;
+* a call's write is applied once: writes of one kind in submission order, the kinds in the
+  order they first appear in the flush. Writes in one flush never depend on each other: a
+  caller submits a write only after the writes it depends on returned, i.e. committed;
+* a write whose caller was cancelled before its flush began is dropped (as a cancelled call
+  that never reached the database was before);
+* ``StoreUnavailable`` (the database is away) fails every write of the flush, and the callers
+  retry as before (``outage.retry_unavailable``); any other error rolls the flush back and
+  applies its writes again one transaction each, so only the faulty write fails.
+
+A batch function gets the connection and the items of its writes and returns one result per item;
+a result that is an exception is raised to that caller alone (e.g. ``NotFound`` for one STF).
+
+Example (inside a repository)::
+
+    async def add_stf(self, ...) -> StfFileRecord:
+        return await self._db.writer.submit(self._insert_stf_files, row)
+
+    def _insert_stf_files(self, conn: Connection, rows: list[dict]) -> list[StfFileRecord]:
+        ...  # one INSERT ... ON CONFLICT DO NOTHING executemany, one SELECT ... IN
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from workflows.store.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from workflows.store.database import Database
+
+BatchFunction = Callable[[Connection, list[Any]], list[Any]]
+"""Applies the items of one kind inside the flush's transaction (a synchronous Core connection:
+the flush runs as one call, see :meth:`Database.run_write`); one result per item."""
+
+
+@dataclass(eq=False)
+class _Write:
+    apply: BatchFunction
+    item: Any
+    future: asyncio.Future[Any]
+
+
+class Writer:
+    """The group-commit writer of one :class:`Database` (``db.writer``).
+
+    ``flushes`` counts the transactions it committed and ``writes`` the writes in them, so a
+    test or a benchmark can see how many writes shared a transaction.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: list[_Write] = []
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0
+        self.writes = 0
+
+    async def submit(self, apply: BatchFunction, item: Any) -> Any:
+        """Queue ``item`` for ``apply`` and return its result once the flush holding it committed."""
+        loop = asyncio.get_running_loop()
+        write = _Write(apply, item, loop.create_future())
+        self._queue.append(write)
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._task = loop.create_task(self._run(), name=f"store-writer:{self._db.dialect}")
+        return await write.future
+
+    async def drain(self) -> None:
+        """Wait until every write queued so far is answered (before the database closes)."""
+        task = self._task
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(task)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch, self._queue = self._queue, []
+            # a cancelled caller's write is dropped; a write of a loop that is gone is nobody's
+            batch = [w for w in batch if not w.future.done() and w.future.get_loop() is loop]
+            if batch:
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[_Write]) -> None:
+        groups: dict[BatchFunction, list[_Write]] = {}
+        for write in batch:
+            groups.setdefault(write.apply, []).append(write)
+
+        def work(conn: Connection) -> list[tuple[list[_Write], list[Any]]]:
+            return [(writes, apply(conn, [w.item for w in writes])) for apply, writes in groups.items()]
+
+        try:
+            outcomes = await self._db.run_write(work)
+        except StoreUnavailable as exc:
+            _fail(batch, exc)
+            return
+        except asyncio.CancelledError:
+            _fail(batch, StoreUnavailable("the store's writer was stopped before this write committed"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - one faulty write must not fail the others
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            for write in batch:  # each alone: only the faulty write fails
+                await self._flush([write])
+            return
+        self.flushes += 1
+        self.writes += len(batch)
+        for writes, results in outcomes:
+            if len(results) != len(writes):
+                _fail(writes, RuntimeError(f"batch function returned {len(results)} results for {len(writes)} writes"))
+                continue
+            for write, result in zip(writes, results, strict=True):
+                if write.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    write.future.set_exception(result)
+                else:
+                    write.future.set_result(result)
+
+
+def _fail(writes: list[_Write], exc: BaseException) -> None:
+    for write in writes:
+        if not write.future.done():
+            write.future.set_exception(exc)
