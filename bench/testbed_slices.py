@@ -1,42 +1,66 @@
-"""Slices per second through a complete in-process fast-processing testbed.
+"""Slices per second through a complete in-process fast-processing testbed, on SQLite and PostgreSQL.
 
-Starts every agent in this process (embedded bus, SQLite store in a temporary directory), runs
-stf_datataking (fast_processing_default, endless physics periods, ``--stf-count`` STFs,
-``--slices-per-sample`` slices each) and times it from ``start_workflow`` until the execution
-completes with every slice resolved. The figure is resolved slices per wall second; the
-store's write rate is what bounds it (every STF, sample and slice status is a row).
+Starts every agent in this process (embedded bus; the store on SQLite in a temporary directory,
+then on a fresh PostgreSQL database), runs stf_datataking (fast_processing_default, endless
+physics periods, ``--stf-count`` STFs, ``--slices-per-sample`` slices each) and times it from
+``start_workflow`` until the execution completes with every slice resolved. The figure is
+resolved slices per wall second; every STF, sample, slice and result is a row, so the store's
+write path is what the testbed adds to the bus.
 
-Baseline, measured in the same run: raw aiosqlite updating the same number of slice rows one
-statement and one commit per row (what a per-slice ``mark_slice`` costs at the driver level).
+Baseline, measured in the same run: the embedded bus alone carrying the same number of slices
+through the same pattern (``bench/slice_throughput.py``'s dispatcher -> workers -> collector,
+client acks, no store), so ``ratio`` = testbed / bus alone says how close the store keeps up
+with the bus on this machine at this load. Goals: >= 5,000 slices/s on SQLite, >= 3,000 on
+PostgreSQL.
 
-    .venv/bin/python bench/testbed_slices.py [--stf-count 200] [--slices-per-sample 15]
+PostgreSQL: ``--postgres-url postgresql+asyncpg://USER:PASSWORD@HOST/DB`` (a server; a fresh
+database is created on it and dropped after), else the CI role at 127.0.0.1:5432 when it
+answers (``.ci/run``: controlroom / ``CONTROLROOM_TEST_PG_PASSWORD``), else skipped.
 
-Last line: ``testbed_slices slices_per_s=... raw_row_commits_per_s=...``.
+    .venv/bin/python bench/testbed_slices.py [--stf-count 200] [--slices-per-sample 15] [--postgres-url URL]
+
+Last line: ``testbed_slices slices_per_s=... [postgres_slices_per_s=...] bus_alone_per_s=... ratio=...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agents.testbed.bus.embedded import EmbeddedBus
-from agents.testbed.testbed import TestbedManager
-from workflows.store.database import default_url
-from workflows.store.store import Store
+from slice_throughput import run_embedded  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+from agents.testbed.bus.embedded import EmbeddedBus  # noqa: E402
+from agents.testbed.testbed import TestbedManager  # noqa: E402
+from workflows.store.database import default_url  # noqa: E402
+from workflows.store.store import Store  # noqa: E402
+
+CI_POSTGRES = "postgresql+asyncpg://controlroom:{password}@127.0.0.1:5432/controlroom_ci"
 
 
-async def full_run(state_dir: Path, stf_count: int, slices_per_sample: int, workers: int) -> tuple[int, float]:
-    async with Store.from_url(default_url(state_dir)) as store:
+async def full_run(url: str, stf_count: int, slices_per_sample: int, workers: int) -> tuple[int, float, float]:
+    """One execution through a complete testbed on the store at ``url``: (slices resolved, wall
+    seconds, writes per store transaction)."""
+    async with Store.from_url(url) as store:
         async with TestbedManager(store=store, bus_factory=EmbeddedBus, mode="inprocess", node_name="bench",
                                   heartbeat_interval_s=30.0, drain_timeout_s=600.0) as manager:
             await manager.start_testbed("slices")
+            writer = store.db.writer
+            flushes, writes = writer.flushes, writer.writes
             start = time.perf_counter()
             record = await manager.start_workflow("slices", parameters={
                 "stf_count": stf_count, "physics_period_count": 0, "slices_per_sample": slices_per_sample,
@@ -47,21 +71,37 @@ async def full_run(state_dir: Path, stf_count: int, slices_per_sample: int, work
             if record.status != "completed":
                 raise SystemExit(f"execution {record.execution_id} ended {record.status}: {record.error}")
             counts = await store.runs.slice_counts(record.execution_id)
-    return counts["done"] + counts["failed"], elapsed
+            per_flush = (writer.writes - writes) / max(1, writer.flushes - flushes)
+    return counts["done"] + counts["failed"], elapsed, per_flush
 
 
-async def raw_row_commits(path: Path, rows: int) -> float:
-    async with aiosqlite.connect(path, isolation_level=None) as conn:
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute("CREATE TABLE s (tf TEXT, id INTEGER, status TEXT, PRIMARY KEY (tf, id))")
-        await conn.executemany("INSERT INTO s VALUES (?, ?, 'queued')", [("tf", i) for i in range(rows)])
-        start = time.perf_counter()
-        for i in range(rows):
-            await conn.execute("BEGIN IMMEDIATE")
-            await conn.execute("UPDATE s SET status = 'done' WHERE tf = ? AND id = ?", ("tf", i))
-            await conn.execute("COMMIT")
-        return rows / (time.perf_counter() - start)
+@contextlib.asynccontextmanager
+async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
+    """A new database on the server of ``server_url`` (dropped after), as tests/support/pgdatabase.py."""
+    name = f"controlroom_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+def postgres_server(given: str | None) -> str | None:
+    """The PostgreSQL server to use: the one given, else the CI role on 127.0.0.1:5432 if it answers."""
+    if given:
+        return given
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            pass
+    except OSError:
+        return None
+    return CI_POSTGRES.format(password=os.environ.get("CONTROLROOM_TEST_PG_PASSWORD", "controlroom-ci-password"))
 
 
 async def main() -> None:
@@ -69,18 +109,37 @@ async def main() -> None:
     parser.add_argument("--stf-count", type=int, default=200)
     parser.add_argument("--slices-per-sample", type=int, default=15)
     parser.add_argument("--workers", type=int, default=30)
+    parser.add_argument("--postgres-url", default=None, help="a PostgreSQL server URL (postgresql+asyncpg://...)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
+    total = args.stf_count * args.slices_per_sample
+    bus_rate, _latencies = await run_embedded(total, prefetch=1, window=1000)
+    print(f"embedded bus alone, {total} slices (dispatcher -> 4 workers -> collector): {bus_rate:.0f} slices/s")
+
     tmp = Path(tempfile.mkdtemp(prefix="testbed_slices_"))
     try:
-        raw = await raw_row_commits(tmp / "raw.db", 2000)
-        resolved, elapsed = await full_run(tmp / "state", args.stf_count, args.slices_per_sample, args.workers)
+        resolved, elapsed, per_flush = await full_run(default_url(tmp / "state"), args.stf_count,
+                                                      args.slices_per_sample, args.workers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rate = resolved / elapsed
-    print(f"{args.stf_count} STFs x {args.slices_per_sample} slices: {resolved} slices resolved in {elapsed:.1f} s "
-          f"(load average {os.getloadavg()[0]:.1f})")
-    print(f"raw aiosqlite, one UPDATE + commit per row: {raw:.0f} rows/s")
-    print(f"testbed_slices slices_per_s={rate:.0f} raw_row_commits_per_s={raw:.0f}")
+    print(f"SQLite: {args.stf_count} STFs x {args.slices_per_sample} slices: {resolved} resolved in {elapsed:.2f} s "
+          f"= {rate:.0f} slices/s ({per_flush:.1f} writes per store transaction; load average "
+          f"{os.getloadavg()[0]:.1f})")
+    line = f"testbed_slices slices_per_s={rate:.0f}"
+
+    server = None if args.no_postgres else postgres_server(args.postgres_url)
+    if server is not None:
+        async with fresh_postgres(server) as url:
+            resolved, elapsed, per_flush = await full_run(url, args.stf_count, args.slices_per_sample, args.workers)
+        pg_rate = resolved / elapsed
+        print(f"PostgreSQL: {resolved} resolved in {elapsed:.2f} s = {pg_rate:.0f} slices/s "
+              f"({per_flush:.1f} writes per store transaction; load average {os.getloadavg()[0]:.1f})")
+        line += f" postgres_slices_per_s={pg_rate:.0f}"
+    else:
+        print("PostgreSQL: skipped (no --postgres-url and nothing answers on 127.0.0.1:5432)")
+    print("goals: SQLite >= 5,000 slices/s, PostgreSQL >= 3,000 slices/s")
+    print(f"{line} bus_alone_per_s={bus_rate:.0f} ratio={rate / bus_rate:.3f}")
 
 
 if __name__ == "__main__":
