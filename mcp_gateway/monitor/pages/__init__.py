@@ -11,8 +11,8 @@ if TYPE_CHECKING:
 
 
 def all_routes(monitor: Monitor) -> list[BaseRoute]:
-    from mcp_gateway.monitor.pages import characterization, execution, overview, signin, start
+    from mcp_gateway.monitor.pages import characterization, debugging, execution, overview, signin, start
 
     # characterization before execution: its paths are longer than /executions/{execution_id}
     return [*signin.routes(monitor), *overview.routes(monitor), *characterization.routes(monitor),
-            *execution.routes(monitor), *start.routes(monitor)]
+            *execution.routes(monitor), *start.routes(monitor), *debugging.routes(monitor)]

@@ -18,10 +18,11 @@ import pytest
 
 from tests.mcp_gateway.monitor.conftest import Up
 
-PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats"]
+PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats", "/ui/debugging"]
 FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}", "/ui/executions/{execution}/stats.csv",
          "/ui/executions/{execution}/stats.json"]
-CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout"]
+CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout",
+           "/ui/debugging/debug", "/ui/debugging/0123456789ab/approve"]
 
 
 def first_event(client, path: str) -> str:  # noqa: ANN001 - an httpx client
@@ -85,7 +86,8 @@ def test_a_change_without_its_csrf_token_is_refused(up: Up, alice_run: tuple[str
         assert client.post("/ui/signin", data={"token": token}).status_code == 403
     with closing(sign_in(up, token)) as client:
         for path, data in (("/ui/start/testbed", {"namespace": "alice-csrf"}),
-                           ("/ui/start/workflow", {"namespace": "alice-csrf"}), ("/ui/signout", {})):
+                           ("/ui/start/workflow", {"namespace": "alice-csrf"}),
+                           ("/ui/debugging/debug", {"namespace": "alice"}), ("/ui/signout", {})):
             refused = client.post(path, data=data)
             assert refused.status_code == 403 and "CSRF" in refused.text, path
             assert client.post(path, data={**data, "csrf": "wrong"}).status_code == 403
