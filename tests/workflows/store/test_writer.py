@@ -1,0 +1,85 @@
+"""The group-commit writer (workflows/store/writer.py), on SQLite and PostgreSQL: concurrent writes
+share one transaction and each caller gets its own result; a faulty write fails alone; a write
+whose caller was cancelled before its flush is not applied; a returned write is durable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from workflows.store import Store
+from workflows.store.errors import NotFound, StoreError
+from workflows.store.records import SliceIn, SliceMark
+from tests.workflows.store.conftest import Backend
+
+
+def _slices(tf: str, count: int) -> list[SliceIn]:
+    return [SliceIn(namespace="ns", execution_id="e1", run_number=1, tf_filename=tf, slice_id=i,
+                    start=i, end=i, tf_count=1) for i in range(count)]
+
+
+async def test_concurrent_writes_share_one_transaction_and_each_gets_its_result(store: Store) -> None:
+    writer = store.db.writer
+    before = writer.flushes
+    stfs, samples, slices, beat = await asyncio.gather(
+        asyncio.gather(*(store.runs.add_stf(f"f{i}.stf", "ns", "e1", 1, i, status="ready") for i in range(20))),
+        asyncio.gather(*(store.runs.add_tf_sample(f"f{i}.tf", f"f{i}.stf", "ns", "e1", 1, 0, 9, 10)
+                         for i in range(5))),
+        asyncio.gather(store.runs.add_slices(_slices("f0.tf", 15)), store.runs.add_slices(_slices("f0.tf", 3)),
+                       store.runs.add_slices(_slices("f1.tf", 4))),
+        store.agents.upsert_agent("data-agent-ns-1", "ns", "data", "READY", pid=7),
+    )
+    assert writer.flushes - before == 1  # 29 calls, one transaction
+    assert [r.filename for r in stfs] == [f"f{i}.stf" for i in range(20)]
+    assert [r.sequence for r in stfs] == list(range(20))
+    assert [r.tf_filename for r in samples] == [f"f{i}.tf" for i in range(5)]
+    assert slices == [15, 0, 4]  # the second call's 3 slices were already queued by the first
+    assert beat.pid == 7 and beat.status == "READY"
+
+    applied = await asyncio.gather(
+        store.runs.mark_slices([SliceMark(tf_filename="f0.tf", slice_id=0, status="done", worker="w1")],
+                               {"results:e1": 1}),
+        store.runs.mark_slices([SliceMark(tf_filename="f0.tf", slice_id=1, status="done", worker="w2"),
+                                SliceMark(tf_filename="nope.tf", slice_id=0, status="done")], {"results:e1": 2}),
+    )
+    assert applied == [1, 1]
+    assert await store.counters.current("results:e1") == 3
+    assert (await store.runs.get_slice("f0.tf", 1)).assigned_worker == "w2"
+
+
+async def test_a_faulty_write_fails_alone(store: Store) -> None:
+    await store.runs.add_stf("a.stf", "ns", "e1", 1, 1)
+    good, missing, broken, other = await asyncio.gather(
+        store.runs.set_stf_status("a.stf", "processed"),
+        store.runs.set_stf_status("missing.stf", "processed"),
+        store.runs.add_stf("bad.stf", None, "e1", 1, 2),  # type: ignore[arg-type] - NOT NULL refuses it
+        store.runs.add_stf("b.stf", "ns", "e1", 1, 3),
+        return_exceptions=True,
+    )
+    assert not isinstance(good, BaseException) and good.status == "processed"
+    assert isinstance(missing, NotFound)  # one item of a batch: the others of its kind still apply
+    assert isinstance(broken, StoreError) and not isinstance(broken, NotFound)  # the flush was retried alone
+    assert not isinstance(other, BaseException) and other.filename == "b.stf"
+    assert (await store.runs.get_stf("b.stf")).sequence == 3
+    with pytest.raises(NotFound):
+        await store.runs.get_stf("bad.stf")
+
+
+async def test_a_write_cancelled_before_its_flush_is_not_applied(store: Store) -> None:
+    task = asyncio.create_task(store.runs.add_stf("cancelled.stf", "ns", "e1", 1, 1))
+    await asyncio.sleep(0)  # the call is queued; the writer has not taken it yet
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await store.runs.add_stf("after.stf", "ns", "e1", 1, 2)  # the writer runs on
+    with pytest.raises(NotFound):
+        await store.runs.get_stf("cancelled.stf")
+
+
+async def test_a_returned_write_is_visible_to_another_connection(backend: Backend, store: Store) -> None:
+    await store.runs.add_slices(_slices("d.tf", 2))
+    await store.runs.mark_slices([SliceMark(tf_filename="d.tf", slice_id=0, status="done", worker="w")])
+    async with backend.store() as other:
+        assert (await other.runs.get_slice("d.tf", 0)).status == "done"
+        assert (await other.runs.slice_counts("e1"))["queued"] == 1
