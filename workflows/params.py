@@ -5,6 +5,10 @@
 are one flat model instance: the section defaults, overridden by the workflow section, by
 testbed.toml and by the caller (see :mod:`workflows.config`). Times are simulated seconds.
 
+These models are the only declaration of the workflows' parameters and defaults: the testbed's
+agents read an execution through a subclass of :class:`FastProcessingParameters`
+(``agents.testbed.parameters.ExecutionParameters``), so a default changed here is theirs too.
+
 Every count has a static upper bound here (the engine's sanity ceiling, far above any real run);
 the node's own, lower limits (``NodeSettings.limits``: ``max_stf_count``, ``max_worker_count``)
 are checked when an execution starts (:mod:`workflows.limits`).

@@ -118,8 +118,3 @@ class ParameterCache:
             self._cache[execution_id] = params
         return params
 
-
-TESTBED_PARAMETERS: dict[str, tuple[type, float, float]] = {
-    name: (float, *TestbedKnobs.bounds(name)) for name in TestbedKnobs.model_fields
-}
-"""Derived from :class:`TestbedKnobs` (name -> (type, min, max)); kept while the old manager imports it."""

@@ -66,7 +66,7 @@ async def test_crashing_agent_restarts_with_backoff_and_is_logged(store: Store) 
 async def test_killed_inprocess_agent_comes_back(manager: TestbedManager, store: Store) -> None:
     await manager.start_testbed("eta")
     name = "data-agent-eta-1"
-    entry = manager._testbeds["eta"].supervisor.agents[name]
+    entry = manager.state.testbeds["eta"].supervisor.agents[name]
     first = entry.runner
     assert first is not None
     await first.kill()  # what a crash looks like to the supervisor
