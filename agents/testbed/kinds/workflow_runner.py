@@ -20,7 +20,8 @@ config's ``directory`` and must have the version the execution was started with.
 
 Every message the workflow emits is published on the ``daq`` topic, in order, and written to
 the store in batches (messages, state events, the run row, the execution's phase and STF
-count) by one pump task per execution: the executor's ``emit`` only appends to a list.
+count; :class:`~agents.testbed.kinds.run_recorder.RunRecorder`) by one pump task per execution:
+the executor's ``emit`` only appends to a list.
 The runner owns the run rows (``start_run`` -> running, ``end_run`` -> ended with
 ``total_stf_files``): it is the one agent that knows a run must be closed even when every
 other agent is down. Execution changes are announced on the ``execution`` topic.
@@ -31,18 +32,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from agents.tasks.run import run_workflow
 from agents.tasks.scheduler import TaskRunSummary, TaskScheduler
-from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
+from agents.testbed.framework.agent import Agent
+from agents.testbed.kinds.run_recorder import RunningExecution, RunRecorder
 from agents.testbed.messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
 from agents.testbed.messages import RunWorkflow, StatusRequest, StopWorkflow
 from agents.testbed.parameters import ExecutionParameters
-from pathlib import Path
-
 from workflows.config import ExpandedConfig
 from workflows.definitions import WorkflowDefinition, get_definition, registry
 from workflows.errors import WorkflowError
@@ -50,11 +53,10 @@ from workflows.executor import ExecutionOutcome, WorkflowExecutor
 from workflows.params import SECTION_MODELS
 from workflows.store.errors import NotFound, StoreError, StoreUnavailable
 from workflows.store.outage import outage_bound_s, retry_unavailable
-from workflows.store.records import MessageIn, StateEventIn
+from workflows.store.records import ExecutionRecord
 from workflows.tasks.bridge import task_workflow_of
 from workflows.tasks.workflow import TaskWorkflow
 
-STATE_MESSAGES = frozenset({"run_imminent", "start_run", "pause_run", "resume_run", "end_run"})
 FINAL_PHASE = "no_beam/not_ready"
 """Where a completed DAQ run ends (after end_run's beam/not_ready, with no message of its own)."""
 SWEEP_INTERVAL_S = 10.0
@@ -73,24 +75,7 @@ class _Closing:
     stf_count: int
 
 
-@dataclass
-class _Running:
-    """One execution this runner is running."""
-
-    execution_id: str
-    executor: WorkflowExecutor | None = None
-    scheduler: TaskScheduler | None = None
-    stop_reason: str | None = None
-    outbox: list[dict[str, Any]] = field(default_factory=list)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    run_number: int | None = None
-    phase: str = "no_beam/not_ready"
-    stf_count: int = 0
-    run_ended: bool = False
-    finished: bool = False
-
-
-def execution_definition(record: Any) -> WorkflowDefinition:
+def execution_definition(record: ExecutionRecord) -> WorkflowDefinition:
     """The definition a stored execution runs: from the registry, or its generated directory.
 
     A generated task workflow started on this node but run by a runner in another process is not
@@ -112,7 +97,7 @@ def execution_definition(record: Any) -> WorkflowDefinition:
     return definition
 
 
-def workflow_parameters(record: Any, definition: WorkflowDefinition | None = None) -> Any:
+def workflow_parameters(record: ExecutionRecord, definition: WorkflowDefinition | None = None) -> BaseModel:
     """The workflow's parameter model instance for a stored execution."""
     expanded = ExpandedConfig.model_validate(record.config)
     if expanded.kind == "task" and definition is not None:
@@ -128,10 +113,12 @@ class WorkflowRunnerAgent(Agent):
     agent_type = "workflow_runner"
 
     async def setup(self) -> None:
-        self.running: dict[str, _Running] = {}
+        self.running: dict[str, RunningExecution] = {}
         self._unclosed: dict[str, _Closing] = {}
         self._outage_s = float(self.options.get("store_outage_s", outage_bound_s()))
         self._sweep_s = float(self.options.get("store_sweep_s", SWEEP_INTERVAL_S))
+        self._recorder = RunRecorder(self.store, self.namespace, sender=self.name, destination=self.to.daq,
+                                     write=self._write)
         await self._close_orphans()
         await self.subscribe(self.to.workflow_control, self.on_control)
         self.spawn(self._sweep_loop(), f"runner-sweep-{self.name}")
@@ -144,7 +131,7 @@ class WorkflowRunnerAgent(Agent):
         for record in page.items:
             if record.execution_id in self.running or record.execution_id in self._unclosed:
                 continue
-            entry = _Running(record.execution_id, run_number=record.run_number, phase=record.phase or "no_beam/not_ready",
+            entry = RunningExecution(record.execution_id, run_number=record.run_number, phase=record.phase or "no_beam/not_ready",
                              stf_count=record.stf_count)
             await self._close_failed(entry, reason or f"the workflow runner ended while this execution ran (killed or "
                                                       f"crashed); {self.name} restarted and closed it; start the "
@@ -166,7 +153,7 @@ class WorkflowRunnerAgent(Agent):
 
     async def _sweep(self) -> None:
         for execution_id, closing in list(self._unclosed.items()):
-            entry = _Running(execution_id, run_number=closing.run_number, phase=closing.phase,
+            entry = RunningExecution(execution_id, run_number=closing.run_number, phase=closing.phase,
                              stf_count=closing.stf_count)
             with contextlib.suppress(StoreError):
                 await self._end_run(entry)
@@ -199,7 +186,7 @@ class WorkflowRunnerAgent(Agent):
             if msg.execution_id in self.running:
                 self.log.warning("run_workflow %s ignored: already running here", msg.execution_id)
                 return
-            entry = _Running(msg.execution_id)
+            entry = RunningExecution(msg.execution_id)
             self.running[msg.execution_id] = entry
             self.spawn(self._run(entry), f"execution-{msg.execution_id}")
         elif isinstance(msg, StopWorkflow):
@@ -223,11 +210,11 @@ class WorkflowRunnerAgent(Agent):
         record = await self.store.executions.get(msg.execution_id)
         if record.status == "pending":
             await self.store.executions.set_status(msg.execution_id, "terminated", error=f"stopped before it started: {reason}")
-            await self._announce(_Running(msg.execution_id), "terminated", "terminated", error=reason)
+            await self._announce(RunningExecution(msg.execution_id), "terminated", "terminated", error=reason)
 
     # --- one execution -----------------------------------------------------------------------
 
-    async def _run(self, entry: _Running) -> None:
+    async def _run(self, entry: RunningExecution) -> None:
         execution_id = entry.execution_id
         pump: asyncio.Task[None] | None = None
         try:
@@ -305,7 +292,7 @@ class WorkflowRunnerAgent(Agent):
             if not self.running:
                 self.execution_id = None
 
-    async def _run_tasks(self, entry: _Running, workflow: TaskWorkflow, parameters: Any,
+    async def _run_tasks(self, entry: RunningExecution, workflow: TaskWorkflow, parameters: BaseModel,
                          realtime: bool) -> TaskRunSummary:
         """Await the task workflow's scheduler on this runner's bus (the testbed's workers serve it)."""
         execution_id = entry.execution_id
@@ -343,7 +330,7 @@ class WorkflowRunnerAgent(Agent):
                            "compute_s": round(summary.compute_s, 6)})
         return summary
 
-    async def _close_tasks(self, entry: _Running, summary: TaskRunSummary) -> None:
+    async def _close_tasks(self, entry: RunningExecution, summary: TaskRunSummary) -> None:
         error = summary.reason if summary.status != "completed" else None
         if summary.status == "terminated":
             error = entry.stop_reason or summary.reason or "terminated"
@@ -361,11 +348,11 @@ class WorkflowRunnerAgent(Agent):
               extra={"execution_id": entry.execution_id})
         await self._announce(entry, summary.status, summary.status, error=error)
 
-    def _emit(self, entry: _Running, body: dict[str, Any]) -> None:
+    def _emit(self, entry: RunningExecution, body: dict[str, Any]) -> None:
         entry.outbox.append(body)
         entry.wakeup.set()
 
-    async def _pump(self, entry: _Running) -> None:
+    async def _pump(self, entry: RunningExecution) -> None:
         try:
             while True:
                 await entry.wakeup.wait()
@@ -382,67 +369,18 @@ class WorkflowRunnerAgent(Agent):
                 entry.scheduler.stop("the workflow's messages could not be stored")
             raise
 
-    async def _drain(self, entry: _Running) -> None:
+    async def _drain(self, entry: RunningExecution) -> None:
         """Publish what the workflow emitted, in order, then write it to the store as one batch."""
         while entry.outbox:
             batch = list(entry.outbox)  # removed only once recorded: a cancelled drain is repeated, not lost
             for body in batch:
                 await self.bus.publish(self.to.daq, body, headers={"msg_type": body["msg_type"], "sender": self.name})
-            await self._record(entry, batch)
+            change = await self._recorder.record(entry, batch)
+            if change is not None:
+                await self._announce(entry, change, "running")
             del entry.outbox[: len(batch)]
 
-    async def _record(self, entry: _Running, batch: list[dict[str, Any]]) -> None:
-        """One batch into the store: the run row (its latest state only), state events, messages,
-        the execution's phase and STF count."""
-        store = self.store
-        phase_before, stfs_before = entry.phase, entry.stf_count
-        last_state: dict[str, Any] | None = None
-        events: list[dict[str, Any]] = []
-        for body in batch:
-            kind = body["msg_type"]
-            if kind == "stf_gen":
-                entry.stf_count += 1
-            elif kind in STATE_MESSAGES:
-                entry.phase = f"{body['state']}/{body['substate']}"
-                events.append(body)
-                if kind == "start_run" or kind == "end_run":
-                    await self._write(lambda b=body: store.runs.start_run(
-                        b["run_id"], self.namespace, execution_id=entry.execution_id, state=b["state"],
-                        substate=b["substate"]), f"record {kind} of {entry.execution_id}")
-                if kind == "end_run":
-                    await self._write(lambda b=body: store.runs.update_run_state(b["run_id"], b["state"], b["substate"]),
-                                      f"record end_run of {entry.execution_id}")
-                    await self._write(lambda b=body: store.runs.end_run(b["run_id"], b["total_stf_files"]),
-                                      f"record end_run of {entry.execution_id}")
-                    entry.run_ended = True
-                    last_state = None
-                elif kind in ("pause_run", "resume_run"):
-                    last_state = body
-        what = f"record the messages of {entry.execution_id}"
-        if last_state is not None:
-            state = last_state
-            await self._write(lambda: store.runs.update_run_state(state["run_id"], state["state"], state["substate"]),
-                              what)
-        state_events = [
-            StateEventIn(namespace=self.namespace, event_type=body["msg_type"], state=body["state"],
-                         substate=body["substate"], execution_id=entry.execution_id, run_number=body["run_id"],
-                         simulation_tick=body.get("simulation_tick"),
-                         data={k: v for k, v in body.items() if k in ("total_stf_files", "reason")})
-            for body in events
-        ]
-        await self._write(lambda: store.events.add_state_events(state_events), what)
-        messages = [
-            MessageIn(namespace=self.namespace, execution_id=entry.execution_id, run_number=body.get("run_id"),
-                      msg_type=body["msg_type"], sender=self.name, destination=self.to.daq, body=body)
-            for body in batch
-        ]
-        await self._write(lambda: store.events.add_messages(messages), what)
-        if entry.phase != phase_before or entry.stf_count != stfs_before:
-            await self._write(lambda: store.executions.set_status(entry.execution_id, "running", phase=entry.phase,
-                                                                  stf_count=entry.stf_count), what)
-            await self._announce(entry, "phase" if entry.phase != phase_before else "stf", "running")
-
-    async def _close(self, entry: _Running, outcome: ExecutionOutcome) -> None:
+    async def _close(self, entry: RunningExecution, outcome: ExecutionOutcome) -> None:
         error = outcome.error
         if outcome.status == "terminated":
             error = entry.stop_reason or f"terminated ({outcome.cause})"
@@ -463,7 +401,7 @@ class WorkflowRunnerAgent(Agent):
               extra={"execution_id": entry.execution_id})
         await self._announce(entry, outcome.status, outcome.status, error=error)
 
-    async def _fail(self, entry: _Running, error: str) -> None:
+    async def _fail(self, entry: RunningExecution, error: str) -> None:
         try:
             await self._write(lambda: self.store.executions.set_status(entry.execution_id, "failed", error=error),
                               f"close {entry.execution_id} failed")
@@ -478,7 +416,7 @@ class WorkflowRunnerAgent(Agent):
         with contextlib.suppress(Exception):
             await self._announce(entry, "failed", "failed", error=error)
 
-    async def _abandon(self, entry: _Running, error: str) -> None:
+    async def _abandon(self, entry: RunningExecution, error: str) -> None:
         """Close an execution whose runner is going away (stop the executor, end the run):
         ``terminated`` when the runner was asked to stop, ``failed`` when it was killed or crashed."""
         with contextlib.suppress(Exception):
@@ -495,27 +433,27 @@ class WorkflowRunnerAgent(Agent):
             await self.store.executions.set_status(entry.execution_id, "terminated", error=error)
             await self._announce(entry, "terminated", "terminated", error=error)
 
-    async def _end_run(self, entry: _Running) -> None:
+    async def _end_run(self, entry: RunningExecution) -> None:
         if entry.run_number is not None and not entry.run_ended:
             run_number = entry.run_number
             run = await self._write(lambda: self.store.runs.get_run(run_number), f"end run {run_number}")
             if run.status == "running":
                 await self._write(lambda: self.store.runs.end_run(run_number, entry.stf_count), f"end run {run_number}")
 
-    def _leave_to_sweep(self, entry: _Running, status: str, error: str | None, exc: Exception) -> None:
+    def _leave_to_sweep(self, entry: RunningExecution, status: str, error: str | None, exc: Exception) -> None:
         """The closing write failed past the outage bound: keep it for the sweep (never left ``running``)."""
         self._unclosed[entry.execution_id] = _Closing(status, error, entry.phase, entry.run_number, entry.stf_count)
         self.log.error("execution %s could not be closed %s (%s); the runner writes it every %.0f s until the "
                        "database answers", entry.execution_id, status, exc, self._sweep_s,
                        extra={"execution_id": entry.execution_id})
 
-    async def _close_failed(self, entry: _Running, error: str) -> None:
+    async def _close_failed(self, entry: RunningExecution, error: str) -> None:
         """End the execution's run and close it ``failed`` with ``error`` (logged, announced)."""
         with contextlib.suppress(Exception):
             await self._end_run(entry)
         await self._fail(entry, error)
 
-    async def _announce(self, entry: _Running, event: ExecutionEvent, status: str, error: str | None = None) -> None:
+    async def _announce(self, entry: RunningExecution, event: ExecutionEvent, status: str, error: str | None = None) -> None:
         await self.publish(
             self.to.execution,
             ExecutionStatusChanged(namespace=self.namespace, execution_id=entry.execution_id, event=event,

@@ -17,7 +17,8 @@ from sqlalchemy.engine import make_url
 from agents.testbed.framework.agent import AgentContext
 from agents.testbed.bus.embedded import EmbeddedBus
 from agents.ai.evaluation.chaos import BrokerProxy
-from agents.testbed.kinds.workflow_runner import WorkflowRunnerAgent, _Running
+from agents.testbed.kinds.run_recorder import RunningExecution
+from agents.testbed.kinds.workflow_runner import WorkflowRunnerAgent
 from agents.testbed.testbed import TestbedManager
 from workflows.store.errors import StoreUnavailable
 from workflows.store.outage import retry_unavailable
@@ -142,7 +143,7 @@ async def test_a_failure_met_during_an_outage_is_written_once_the_database_is_ba
     async with _runner(proxied, store_sweep_s=3600.0) as runner:
         execution = await _running_execution(direct)
         await proxy.cut()
-        failing = asyncio.create_task(runner._fail(_Running(execution.execution_id), "boom: the test failed it"))
+        failing = asyncio.create_task(runner._fail(RunningExecution(execution.execution_id), "boom: the test failed it"))
         await _until(lambda: failing.done() or _logged(caplog, "the database is unavailable"),
                      "the runner met the outage or gave up")
         assert not failing.done(), "the runner gave up on the closing write at once"
@@ -160,7 +161,7 @@ async def test_past_the_bound_the_sweep_closes_it_and_every_execution_left_runni
     async with _runner(proxied, store_outage_s=0.0, store_sweep_s=0.2) as runner:
         execution = await _running_execution(direct)
         await proxy.cut()
-        await runner._close_failed(_Running(execution.execution_id), "boom: failed while the database was away")
+        await runner._close_failed(RunningExecution(execution.execution_id), "boom: failed while the database was away")
         assert _logged(caplog, "could not be closed failed")
         assert (await direct.executions.get(execution.execution_id)).status == "running"
         orphan = await _running_execution(direct)  # a closing write lost without a trace
