@@ -30,12 +30,15 @@ from agents.testbed.parameters import TestbedKnobs
 from workflows.config import expand_config
 from workflows.definitions import registry
 from workflows.errors import WorkflowError
+from workflows.params import FastProcessingParameters
 from workflows.store.errors import NotFound
 from workflows.store.records import TERMINAL_STATUSES, ExecutionRecord
 from workflows.tasks.bridge import task_workflow_of
 
 ProgressCallback = Callable[[ExecutionProgress], Awaitable[None]]
 PROGRESS_MIN_GAP_S = 0.2
+SLICES_PER_SAMPLE: int = FastProcessingParameters.model_fields["slices_per_sample"].default
+"""The workflow model's default, for an execution that does not carry the parameter (as the agents read it)."""
 
 __all__ = ["ExecutionControl", "ProgressCallback"]
 
@@ -127,7 +130,6 @@ class ExecutionControl:
                 definition.source_hash, effective, realtime, reason=reason, node=state.node_name,
                 definition_version=definition.version,
             )
-        testbed.slices_per_sample = int(effective.get("slices_per_sample", 15))
         await bus.publish(Destinations.of(namespace).workflow_control,
                           RunWorkflow(namespace=namespace, execution_id=record.execution_id).model_dump(mode="json"))
         return record
@@ -305,7 +307,7 @@ class ExecutionControl:
         if "fastmon" in types and samples < stf_total:
             return False
         if "fast_processing" in types and "fastmon" in types:
-            per_sample = int(record.parameters.get("slices_per_sample", testbed.slices_per_sample))
+            per_sample = int(record.parameters.get("slices_per_sample", SLICES_PER_SAMPLE))
             resolved = slices.get("done", 0) + slices.get("failed", 0)
             if resolved < samples * per_sample:
                 return False

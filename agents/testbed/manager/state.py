@@ -47,7 +47,6 @@ class RunningTestbed:
     started_at: datetime
     supervisor: Supervisor
     agent_types: set[str]
-    slices_per_sample: int = 15
     subscriptions: list[Subscription] = field(default_factory=list)
     beats: dict[str, Heartbeat] = field(default_factory=dict)
     drained: set[str] = field(default_factory=set)
