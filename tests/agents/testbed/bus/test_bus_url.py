@@ -64,3 +64,23 @@ async def test_a_stomp_bus_from_a_url_carries_messages(stomp_address: tuple[str,
         await bus.subscribe(topic, handler)
         await bus.publish(topic, {"n": 1})
         assert await inbox.wait_for(1) == [{"n": 1}]
+
+
+def test_no_module_outside_the_bus_package_constructs_an_adapter() -> None:
+    """The adapter is chosen in one place: only agents/testbed/bus/ calls StompBus(...) or EmbeddedBus(...)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    bus_package = root / "agents" / "testbed" / "bus"
+    offenders = []
+    for package in ("mcp_gateway", "mcp_nodes", "agents", "workflows", "prov_agent", "skills"):
+        for path in sorted((root / package).rglob("*.py")):
+            if bus_package in path.parents:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                    if name in ("StompBus", "EmbeddedBus"):
+                        offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == [], f"construct buses with agents.testbed.bus.bus_from_url, not: {offenders}"
