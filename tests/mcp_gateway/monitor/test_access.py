@@ -18,7 +18,8 @@ import pytest
 
 from tests.mcp_gateway.monitor.conftest import Up
 
-PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats", "/ui/debugging"]
+PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats", "/ui/debugging",
+         "/ui/logs", "/ui/logs?execution_id={execution}"]
 FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}", "/ui/executions/{execution}/stats.csv",
          "/ui/executions/{execution}/stats.json"]
 CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout",
@@ -122,6 +123,8 @@ def test_one_namespace_never_sees_another(up: Up, alice_run: tuple[str, str]) ->
                 assert "alice" not in body, path
             for path in FEEDS:
                 assert "alice" not in first_event(client, path.format(execution=execution)).replace(execution, "X"), path
+        asked = bob.get("/ui/logs", params={"namespace": "alice"})  # named outright: refused, no line shown
+        assert asked.status_code == 400 and "data-log" not in asked.text and "not granted" in asked.text
         stop = bob.post(f"/ui/executions/{execution}/stop")
         assert stop.status_code == 400 and "alice" not in stop.text.replace(execution, "X")
 
@@ -169,3 +172,42 @@ def test_the_characterization_downloads_and_the_cli_print_one_table(up: Up, alic
     for (section, metric, value), line in zip(rows, lines[1:], strict=True):
         assert line.split(None, 2 if " " not in section else 3)[0] == section.split()[0] and metric in line
         assert line.rstrip().endswith(value), (line, value)
+
+
+def log_ids(body: str) -> list[int]:
+    return [int(i) for i in re.findall(r'data-log="(\d+)"', body)]
+
+
+def test_logs_filter_and_page(up: Up, alice_run: tuple[str, str]) -> None:
+    token, execution = alice_run
+    with up.client(token) as alice:
+        deadline = time.monotonic() + 30  # agents flush their log lines every 0.5 s
+        first = alice.get("/ui/logs", params={"limit": "20"})
+        while 'id="next-page"' not in first.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+            first = alice.get("/ui/logs", params={"limit": "20"})
+        assert first.status_code == 200
+        ids = log_ids(first.text)
+        times = re.findall(r'<tr data-log="\d+"><td>([^<]+)</td>', first.text)
+        assert len(ids) == 20 and times == sorted(times, reverse=True)  # newest first
+        next_url = re.search(r'href="(/ui/logs\?[^"]*)" id="next-page"', first.text).group(1)  # type: ignore[union-attr]
+        second = alice.get(next_url.replace("&amp;", "&"))
+        assert log_ids(second.text) and not set(log_ids(second.text)) & set(ids)  # the next page, no overlap
+        assert max(re.findall(r'<tr data-log="\d+"><td>([^<]+)</td>', second.text)) <= min(times)
+        assert 'id="first-page"' in second.text
+
+        agent = re.search(r'<td class="level-[A-Z]+">[A-Z]+</td><td>([^<]+)</td>', first.text).group(1)  # type: ignore[union-attr]
+        by_agent = alice.get("/ui/logs", params={"agent": agent, "limit": "200"}).text
+        assert log_ids(by_agent) and set(re.findall(r'</td><td>([^<]+)</td>\s*<td>', by_agent)) == {agent}
+        errors = alice.get("/ui/logs", params={"level": "WARNING", "limit": "200"}).text
+        assert set(re.findall(r'class="level-([A-Z]+)"', errors)) <= {"WARNING", "ERROR", "CRITICAL"}
+        of_run = alice.get("/ui/logs", params={"execution_id": execution, "limit": "200"}).text
+        assert log_ids(of_run) and of_run.count(f">{execution}</a>") == len(log_ids(of_run))
+        messages = re.findall(r'<td>([^<]*)</td></tr>', first.text)
+        word = next(w for m in messages for w in m.split() if len(w) >= 5 and w.isalpha())
+        found = alice.get("/ui/logs", params={"search": word, "limit": "200"}).text
+        rows = re.findall(r'<tr data-log=.*?</tr>', found, re.S)
+        assert rows and all(word in row for row in rows), word
+        assert log_ids(alice.get("/ui/logs", params={"end_time": "2000-01-01T00:00"}).text) == []
+        bad = alice.get("/ui/logs", params={"start_time": "yesterday"})
+        assert bad.status_code == 400 and 'id="error-start_time"' in bad.text and "start_time must be" in bad.text

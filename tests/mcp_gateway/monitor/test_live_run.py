@@ -54,6 +54,11 @@ def test_a_person_starts_a_testbed_and_a_workflow_and_watches_it_live(up: Up, br
     assert page.wait_for("#download-csv").get_attribute("href").endswith("/stats.csv")
     page.shot("characterization")
 
+    execution = url.rstrip("/").rsplit("/", 1)[-1]
+    page.open(f"logs?execution_id={execution}")
+    page.wait_text("#logs", lambda text: execution in text)
+    page.shot("logs")
+
     page.open("/")
     page.wait_text("[data-namespace='alice'] h3", lambda text: "ready" in text)
     page.wait_text("tr[data-execution]", lambda text: "completed" in text)
