@@ -1,7 +1,11 @@
 """The gateway's provenance observer: each `CallRecord` becomes one PROV-AGENT gateway_call record.
 
-The recorder's hot path only appends to the writer's buffer (about 1 µs); hashing and storage
-happen in the writer's periodic flush, so recording never delays the caller's answer.
+The hot path only queues the record's references and timing (about 2 µs); redaction, the
+statements, hashing and storage happen in the writer's thread and periodic flush. When the
+writer's bounded queue is full (the store is far slower than the calls), the observer waits
+for room without blocking the event loop, so the call's answer is delayed rather than its
+record lost; only a store that makes no room within the writer's ``block_s`` loses records,
+and those are counted and noted in the stream (docs/provenance.md, "The writer").
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class ProvCallObserver:
         self.recorder = recorder
 
     async def on_call(self, record: CallRecord) -> None:
+        writer = self.recorder.writer
+        if writer.full:
+            await writer.wait_for_room()
         self.recorder.gateway_call(
             principal=record.user,
             client_name=record.client or "unknown-client",

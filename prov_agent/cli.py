@@ -125,22 +125,26 @@ def export(
     database_url: DatabaseUrl = None,
     state_dir: StateDir = None,
 ) -> int:
-    """Write the PROV document of a scope as PROV-JSON or PROV-N."""
-    from prov_agent.export import export_document, serialise
+    """Write the PROV document of a scope as PROV-JSON or PROV-N (streamed: any size)."""
+    from prov_agent.export import stream_export
     from prov_agent.queries import Scope
 
-    async def work(store):  # type: ignore[no-untyped-def]
-        return serialise(await export_document(store, Scope.parse(scope, since, until)), format)
-
     try:
-        text = _run(database_url, state_dir, work)
+        parsed = Scope.parse(scope, since, until)
     except ProvError as exc:
         return _fail(exc)
-    if output is None:
-        print(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        print(f"wrote {output} ({len(text)} characters)", file=sys.stderr)
+    sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
+    try:
+        count = _run(database_url, state_dir, lambda store: stream_export(store, parsed, format, sink.write))
+        if output is None:
+            sink.write("\n")
+    except ProvError as exc:
+        return _fail(exc)
+    finally:
+        if output is not None:
+            sink.close()
+    if output is not None:
+        print(f"wrote {output} ({output.stat().st_size:,} bytes, {count:,} records)", file=sys.stderr)
     return 0
 
 

@@ -1,11 +1,18 @@
-"""Export records as a W3C PROV document (``prov.model.ProvDocument``): PROV-JSON or PROV-N.
+"""Export records as W3C PROV: PROV-JSON or PROV-N, streamed, or as a ``prov.model.ProvDocument``.
 
 Elements declared by several records merge by id (attributes: later wins; an activity's
 start is the earliest and its end the latest seen); identical relations are written once.
-Export is an offline step: building PROV documents costs far more than capturing records.
 
->>> # doc = await export_document(store, Scope.parse("execution:stf_datataking-alice-0001"))
->>> # text = serialise(doc, "provn")
+:func:`stream_export` is the export for any size: it reads the scope's records in batches,
+keeps only the merged statements (plain tuples and the bodies' own attribute dicts, no
+``ProvDocument``) and writes the document section by section through a ``write`` callable,
+so the text is never whole in memory. It writes what the ``prov`` library's serialisers
+write for the same statements (``prov.read`` gives a document equal to :func:`to_document`;
+tests/prov_agent/test_export_stream.py compares them). :func:`export_document` builds the
+document in memory (small scopes; the MCP tool, tests).
+
+>>> # with open("run.provn", "w") as out:
+>>> #     await stream_export(store, Scope.parse("execution:stf_datataking-alice-0001"), "provn", out.write)
 """
 
 from __future__ import annotations
@@ -22,11 +29,15 @@ from prov_agent import ids
 from prov_agent.chain import StoredRow
 from prov_agent.errors import ExportError
 from prov_agent.model import CLASSES
-from prov_agent.queries import Scope, select_rows
+from prov_agent.provtext import Write, check, write_json, write_provn
+from prov_agent.queries import Scope, iter_rows, select_rows
 from prov_agent.store import ProvStore
 
 ExportFormat = Literal["json", "provn"]
 FORMATS: tuple[str, ...] = ("json", "provn")
+
+# element: [class, attrs, start, end]; attrs is the body's own dict until a second declaration
+_Element = list[Any]
 
 
 def _time(text: str | None) -> datetime | None:
@@ -35,28 +46,52 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _merge(
-    bodies: list[dict[str, Any]],
-) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str, str], None], set[str]]:
-    """Elements merged by id, relations de-duplicated, and the ids referenced but not declared."""
-    elements: dict[str, dict[str, Any]] = {}
-    relations: dict[tuple[str, str, str], None] = {}
-    for body in bodies:
+class Statements:
+    """Elements merged by id and relations de-duplicated, fed one record body at a time."""
+
+    def __init__(self) -> None:
+        self.elements: dict[str, _Element] = {}
+        self.relations: dict[tuple[str, str, str], None] = {}
+
+    def add(self, body: dict[str, Any]) -> None:
+        elements = self.elements
         for e in body.get("elements", ()):
-            have = elements.get(e["id"])
+            ident = e["id"]
+            have = elements.get(ident)
             if have is None:
-                elements[e["id"]] = {"class": e["class"], "attrs": dict(e.get("attrs", {})),
-                                     "start": e.get("start"), "end": e.get("end")}
+                elements[ident] = [e["class"], e.get("attrs") or {}, e.get("start"), e.get("end")]
                 continue
-            have["attrs"].update(e.get("attrs", {}))
-            if e.get("start") and (have["start"] is None or e["start"] < have["start"]):
-                have["start"] = e["start"]
-            if e.get("end") and (have["end"] is None or e["end"] > have["end"]):
-                have["end"] = e["end"]
+            attrs = e.get("attrs")
+            if attrs:
+                have[1] = {**have[1], **attrs}  # a new dict: the first body's stays as it was
+            start, end = e.get("start"), e.get("end")
+            if start and (have[2] is None or start < have[2]):
+                have[2] = start
+            if end and (have[3] is None or end > have[3]):
+                have[3] = end
+        relations = self.relations
         for r in body.get("relations", ()):
             relations[(r["rel"], r["src"], r["dst"])] = None
-    referenced = {i for key in relations for i in key[1:]}
-    return elements, relations, referenced - elements.keys()
+
+    def missing(self) -> set[str]:
+        """Ids the relations refer to that no record in the scope declares."""
+        referenced = {i for key in self.relations for i in key[1:]}
+        return referenced - self.elements.keys()
+
+    def declare(self, rows: Iterable[StoredRow], missing: set[str]) -> None:
+        """Take the elements of ``missing`` ids from out-of-scope ``rows`` (nothing else of them)."""
+        for row in rows:
+            for e in json.loads(row.body).get("elements", ()):
+                if e["id"] in missing and e["id"] not in self.elements:
+                    self.elements[e["id"]] = [e["class"], e.get("attrs") or {}, e.get("start"), e.get("end")]
+
+
+def _merge(rows: Iterable[StoredRow]) -> Statements:
+    statements = Statements()
+    loads = json.loads
+    for row in rows:
+        statements.add(loads(row.body))
+    return statements
 
 
 def to_document(rows: Iterable[StoredRow], declarations: Iterable[StoredRow] = ()) -> ProvDocument:
@@ -65,43 +100,36 @@ def to_document(rows: Iterable[StoredRow], declarations: Iterable[StoredRow] = (
     ``declarations``: rows outside the scope whose elements declare ids the scope only refers
     to; only those elements are taken from them (not their relations or other elements).
     """
-    return _document(*_merge([json.loads(row.body) for row in rows]), declarations)
+    statements = _merge(rows)
+    statements.declare(declarations, statements.missing())
+    return _document(statements)
 
 
 async def document_of(store: ProvStore, rows: list[StoredRow]) -> ProvDocument:
     """The document of these rows, with the out-of-scope declarations of ids they refer to."""
-    merged = _merge([json.loads(row.body) for row in rows])
-    missing = merged[2]
-    return _document(*merged, await store.first_declarations(missing) if missing else ())
+    statements = _merge(rows)
+    missing = statements.missing()
+    if missing:
+        statements.declare(await store.first_declarations(missing), missing)
+    return _document(statements)
 
 
-def _document(
-    elements: dict[str, dict[str, Any]],
-    relations: dict[tuple[str, str, str], None],
-    missing: set[str],
-    declarations: Iterable[StoredRow],
-) -> ProvDocument:
-    for row in declarations:
-        for e in json.loads(row.body).get("elements", ()):
-            if e["id"] in missing and e["id"] not in elements:
-                elements[e["id"]] = {"class": e["class"], "attrs": dict(e.get("attrs", {})),
-                                     "start": e.get("start"), "end": e.get("end")}
-
+def _document(statements: Statements) -> ProvDocument:
     doc = ProvDocument()
     doc.add_namespace(ids.PREFIX, ids.NAMESPACE_URI)
     doc.add_namespace(ids.PROV_AGENT_PREFIX, ids.PROV_AGENT_URI)
-    for ident, e in elements.items():
-        kind, types = CLASSES[e["class"]]
+    for ident, (cls, e_attrs, start, end) in statements.elements.items():
+        kind, types = CLASSES[cls]
         attrs: list[tuple[Any, Any]] = [(PROV["type"], doc.valid_qualified_name(t)) for t in types]
-        attrs.append((f"{ids.PREFIX}:class", e["class"]))
-        attrs.extend((f"{ids.PREFIX}:{k}", v) for k, v in sorted(e["attrs"].items()))
+        attrs.append((f"{ids.PREFIX}:class", cls))
+        attrs.extend((f"{ids.PREFIX}:{k}", v) for k, v in sorted(e_attrs.items()))
         if kind == "entity":
             doc.entity(ident, attrs)
         elif kind == "agent":
             doc.agent(ident, attrs)
         else:
-            doc.activity(ident, _time(e["start"]), _time(e["end"]), attrs)
-    for rel, src, dst in relations:
+            doc.activity(ident, _time(start), _time(end), attrs)
+    for rel, src, dst in statements.relations:
         getattr(doc, rel)(src, dst)
     return doc
 
@@ -118,6 +146,39 @@ def serialise(doc: ProvDocument, fmt: str) -> str:
         return json.dumps(doc, cls=ProvJSONEncoder, ensure_ascii=False)
     text = doc.serialize(format=fmt)
     return text if isinstance(text, str) else text.decode("utf-8")
+
+
+async def stream_export(store: ProvStore, scope: Scope, fmt: str, write: Write) -> int:
+    """Write the PROV document of ``scope`` as ``fmt`` through ``write``, piece by piece; return
+    how many records it covers. Reads the scope in batches; only the merged statements are held."""
+    if fmt not in FORMATS:
+        raise ExportError(f"format {fmt!r} is not supported; choose one of {', '.join(FORMATS)}")
+    statements = Statements()
+    add, loads, count = statements.add, json.loads, 0
+    async for rows in iter_rows(store, scope):
+        count += len(rows)
+        for row in rows:
+            add(loads(row.body))
+    missing = statements.missing()
+    if missing:
+        statements.declare(await store.first_declarations(missing), missing)
+    check(statements)
+    (write_json if fmt == "json" else write_provn)(statements, write)
+    return count
+
+
+async def export_text(store: ProvStore, rows: list[StoredRow], fmt: str) -> str:
+    """The document of these rows (with the out-of-scope declarations they need) as text."""
+    if fmt not in FORMATS:
+        raise ExportError(f"format {fmt!r} is not supported; choose one of {', '.join(FORMATS)}")
+    statements = _merge(rows)
+    missing = statements.missing()
+    if missing:
+        statements.declare(await store.first_declarations(missing), missing)
+    check(statements)
+    out: list[str] = []
+    (write_json if fmt == "json" else write_provn)(statements, out.append)
+    return "".join(out)
 
 
 async def export_document(store: ProvStore, scope: Scope) -> ProvDocument:

@@ -15,6 +15,7 @@ names the principal of THAT call.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Literal
 
@@ -174,6 +175,20 @@ async def select_rows(store: ProvStore, scope: Scope) -> list[StoredRow]:
     if scope.kind == "stream":
         return await store.records(stream=scope.value, since=since, until=until)
     return await store.records(record_ids=await scope_record_ids(store, scope), since=since, until=until)
+
+
+async def iter_rows(store: ProvStore, scope: Scope, batch: int = 5000) -> AsyncIterator[list[StoredRow]]:
+    """The records of a scope in the order of :func:`select_rows`, a list of up to ``batch`` at a
+    time (streamed exports use this: the scope's bodies are never all in memory at once)."""
+    since, until = scope.bounds()
+    if scope.kind in ("all", "stream"):
+        stream = scope.value if scope.kind == "stream" else None
+        async for rows in store.stream_records(stream=stream, since=since, until=until, batch=batch):
+            yield rows
+        return
+    keys = await store.record_keys(await scope_record_ids(store, scope), since, until)
+    for start in range(0, len(keys), batch):
+        yield await store.records(record_ids=[k[3] for k in keys[start : start + batch]])
 
 
 async def page_rows(

@@ -39,6 +39,7 @@ from prov_agent.model import (
     Relation,
     SoftwareAgent,
 )
+from prov_agent.gateway_calls import GatewayCalls
 from prov_agent.redaction import Redactor, digest
 from prov_agent.writer import ProvWriter
 
@@ -50,6 +51,7 @@ WorkflowEvent = Literal[
 ]
 
 _BODY = dict[str, Any]
+_CALL = ids.call_id("x")[:-1]  # "controlroom:call/"
 
 
 def _el(ident: str, cls: str, attrs: dict[str, Any], start: float | None = None, end: float | None = None) -> _BODY:
@@ -114,8 +116,8 @@ class Recorder:
         self.writer = writer
         self.stream = stream
         self.redactor = redactor or Redactor()
-        # (stream, element id) -> attributes already declared by THIS recorder's gateway calls
-        self._declared: dict[tuple[str, str], dict[str, Any]] = {}
+        self._capture = writer.capture
+        self._gateway_body = -1  # the writer's number of this recorder's GatewayCalls builder, once used
 
     # -- plain --------------------------------------------------------------------------------
 
@@ -283,6 +285,10 @@ class Recorder:
     ) -> str:
         """One routed MCP tools/call (the gateway's call record); returns the call's id.
 
+        The hot path: only the references and the timing are queued (``arguments`` must not be
+        changed afterwards); redaction, the digest and the statements are made in the writer's
+        thread by :class:`GatewayCalls`, before anything is stored.
+
         ``client_name``/``client_version`` come from the client's own clientInfo, which nothing
         verifies: the call then carries ``client_claimed: true`` (docs/provenance.md). The
         principal is verified (the bearer token); only the gateway's own clients are not claimed.
@@ -292,30 +298,20 @@ class Recorder:
         carry only the relations (wasAssociatedWith, actedOnBehalfOf), which keeps the
         gateway's records small. Queries and exports resolve the ids either way.
         """
-        uid = call_id or uuid.uuid4().hex
-        ident = ids.call_id(uid)
-        client = AIAgent(name=client_name or "unknown-client", version=client_version)
-        person = Person(user=principal)
-        extra: _BODY = {"client_claimed": client_claimed}
-        if node is not None:
-            extra["node"] = node
-        if node_reason is not None:
-            extra["node_reason"] = node_reason
-        self._tool_statements(
-            stream or self.stream, "gateway_call", ident, client, tool, arguments, person, [], outcome,
-            duration_s * 1000.0, time.time() - duration_s, None, [], [], extra, declare_once=True,
+        if call_id is None:
+            call_id = uuid.uuid4().hex
+        ident = _CALL + call_id if call_id.isalnum() and call_id.isascii() else ids.call_id(call_id)
+        build = self._gateway_body
+        if build < 0:  # built in the writer's thread (GatewayCalls keeps this recorder's declarations)
+            build = self._gateway_body = self.writer.register(GatewayCalls(self.redactor).build)
+        self._capture(
+            stream or self.stream,
+            "gateway_call",
+            (ident, principal, client_name, client_version, tool, arguments, node, node_reason, outcome,
+             duration_s, client_claimed),
+            build,
         )
         return ident
-
-    def _first_declaration(self, stream: str, ident: str, attrs: dict[str, Any]) -> bool:
-        """True when (stream, ident) with these attributes was not declared by this recorder yet."""
-        key = (stream, ident)
-        if self._declared.get(key) == attrs:
-            return False
-        if len(self._declared) >= 10_000:
-            self._declared.clear()  # bounded memory; re-declaring is harmless
-        self._declared[key] = attrs
-        return True
 
     def _tool_statements(
         self,
@@ -334,7 +330,6 @@ class Recorder:
         used: list[str],
         generated: list[str],
         extra: _BODY,
-        declare_once: bool = False,
     ) -> None:
         clean, args_digest = self.redactor.arguments(arguments)
         attrs: _BODY = {
@@ -348,15 +343,14 @@ class Recorder:
         if error:
             attrs["error"] = self.redactor.text(error)
         agent_ident = agent.element_id()
-        elements = [_el(ident, "AgentTool", attrs, started, started + duration_ms / 1000.0)]
-        agent_attrs = agent.attributes()
-        if not declare_once or self._first_declaration(stream, agent_ident, agent_attrs):
-            elements.insert(0, _el(agent_ident, agent.prov_class, agent_attrs))
+        elements = [
+            _el(agent_ident, agent.prov_class, agent.attributes()),
+            _el(ident, "AgentTool", attrs, started, started + duration_ms / 1000.0),
+        ]
         relations = [_rel("wasAssociatedWith", ident, agent_ident)]
         if on_behalf_of is not None:
-            person_ident, person_attrs = on_behalf_of.element_id(), on_behalf_of.attributes()
-            if not declare_once or self._first_declaration(stream, person_ident, person_attrs):
-                elements.append(_el(person_ident, "Person", person_attrs))
+            person_ident = on_behalf_of.element_id()
+            elements.append(_el(person_ident, "Person", on_behalf_of.attributes()))
             relations.append(_rel("actedOnBehalfOf", agent_ident, person_ident))
         relations.extend(_rel("wasInformedBy", ident, ids.check_id(i, "informed_by")) for i in informed_by)
         relations.extend(_rel("used", ident, ids.check_id(i, "used")) for i in used)
