@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows.store.database import Database
@@ -47,11 +47,9 @@ def add_values(db: Database, conn: Connection, amounts: Mapping[str, int]) -> No
         return
     check_names(amounts)
     table = CounterRow.__table__
-    conn.execute(db.insert(table).on_conflict_do_nothing(index_elements=["name"]),
-                 [{"name": n, "value": 0} for n in amounts])
-    conn.execute(update(table).where(table.c.name == bindparam("b_name"))
-                 .values(value=table.c.value + bindparam("b_amount")),
-                 [{"b_name": n, "b_amount": a} for n, a in amounts.items()])
+    insert = db.insert(table)
+    add = insert.on_conflict_do_update(index_elements=["name"], set_={"value": table.c.value + insert.excluded.value})
+    conn.execute(add, [{"name": n, "value": a} for n, a in amounts.items()])
 
 
 def check_names(amounts: Mapping[str, int]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from workflows.store.counters import next_value
 from workflows.store.database import Database
@@ -199,12 +199,11 @@ class Runs(StfFiles, Slices):
         return RunStateRecord.model_validate(row)
 
     def _upsert_run_states(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
-        """The writer's batch function: one upsert executemany (a later summary of a run wins)."""
+        """The writer's batch function: one upsert executemany (a later summary of a run wins). The
+        summary replaces every column, so each caller's record is the row it wrote."""
         table = RunStateRow.__table__
         insert = self._db.insert(table)
         columns = [name for name in rows[0] if name != "run_number"]
         conn.execute(insert.on_conflict_do_update(
             index_elements=["run_number"], set_={name: insert.excluded[name] for name in columns}), rows)
-        numbers = {r["run_number"] for r in rows}
-        stored = {row.run_number: row for row in conn.execute(select(table).where(table.c.run_number.in_(numbers)))}
-        return [RunStateRecord.model_validate(stored[r["run_number"]]) for r in rows]
+        return [RunStateRecord.model_validate(row) for row in rows]

@@ -159,36 +159,41 @@ class Slices:
 
     def _insert_slices(self, conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
         """One INSERT ... ON CONFLICT DO NOTHING for every call's slices; each call is told how many
-        of its slices were new (a slice two calls queue counts for the first)."""
+        of its slices were new (a slice two calls queue counts for the first). One call alone is
+        told the INSERT's row count where the driver reports it for an executemany (SQLite)."""
+        insert = self._db.insert(_SLICES).on_conflict_do_nothing(index_elements=["tf_filename", "slice_id"])
+        if len(batches) == 1 and conn.dialect.supports_sane_multi_rowcount:
+            return [conn.execute(insert, batches[0]).rowcount]
         stored = _stored_keys(conn, {r["tf_filename"] for rows in batches for r in rows})
         new_counts: list[Any] = []
         for rows in batches:
             keys = {(r["tf_filename"], r["slice_id"]) for r in rows} - stored
             stored |= keys
             new_counts.append(len(keys))
-        conn.execute(
-            self._db.insert(_SLICES).on_conflict_do_nothing(index_elements=["tf_filename", "slice_id"]),
-            [r for rows in batches for r in rows],
-        )
+        conn.execute(insert, [r for rows in batches for r in rows])
         return new_counts
 
     def _apply_marks(
         self, conn: Connection, items: list[tuple[list[tuple[_Shape, dict[str, Any]]], dict[str, int]]]
     ) -> list[Any]:
         """Every call's marks in order (consecutive marks of one shape in one executemany) and the
-        sum of their counters; each call is told how many of its marks were applied."""
+        sum of their counters; each call is told how many of its marks were applied. A mark whose
+        slice is not stored matches no row; only when the row counts say some mark missed (or the
+        driver does not count an executemany) are the stored slices read to tell which."""
         totals: Counter[str] = Counter()
         for _params, counts in items:
             totals.update(counts)
         if totals:
             add_values(self._db, conn, totals)
+        matched = 0
+        for shape, group in groupby((mark for params, _counts in items for mark in params), key=lambda item: item[0]):
+            matched += conn.execute(_mark_statement(*shape), [p for _, p in group]).rowcount
+        total = sum(len(params) for params, _counts in items)
+        if conn.dialect.supports_sane_multi_rowcount and matched == total:
+            return [len(params) for params, _counts in items]
         names = {p["b_tf"] for params, _counts in items for _shape, p in params}
         stored = _stored_keys(conn, names) if names else set()
-        applied = [[(shape, p) for shape, p in params if (p["b_tf"], p["b_slice"]) in stored]
-                   for params, _counts in items]
-        for shape, group in groupby((mark for marks in applied for mark in marks), key=lambda item: item[0]):
-            conn.execute(_mark_statement(*shape), [p for _, p in group])
-        return [len(marks) for marks in applied]
+        return [sum((p["b_tf"], p["b_slice"]) in stored for _shape, p in params) for params, _counts in items]
 
 
 def _stored_keys(conn: Connection, tf_filenames: set[str]) -> set[tuple[str, int]]:

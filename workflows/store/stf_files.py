@@ -108,8 +108,7 @@ class StfFiles:
                                     (StfFileRow.created_at, StfFileRow.id), limit, cursor, "stf_files")
 
     def _insert_stf_files(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
-        conn.execute(self._db.insert(_STF).on_conflict_do_nothing(index_elements=["filename"]), rows)
-        stored = _stf_rows(conn, {r["filename"] for r in rows})
+        stored = _insert_first_wins(self._db, conn, _STF, "filename", rows)
         return [StfFileRecord.model_validate(stored[r["filename"]]) for r in rows]
 
     def _update_stf_status(self, conn: Connection, changes: list[dict[str, Any]]) -> list[Any]:
@@ -161,11 +160,21 @@ class StfFiles:
                                     (TfSampleRow.created_at, TfSampleRow.id), limit, cursor, "tf_samples")
 
     def _insert_tf_samples(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
-        conn.execute(self._db.insert(_SAMPLES).on_conflict_do_nothing(index_elements=["tf_filename"]), rows)
-        names = {r["tf_filename"] for r in rows}
-        found = conn.execute(select(_SAMPLES).where(_SAMPLES.c.tf_filename.in_(names)))
-        stored = {row.tf_filename: row for row in found}
+        stored = _insert_first_wins(self._db, conn, _SAMPLES, "tf_filename", rows)
         return [TfSampleRecord.model_validate(stored[r["tf_filename"]]) for r in rows]
+
+
+def _insert_first_wins(db: Database, conn: Connection, table: Any, key: str, rows: list[dict[str, Any]]
+                       ) -> dict[str, Row[Any]]:
+    """Insert ``rows`` unless their ``key`` is stored; the stored row of every key. The new rows
+    come back from the INSERT itself (``RETURNING``; SQLAlchemy sends the batch as one multi-row
+    statement), so only keys that were already there cost a SELECT."""
+    insert = db.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(*table.c)
+    stored = {row._mapping[key]: row for row in conn.execute(insert, rows)}
+    missing = {r[key] for r in rows} - stored.keys()
+    if missing:
+        stored.update((row._mapping[key], row) for row in conn.execute(select(table).where(table.c[key].in_(missing))))
+    return stored
 
 
 def _stf_rows(conn: Connection, filenames: set[str]) -> dict[str, Row[Any]]:
