@@ -38,6 +38,8 @@ FORMATS: tuple[str, ...] = ("json", "provn")
 
 # element: [class, attrs, start, end]; attrs is the body's own dict until a second declaration
 _Element = list[Any]
+# bodies are stored as compact JSON: no surrounding whitespace for json.loads to look for
+_decode = json.JSONDecoder().raw_decode
 
 
 def _time(text: str | None) -> datetime | None:
@@ -88,9 +90,8 @@ class Statements:
 
 def _merge(rows: Iterable[StoredRow]) -> Statements:
     statements = Statements()
-    loads = json.loads
     for row in rows:
-        statements.add(loads(row.body))
+        statements.add(_decode(row.body)[0])
     return statements
 
 
@@ -154,11 +155,11 @@ async def stream_export(store: ProvStore, scope: Scope, fmt: str, write: Write) 
     if fmt not in FORMATS:
         raise ExportError(f"format {fmt!r} is not supported; choose one of {', '.join(FORMATS)}")
     statements = Statements()
-    add, loads, count = statements.add, json.loads, 0
+    add, decode, count = statements.add, _decode, 0
     async for rows in iter_rows(store, scope):
         count += len(rows)
         for row in rows:
-            add(loads(row.body))
+            add(decode(row.body)[0])
     missing = statements.missing()
     if missing:
         statements.declare(await store.first_declarations(missing), missing)

@@ -69,10 +69,13 @@ def _pieces(items: Iterator[str], write: Write, separator: str, lead: str = "") 
         write(lead + separator.join(batch))
 
 
-def _by_kind(statements: Statements, kind: str) -> Iterator[tuple[str, str, dict[str, Any], str | None, str | None]]:
-    for ident, (cls, attrs, start, end) in statements.elements.items():
-        if CLASSES[cls][0] == kind:
-            yield ident, cls, attrs, start, end
+def _by_kind(statements: Statements) -> dict[str, list[tuple[str, list[Any]]]]:
+    """The elements grouped by PROV kind (entity, activity, agent), in the order first declared."""
+    groups: dict[str, list[tuple[str, list[Any]]]] = {kind: [] for kind in _KINDS}
+    kinds = {cls: kind for cls, (kind, _) in CLASSES.items()}
+    for ident, element in statements.elements.items():
+        groups[kinds[element[0]]].append((ident, element))
+    return groups
 
 
 def check(statements: Statements) -> None:
@@ -82,17 +85,49 @@ def check(statements: Statements) -> None:
         raise ExportError(f"relation kinds {unknown} cannot be exported; known: {', '.join(_RELATIONS)}")
 
 
-def _by_relation(statements: Statements, rel: str) -> Iterator[tuple[str, str]]:
-    for r, src, dst in statements.relations:
-        if r == rel:
-            yield src, dst
+def _grouped(statements: Statements) -> dict[str, list[tuple[str, str]]]:
+    """The relations by kind, in the order they were first stated."""
+    groups: dict[str, list[tuple[str, str]]] = {rel: [] for rel in _RELATIONS}
+    for rel, src, dst in statements.relations:
+        groups[rel].append((src, dst))
+    return groups
 
 
 # -- PROV-JSON -----------------------------------------------------------------------------------
 
 
+_values: dict[tuple[type, Any], str] = {}
+_keys: dict[str, str] = {}
+
+
 def _json_value(value: Any) -> str:
-    return quoted(value) if type(value) is str else compact(encode_json_representation(value))
+    """A non-string attribute value as ``prov`` writes it (typed), cached: durations, sizes and
+    flags repeat across records and ``prov``'s own encoder is the slow part of an export."""
+    key = (type(value), value)
+    text = _values.get(key)
+    if text is None:
+        if len(_values) >= 50_000:
+            _values.clear()
+        text = _values[key] = compact(encode_json_representation(value))
+    return text
+
+
+def _provn_value(value: Any) -> str:
+    """A non-string attribute value as ``prov`` writes it in PROV-N, cached like :func:`_json_value`."""
+    key = (type(value), value, "provn")
+    text = _values.get(key)  # type: ignore[arg-type]
+    if text is None:
+        if len(_values) >= 50_000:
+            _values.clear()
+        text = _values[key] = encoding_provn_value(value)  # type: ignore[index]
+    return text
+
+
+def _json_key(name: str) -> str:
+    text = _keys.get(name)
+    if text is None:
+        text = _keys[name] = f"{quoted(f'{ids.PREFIX}:{name}')}:"
+    return text
 
 
 def _json_head(cls: str) -> str:
@@ -112,15 +147,18 @@ def write_json(statements: Statements, write: Write) -> None:
 
     def element(ident: str, cls: str, attrs: dict[str, Any], start: str | None, end: str | None) -> str:
         parts = [heads[cls]]
+        add = parts.append
         if start:
-            parts.append(f'"prov:startTime":{quoted(_time(start))}')
+            add(f'"prov:startTime":{quoted(_time(start))}')
         if end:
-            parts.append(f'"prov:endTime":{quoted(_time(end))}')
-        parts.extend(f"{quoted(f'{ids.PREFIX}:{k}')}:{_json_value(v)}" for k, v in sorted(attrs.items()))
+            add(f'"prov:endTime":{quoted(_time(end))}')
+        for k in sorted(attrs):
+            v = attrs[k]
+            add((_keys.get(k) or _json_key(k)) + (quoted(v) if type(v) is str else _json_value(v)))
         return f"{quoted(ident)}:{{{','.join(parts)}}}"
 
-    for kind in _KINDS:
-        items = (element(*e) for e in _by_kind(statements, kind))
+    for kind, elements in _by_kind(statements).items():
+        items = (element(ident, *e) for ident, e in elements)
         first = next(items, None)
         if first is None:
             continue
@@ -128,8 +166,9 @@ def write_json(statements: Statements, write: Write) -> None:
         _pieces(items, write, ",", lead=",")
         write("}")
     counter = 0
+    groups = _grouped(statements)
     for rel, (a, b, _) in _RELATIONS.items():
-        pairs = list(_by_relation(statements, rel))
+        pairs = groups[rel]
         if not pairs:
             continue
         start, counter = counter, counter + len(pairs)
@@ -175,16 +214,19 @@ def write_provn(statements: Statements, write: Write) -> None:
     def element(ident: str, cls: str, attrs: dict[str, Any], start: str | None, end: str | None) -> str:
         kind = CLASSES[cls][0]
         parts = [heads[cls]]
-        parts.extend(f"{ids.PREFIX}:{k}={encoding_provn_value(v)}" for k, v in sorted(attrs.items()))
+        add = parts.append
+        for k in sorted(attrs):
+            v = attrs[k]
+            add(f"{ids.PREFIX}:{k}={encoding_provn_value(v) if type(v) is str else _provn_value(v)}")
         if kind == "activity":
             times = f"{_time(start) if start else '-'}, {_time(end) if end else '-'}, "
             return f"  activity({_name(ident)}, {times}[{', '.join(parts)}])\n"
         return f"  {kind}({_name(ident)}, [{', '.join(parts)}])\n"
 
     _pieces((element(i, *rest) for i, *rest in _elements(statements)), write, "")
+    groups = _grouped(statements)
     for rel, (_, _, tail) in _RELATIONS.items():
-        _pieces((f"  {rel}({_name(src)}, {_name(dst)}{tail})\n" for src, dst in _by_relation(statements, rel)),
-                write, "")
+        _pieces((f"  {rel}({_name(src)}, {_name(dst)}{tail})\n" for src, dst in groups[rel]), write, "")
     write("endDocument")
 
 
