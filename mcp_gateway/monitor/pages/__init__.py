@@ -11,9 +11,9 @@ if TYPE_CHECKING:
 
 
 def all_routes(monitor: Monitor) -> list[BaseRoute]:
-    from mcp_gateway.monitor.pages import characterization, debugging, execution, logs, overview, signin, start
+    from mcp_gateway.monitor.pages import characterization, debugging, execution, lineage, logs, overview, signin, start
 
     # characterization before execution: its paths are longer than /executions/{execution_id}
     return [*signin.routes(monitor), *overview.routes(monitor), *characterization.routes(monitor),
             *execution.routes(monitor), *start.routes(monitor), *debugging.routes(monitor),
-            *logs.routes(monitor)]
+            *logs.routes(monitor), *lineage.routes(monitor)]

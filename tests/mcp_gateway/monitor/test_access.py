@@ -19,7 +19,8 @@ import pytest
 from tests.mcp_gateway.monitor.conftest import Up
 
 PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats", "/ui/debugging",
-         "/ui/logs", "/ui/logs?execution_id={execution}"]
+         "/ui/logs", "/ui/logs?execution_id={execution}", "/ui/lineage?entity=controlroom:execution/{execution}",
+         "/ui/lineage?entity=controlroom:namespace/alice&direction=downstream"]
 FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}", "/ui/executions/{execution}/stats.csv",
          "/ui/executions/{execution}/stats.json"]
 CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout",
@@ -119,8 +120,10 @@ def test_one_namespace_never_sees_another(up: Up, alice_run: tuple[str, str]) ->
     with up.client(bob_token) as bob, closing(sign_in(up, bob_token)) as bob_browser:
         for client in (bob, bob_browser):
             for path in PAGES:
-                body = client.get(path.format(execution=execution)).text.replace(execution, "EXECUTION")
-                assert "alice" not in body, path
+                body = client.get(path.format(execution=execution)).text
+                for echoed in (execution, "controlroom:namespace/alice"):  # what bob asked for, said back
+                    body = body.replace(echoed, "ASKED")
+                assert "alice" not in body and "lineage-node" not in body and "data-log" not in body, path
             for path in FEEDS:
                 assert "alice" not in first_event(client, path.format(execution=execution)).replace(execution, "X"), path
         asked = bob.get("/ui/logs", params={"namespace": "alice"})  # named outright: refused, no line shown

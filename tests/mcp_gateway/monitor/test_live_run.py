@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from selenium.webdriver.common.by import By
+
 from tests.mcp_gateway.monitor.browsing import Browser
 from tests.mcp_gateway.monitor.conftest import Up
 
@@ -55,6 +57,18 @@ def test_a_person_starts_a_testbed_and_a_workflow_and_watches_it_live(up: Up, br
     page.shot("characterization")
 
     execution = url.rstrip("/").rsplit("/", 1)[-1]
+    page.open(f"executions/{execution}")
+    page.click("#lineage")
+    page.wait_text("#verify", lambda text: "verified" in text)
+    graph = {element.get_attribute("data-id") for element in  # type: ignore[attr-defined]
+             browser.find_elements(By.CSS_SELECTOR, "#graph a.lineage-node")}  # type: ignore[attr-defined]
+    assert {"controlroom:person/alice", "controlroom:agent/controlroom-web-monitor",
+            f"controlroom:execution/{execution}"} <= graph, graph
+    page.shot("lineage")
+    page.click("#graph a.lineage-node[data-id='controlroom:person/alice']")  # each node opens its own lineage
+    page.wait_text("#entity", lambda _: True)
+    assert page.wait_for("#entity").get_attribute("value") == "controlroom:person/alice"
+
     page.open(f"logs?execution_id={execution}")
     page.wait_text("#logs", lambda text: execution in text)
     page.shot("logs")
