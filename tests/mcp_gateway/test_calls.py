@@ -21,7 +21,7 @@ class Collect:
 
 async def test_each_outcome_is_recorded_once(tmp_path, spawn_in) -> None:
     observer = Collect()
-    built = build_gateway(gateway_settings(tmp_path, rate_per_s=0.001, rate_burst=6, call_timeout_s=2.0,
+    built = build_gateway(gateway_settings(tmp_path, rate_per_s=0.001, rate_burst=6, call_timeout_s=5.0,
                                            max_output_bytes=2000), observers=[observer])
     async with running(built) as gateway:
         await spawn_in(gateway, "n1", ["a"])
@@ -31,7 +31,8 @@ async def test_each_outcome_is_recorded_once(tmp_path, spawn_in) -> None:
             denied = await c.call_tool("start_testbed", {"namespace": "b"}, raise_on_error=False)
             # a failure the node reports (an unknown execution id is refused by the gateway itself)
             failed = await c.call_tool("start_workflow", {"namespace": "a"}, raise_on_error=False)
-            slow = await c.call_tool("sleep_for", {"seconds": 5}, raise_on_error=False)
+            # 5 s for every call (a loaded machine answers a noop slowly), a sleep far beyond it
+            slow = await c.call_tool("sleep_for", {"seconds": 60}, raise_on_error=False)
             big = await c.call_tool("big_output", {"size": 5000}, raise_on_error=False)
             await c.call_tool("noop", {})
             limited = await c.call_tool("noop", {}, raise_on_error=False)
@@ -39,7 +40,7 @@ async def test_each_outcome_is_recorded_once(tmp_path, spawn_in) -> None:
     assert not ok.is_error and not own.is_error
     assert denied.is_error and "not granted" in denied.content[0].text
     assert failed.is_error and "workflow" in failed.content[0].text
-    assert slow.is_error and "did not answer within 2 s" in slow.content[0].text
+    assert slow.is_error and "did not answer within 5 s" in slow.content[0].text
     assert big.is_error and "output limit of 2000 bytes" in big.content[0].text
     assert limited.is_error and "rate limit" in limited.content[0].text
     outcomes = [(r.tool, r.outcome) for r in observer.records]
