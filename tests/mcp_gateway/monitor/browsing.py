@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,7 +57,12 @@ class Browser:
         self.wait_for(css).click()
 
     def shot(self, name: str) -> Path:
-        """A screenshot in the test's tmp dir (docs/monitor/ holds copies of these)."""
+        """A screenshot in the test's tmp dir, and a copy at 0.6 scale (``NAME.small.png``, what
+        docs/monitor/ holds)."""
         path = self.shots / f"{name}.png"
         self.driver.save_screenshot(str(path))
+        size = self.driver.get_window_size()
+        small = self.driver.execute_cdp_cmd("Page.captureScreenshot", {  # type: ignore[attr-defined]
+            "format": "png", "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 0.6}})
+        (self.shots / f"{name}.small.png").write_bytes(base64.b64decode(small["data"]))
         return path
