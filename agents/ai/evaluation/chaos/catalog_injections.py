@@ -134,11 +134,11 @@ async def _broker_unreachable(live: LiveUp, namespace: str, *, proxy: BrokerProx
 
 async def _disk_full(live: LiveUp, namespace: str, **_: Any) -> Injection:
     """SIMULATED: a WARNING with SQLite's own 'database or disk is full' text, written into the node's store."""
-    from workflows.store import LogIn, Store
+    from workflows.store import LogIn
+    from workflows.store.store import open_store
 
     await testbed_to_break(live, namespace)
-    store = Store.from_url(live.store_url)  # the node's store
-    async with store:
+    async with open_store(live.store_url, upgrade=False) as store:  # the node's store, already at head
         await store.logs.add_logs([LogIn(
             namespace=namespace, agent="chaos", level=40, created_at=datetime.now(UTC),
             message="could not record the run state: (sqlite3.OperationalError) database or disk is full",
