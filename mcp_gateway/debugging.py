@@ -1,4 +1,4 @@
-"""The gateway's debugging tools: `debug_execution`, `approve_fix`, `list_pending_fixes`.
+"""The gateway's debugging tools: `debug_execution`, `approve_fix`, `reject_fix`, `list_pending_fixes`.
 
 The debugging agent reaches the nodes through the gateway's own call chain (observe → rate
 limit → route → forward) as the calling principal, so it can see and fix only what that
@@ -29,7 +29,7 @@ from datetime import datetime
 from agents.ai.debugger.evidence import ProvenanceSource, ToolFailed
 from mcp_nodes.contract.scopes import reads_only
 from agents.ai.debugger.timeline import Action, Entry, provenance_entries
-from agents.ai.debugger.loop import Approvals, DebugReport, Debugger, StepObserver
+from agents.ai.debugger.loop import Approvals, DebugReport, Debugger, Step, StepObserver
 from agents.ai.debugger.policy import Policy
 from agents.ai.llm import LLM
 from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL_VERSION_META_KEY, Call, Handler
@@ -194,3 +194,20 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
             # another principal's approval answers exactly like one that does not exist
             raise ToolError(f"approval_id {approval_id!r} is not pending; list_pending_fixes shows what is")
         return await service.debugger_for(principal).approve(approval_id, approver=principal.user)
+
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
+    async def reject_fix(approval_id: str, reason: str | None = None) -> DebugReport:
+        """Reject a pending fix (approval_id from debug_execution or list_pending_fixes): nothing is
+        applied; the session ends 'declined' with your decision as its last step."""
+        principal = current_principal()
+        report = {r.approval_id: r for r in approvals.list()}.get(approval_id)
+        if report is None or (not principal.is_admin and report.principal != principal.user):
+            raise ToolError(f"approval_id {approval_id!r} is not pending; list_pending_fixes shows what is")
+        report, _ = approvals.take(approval_id)
+        step = Step(kind="decision", summary=f"rejected by {principal.user}" + (f": {reason}" if reason else ""),
+                    data={"approval_id": approval_id})
+        report.steps.append(step)
+        report.outcome = "declined"
+        if service.step_observer is not None:
+            await service.step_observer(principal).on_step(step, report)
+        return report

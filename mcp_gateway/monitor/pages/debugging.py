@@ -1,6 +1,7 @@
 """Debugging: debug an execution or a testbed (``debug_execution``), see each session's steps
 (evidence, diagnosis with rationale, alternatives, decision, action, verification), and approve
-the fixes the policy sent to a person (``list_pending_fixes``, ``approve_fix``: the ASK gate)."""
+or reject the fixes the policy sent to a person (``list_pending_fixes``, ``approve_fix``,
+``reject_fix``: the ASK gate)."""
 
 from __future__ import annotations
 
@@ -49,8 +50,18 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
             return await show(request, viewer, status=400, problem=str(error))
         return await show(request, viewer, reports=[report])
 
+    async def reject(request: Request, viewer: Viewer, form: FormData | None) -> Response:
+        approval_id = request.path_params["approval_id"]
+        reason = str((form or {}).get("reason") or "").strip() or "rejected in the web monitor"
+        try:
+            report = await monitor.caller(viewer).call("reject_fix", {"approval_id": approval_id, "reason": reason})
+        except CallFailed as error:
+            return await show(request, viewer, status=400, problem=str(error))
+        return await show(request, viewer, reports=[report])
+
     return [
         Route("/debugging", monitor.guarded(page), methods=["GET"]),
+        Route("/debugging/{approval_id}/reject", monitor.guarded(reject, changes=True), methods=["POST"]),
         Route("/debugging/debug", monitor.guarded(debug, changes=True), methods=["POST"]),
         Route("/debugging/{approval_id}/approve", monitor.guarded(approve, changes=True), methods=["POST"]),
     ]

@@ -24,7 +24,7 @@ PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{exe
 FEEDS = ["/ui/events/overview", "/ui/events/executions/{execution}", "/ui/executions/{execution}/stats.csv",
          "/ui/executions/{execution}/stats.json"]
 CHANGES = ["/ui/start/testbed", "/ui/start/workflow", "/ui/executions/{execution}/stop", "/ui/signout",
-           "/ui/debugging/debug", "/ui/debugging/0123456789ab/approve"]
+           "/ui/debugging/debug", "/ui/debugging/0123456789ab/approve", "/ui/debugging/0123456789ab/reject"]
 
 
 def first_event(client, path: str) -> str:  # noqa: ANN001 - an httpx client

@@ -1,5 +1,6 @@
 """In a real browser: a crashed agent is debugged from the page, the policy sends the restart to a
-person (ASK), the person approves it with the button, and the session goes on to fix and verify."""
+person (ASK), the person approves it with the button, and the session goes on to fix and verify;
+a second pending fix is rejected and nothing is applied."""
 
 from __future__ import annotations
 
@@ -66,3 +67,15 @@ def test_a_person_approves_a_pending_fix_and_the_session_goes_on(up_ask: Up, bro
     page.wait_for("#no-pending")
     page.shot("debugging-approved")
     assert mcp(up_ask, token, "get_agent", name=victim)["status"] in ("READY", "PROCESSING")
+
+    # another crash, another pending fix: rejected this time, nothing applied
+    other = next(a["name"] for a in status["agents"] if a["agent_type"] == "data")
+    mcp(up_ask, token, "kill_agent", name=other, reason="failure injection")
+    page.fill("#debug-namespace", "erin")
+    page.click("#debug")
+    page.wait_text("#pending", lambda text: other in text)
+    page.click("#pending button.reject")
+    page.wait_text("#report .outcome", lambda text: text == "declined")
+    assert "rejected by erin" in page.wait_text("#report .steps", lambda text: "rejected" in text)
+    page.wait_for("#no-pending")
+    assert mcp(up_ask, token, "get_agent", name=other)["status"] == "EXITED"
