@@ -52,7 +52,7 @@ from mcp_gateway.settings import GatewaySettings
 from mcp_gateway.debugging import DebugService, add_debug_tools
 from mcp_gateway.watch import FailureWatcher
 from mcp_gateway.models import Principal
-from mcp_gateway.monitor import MONITOR_PATH, Backend, monitor_app
+from mcp_gateway.monitor import Backend, monitor_routes
 from mcp_gateway.provenance import ProvCallObserver
 from mcp_gateway.skills import add_skills
 from mcp_gateway.transport import transport_edge
@@ -185,11 +185,11 @@ def build_gateway(
         return PlainTextResponse("ok")
 
     # the web monitor (docs/monitor.md): reads and acts only through `handler` and `mcp`, as its viewer
-    web_monitor = monitor_app(Backend(handler, lambda: registry.catalog, lambda: own_tool_names, mcp, authenticator))
+    web_monitor = monitor_routes(Backend(handler, lambda: registry.catalog, lambda: own_tool_names, mcp, authenticator))
     starlette = Starlette(routes=[
         Route("/healthz", healthz),
         Mount("/nodes", registry_routes(registry, authenticator)),
-        Mount(MONITOR_PATH, web_monitor),
+        *web_monitor,
         Mount("/", mcp_app),
     ])
     passthrough = McpPassthrough(starlette, authenticator, handler, lambda: registry.catalog,

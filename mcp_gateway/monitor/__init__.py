@@ -6,11 +6,11 @@ charts (`charts.py`), and the one way to data: the gateway's call chain as the s
 their licences in ``static/vendor/``.
 """
 
-from mcp_gateway.monitor.app import monitor_app
+from mcp_gateway.monitor.app import monitor_app, monitor_routes
 from mcp_gateway.monitor.sessions import COOKIE_PATH as MONITOR_PATH
 from mcp_gateway.monitor.client import WEB_CLIENT, Backend
 
-__all__ = ["MONITOR_PATH", "WEB_CLIENT", "Backend", "monitor_app", "monitor_url"]
+__all__ = ["MONITOR_PATH", "WEB_CLIENT", "Backend", "monitor_app", "monitor_routes", "monitor_url"]
 
 
 def monitor_url(base_url: str) -> str:

@@ -18,13 +18,13 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from mcp_gateway.monitor.client import Backend, WebCaller
 from mcp_gateway.monitor.live import feed
-from mcp_gateway.monitor.sessions import CsrfRefused, Sessions, Viewer, check_csrf
+from mcp_gateway.monitor.sessions import COOKIE_PATH, CsrfRefused, Sessions, Viewer, check_csrf
 
 HERE = Path(__file__).parent
 HTMX = "vendor/htmx-2.0.11.min.js"
@@ -95,6 +95,15 @@ class Monitor:
 def ui_root(request: Request) -> str:
     """The path the monitor is mounted at (``/ui``)."""
     return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def monitor_routes(backend: Backend, path: str = COOKIE_PATH) -> list[BaseRoute]:
+    """What the gateway mounts: the monitor at ``path`` (``/ui``), and ``/ui`` itself redirected to ``/ui/``."""
+
+    async def to_slash(_: Request) -> Response:
+        return RedirectResponse(f"{path}/", status_code=307)
+
+    return [Route(path, to_slash), Mount(path, monitor_app(backend))]
 
 
 def monitor_app(backend: Backend, *, live_period_s: float = 0.5) -> Starlette:

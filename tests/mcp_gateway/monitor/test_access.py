@@ -8,7 +8,9 @@ import csv
 import html
 import io
 import re
-from contextlib import closing
+import os
+import signal
+from contextlib import closing, redirect_stdout
 import sqlite3
 import subprocess
 import sys
@@ -214,3 +216,45 @@ def test_logs_filter_and_page(up: Up, alice_run: tuple[str, str]) -> None:
         assert log_ids(alice.get("/ui/logs", params={"end_time": "2000-01-01T00:00"}).text) == []
         bad = alice.get("/ui/logs", params={"start_time": "yesterday"})
         assert bad.status_code == 400 and 'id="error-start_time"' in bad.text and "start_time must be" in bad.text
+
+
+def test_the_stop_button_stops_a_running_execution(up: Up, alice_run: tuple[str, str]) -> None:
+    token, _ = alice_run
+    with closing(sign_in(up, token)) as client:
+        started = client.post("/ui/start/workflow", data={"csrf": csrf_of(client), "namespace": "alice",
+                                                          "realtime": "on", "p.stf_count": "0"})
+        assert started.status_code == 303, started.text
+        execution = started.headers["location"].rsplit("/", 1)[-1]
+        page = client.get(f"/ui/executions/{execution}").text
+        assert 'id="stop"' in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        assert client.post(f"/ui/executions/{execution}/stop", data={}).status_code == 403  # no CSRF token
+        assert client.post(f"/ui/executions/{execution}/stop", data={"csrf": csrf}).status_code == 303
+        page = client.get(f"/ui/executions/{execution}").text
+    assert 'class="status-terminated">terminated<' in page and 'id="stop"' not in page
+
+
+def test_the_printed_monitor_line(up: Up, tmp_path) -> None:  # noqa: ANN001
+    from mcp_gateway.up import print_banner
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        print_banner(f"{up.url}/mcp", "crt_x", tmp_path)
+    assert f"Web monitor: {up.url}/ui/\n" in buffer.getvalue()
+    serve = subprocess.Popen([sys.executable, "-m", "mcp_gateway.cli", "gateway", "serve", "--port", "0",
+                              "--state-dir", str(tmp_path / "gw")], stdout=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        assert serve.stdout is not None
+        ready = serve.stdout.readline()
+        line = serve.stdout.readline()
+        base = ready.removeprefix("gateway ready at ").strip().removesuffix("/mcp")
+        assert line == f"Web monitor: {base}/ui/\n", (ready, line)
+        with up.client() as client:
+            answer = client.get(f"{base}/ui/")
+            bare = client.get(f"{base}/ui")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/signin")
+        assert bare.status_code == 307 and bare.headers["location"] == "/ui/"
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.communicate(timeout=30)
