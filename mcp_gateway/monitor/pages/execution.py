@@ -39,10 +39,11 @@ def phase_segments(monitor: dict[str, Any]) -> list[tuple[str, float, float]]:
 
 
 class Samples:
-    """What one open page has seen over time: slices done per second and the worker pool."""
+    """What one open page has seen over time: slices done per second, slice latency p50, the worker pool."""
 
     def __init__(self) -> None:
         self.throughput: list[tuple[float, float]] = []
+        self.latency: list[tuple[float, float]] = []
         self.workers: list[tuple[float, float]] = []
         self._last: tuple[float, int] | None = None
 
@@ -55,7 +56,9 @@ class Samples:
             self._last = (t, done)
             if monitor.get("workers_active") is not None:
                 self.workers.append((t, float(monitor["workers_active"])))
-        del self.throughput[:-MAX_SAMPLES], self.workers[:-MAX_SAMPLES]
+            if monitor.get("slice_latency_p50_ms") is not None:
+                self.latency.append((t, round(float(monitor["slice_latency_p50_ms"]), 1)))
+        del self.throughput[:-MAX_SAMPLES], self.latency[:-MAX_SAMPLES], self.workers[:-MAX_SAMPLES]
 
 
 def routes(monitor: Monitor) -> list[BaseRoute]:
