@@ -1,8 +1,12 @@
-"""Talking to nodes: one pooled keep-alive HTTP client per node, raw JSON-RPC forwarding with
+"""Talking to nodes: pooled keep-alive HTTP connections per node, raw JSON-RPC forwarding with
 SSE streamed back, health probes and entity lookups.
 
 Only the final JSON-RPC response of a forwarded call is parsed; notifications (progress,
-logging) are relayed as the node sent them.
+logging) are relayed as the node sent them. Forwarded calls go over an `httpcore2` connection
+pool with the node's URL parsed once: httpx's per-request layers (URL parsing and merging,
+default headers, auth, redirects, cookies) were a fifth of the gateway's CPU per call and
+do nothing for a fixed POST to a known node (bench/gateway_overhead.py, docs/gateway.md).
+Probes and entity lookups, a few per node and minute, keep the `httpx2` client.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import httpcore2
 import httpx2
 
 from mcp_gateway.errors import CallTimeout, NodeFailed, NodeRejected, OutputTooLarge
@@ -28,8 +33,11 @@ Emit = Callable[[bytes], Awaitable[None]]
 # 4xx answers that say the node's own set-up or load is wrong (identity refused, wrong URL, overload);
 # any other 4xx refuses what the caller sent (body, arguments, Accept, content-type)
 NODE_FAULT_STATUSES = frozenset({401, 403, 404, 407, 429})
-CONNECTION_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.RemoteProtocolError,
-                     httpx2.ReadError, httpx2.WriteError)
+CONNECTION_ERRORS = (httpcore2.ConnectError, httpcore2.ConnectTimeout, httpcore2.RemoteProtocolError,
+                     httpcore2.ReadError, httpcore2.WriteError)
+"""What a forwarded call raises when the node cannot be reached or drops the connection."""
+CONNECT_TIMEOUT_S = 2.0
+_FORWARD_EXTENSIONS = {"timeout": {"connect": CONNECT_TIMEOUT_S}}  # the rest is the call's own timeout
 
 
 def node_origin(url: str) -> str:
@@ -66,6 +74,14 @@ def _too_large(node: str, size: int, limit: int) -> str:
             "CONTROLROOM_GATEWAY_MAX_OUTPUT_BYTES")
 
 
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
+    """The first value of header ``name`` (lower case), or b""."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return b""
+
+
 def _json(node: str, data: bytes) -> Any:
     try:
         return json.loads(data)
@@ -73,38 +89,56 @@ def _json(node: str, data: bytes) -> Any:
         raise NodeFailed(f"node {node!r} answered with invalid JSON ({error}); its log may say why") from None
 
 
+class _NodeConnections:
+    """What the gateway holds for one node URL: the forwarding pool, the parsed URL, the httpx client."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.target = httpcore2.URL(url)  # parsed once, not per call
+        self.pool = httpcore2.AsyncConnectionPool(max_connections=256, max_keepalive_connections=64,
+                                                  keepalive_expiry=30.0)
+        self.client = httpx2.AsyncClient(
+            timeout=httpx2.Timeout(None, connect=CONNECT_TIMEOUT_S),
+            limits=httpx2.Limits(max_connections=64, max_keepalive_connections=8, keepalive_expiry=30.0),
+        )
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        await self.client.aclose()
+
+
 class NodeClients:
-    """One `httpx2.AsyncClient` (keep-alive pool) per node, opened lazily, closed in the lifespan."""
+    """Keep-alive connections per node (`_NodeConnections`), opened lazily, closed in the lifespan."""
 
     def __init__(self, keys: KeyRing, identity_ttl_s: float, max_output_bytes: int) -> None:
         self._keys = keys
         self._ttl = identity_ttl_s
         self.max_output_bytes = max_output_bytes
-        self._clients: dict[str, tuple[str, httpx2.AsyncClient]] = {}
-        self._closing: list[httpx2.AsyncClient] = []
+        self._nodes: dict[str, _NodeConnections] = {}
+        self._closing: list[_NodeConnections] = []
+
+    def _connections(self, state: NodeState) -> _NodeConnections:
+        held = self._nodes.get(state.name)
+        if held is not None and held.url == state.info.url:
+            return held
+        if held is not None:
+            self._closing.append(held)
+        held = self._nodes[state.name] = _NodeConnections(state.info.url)
+        return held
 
     def client(self, state: NodeState) -> httpx2.AsyncClient:
-        held = self._clients.get(state.name)
-        if held is not None and held[0] == state.info.url:
-            return held[1]
-        if held is not None:
-            self._closing.append(held[1])
-        client = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(None, connect=2.0),
-            limits=httpx2.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30.0),
-        )
-        self._clients[state.name] = (state.info.url, client)
-        return client
+        """The node's `httpx2` client (probes, entity lookups)."""
+        return self._connections(state).client
 
     def forget(self, name: str) -> None:
-        held = self._clients.pop(name, None)
+        held = self._nodes.pop(name, None)
         if held is not None:
-            self._closing.append(held[1])
+            self._closing.append(held)
 
     async def aclose(self) -> None:
-        for client in [c for _, c in self._clients.values()] + self._closing:
-            await client.aclose()
-        self._clients.clear()
+        for held in [*self._nodes.values(), *self._closing]:
+            await held.aclose()
+        self._nodes.clear()
         self._closing.clear()
 
     def identity_header(self, identity: Identity, node: str) -> tuple[bytes, bytes]:
@@ -115,26 +149,27 @@ class NodeClients:
     async def forward(self, state: NodeState, body: bytes, headers: list[tuple[bytes, bytes]],
                       timeout: float, emit: Emit) -> dict[str, Any]:
         """POST one JSON-RPC request to the node; relay notifications; return the final response."""
-        client = self.client(state)
+        node = self._connections(state)
         try:
             with anyio.fail_after(timeout):
-                async with client.stream("POST", state.info.url, content=body, headers=headers) as response:
-                    if response.status_code != 200:
+                async with node.pool.stream("POST", node.target, content=body, headers=headers,
+                                            extensions=_FORWARD_EXTENSIONS) as response:
+                    status = response.status
+                    if status != 200:
                         text = (await response.aread())[:300].decode(errors="replace")
-                        status = response.status_code
                         if 400 <= status < 500 and status not in NODE_FAULT_STATUSES:
                             raise NodeRejected(f"node {state.name!r} refused the request (HTTP {status}): {text}; "
                                                "check the call against the tool's input schema (tools/list)")
                         raise NodeFailed(f"node {state.name!r} answered HTTP {status}: {text}")
-                    content_type = response.headers.get("content-type", "")
-                    if content_type.startswith("application/json"):
+                    content_type = _header(response.headers, b"content-type")
+                    if content_type.startswith(b"application/json"):
                         data = b""
-                        async for chunk in response.aiter_bytes():
+                        async for chunk in response.aiter_stream():
                             data += chunk
                             if len(data) > self.max_output_bytes:
                                 raise OutputTooLarge(_too_large(state.name, len(data), self.max_output_bytes))
                         return _json(state.name, data)
-                    async for payload in sse_events(response.aiter_bytes(), self.max_output_bytes, state.name):
+                    async for payload in sse_events(response.aiter_stream(), self.max_output_bytes, state.name):
                         message = _json(state.name, payload)
                         if "method" in message:
                             await emit(payload)
