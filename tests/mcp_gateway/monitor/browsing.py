@@ -6,6 +6,9 @@ import base64
 from collections.abc import Callable
 from pathlib import Path
 
+from selenium.common.exceptions import (
+    ElementNotInteractableException, NoSuchElementException, StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
@@ -54,7 +57,14 @@ class Browser:
         element.send_keys(value)
 
     def click(self, css: str) -> None:
-        self.wait_for(css).click()
+        """Click ``css`` once it is there; again if a live swap replaced it under the click."""
+
+        def clicked(driver: WebDriver) -> bool:
+            driver.find_element(By.CSS_SELECTOR, css).click()
+            return True
+
+        WebDriverWait(self.driver, WAIT_S, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException,
+                                                                ElementNotInteractableException)).until(clicked)
 
     def shot(self, name: str) -> Path:
         """A screenshot in the test's tmp dir, and a copy at 0.6 scale (``NAME.small.png``, what
