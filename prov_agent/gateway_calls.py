@@ -26,7 +26,10 @@ from prov_agent.chain import DECLARED, DOWN, UP, compact, quoted, time_text
 from prov_agent.redaction import Redactor
 
 #: What the hot path captures, in this order.
-Captured = tuple[str, str, str, "str | None", str, "dict[str, Any] | None", "str | None", "str | None", str, float, bool]
+Captured = tuple[
+    str, str, str, "str | None", str, "dict[str, Any] | tuple[Any, ...] | None", "str | None",
+    "str | None", str, float, bool,
+]
 
 _CALL_ROLE, _AGENT_ROLE, _PERSON_ROLE = DECLARED | UP, UP | DOWN, DOWN
 _CACHE = 10_000
@@ -92,6 +95,8 @@ class GatewayCalls:
         """(body JSON text, mentioned ids with their roles) of one captured gateway call."""
         (ident, principal, client_name, client_version, tool, arguments, node, node_reason, outcome,
          duration_s, client_claimed) = captured
+        if type(arguments) is tuple:  # the hot path queues (key, value, ...) (see Recorder.gateway_call)
+            arguments = dict(zip(arguments[::2], arguments[1::2]))
         clean, args_digest = self.redactor.arguments(arguments)
         duration_ms = duration_s * 1000.0
         started = epoch - duration_s

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
 import time
 import uuid
@@ -52,6 +53,7 @@ WorkflowEvent = Literal[
 
 _BODY = dict[str, Any]
 _CALL = ids.call_id("x")[:-1]  # "controlroom:call/"
+_flat = itertools.chain.from_iterable
 
 
 def _el(ident: str, cls: str, attrs: dict[str, Any], start: float | None = None, end: float | None = None) -> _BODY:
@@ -285,8 +287,8 @@ class Recorder:
     ) -> str:
         """One routed MCP tools/call (the gateway's call record); returns the call's id.
 
-        The hot path: only the references and the timing are queued (``arguments`` must not be
-        changed afterwards); redaction, the digest and the statements are made in the writer's
+        The hot path: only the references and the timing are queued (the arguments' top-level
+        keys and values, flattened; the values must not be changed afterwards); redaction, the digest and the statements are made in the writer's
         thread by :class:`GatewayCalls`, before anything is stored.
 
         ``client_name``/``client_version`` come from the client's own clientInfo, which nothing
@@ -304,6 +306,11 @@ class Recorder:
         build = self._gateway_body
         if build < 0:  # built in the writer's thread (GatewayCalls keeps this recorder's declarations)
             build = self._gateway_body = self.writer.register(GatewayCalls(self.redactor).build)
+        if type(arguments) is dict:
+            # (key, value, key, value, ...), not the dict: a queued tuple holding only strings and
+            # numbers is untracked by the garbage collector (one holding a dict never is), so a
+            # full queue of flat arguments adds nothing to a full collection's pause
+            arguments = tuple(_flat(arguments.items()))  # type: ignore[assignment]
         self._capture(
             stream or self.stream,
             "gateway_call",

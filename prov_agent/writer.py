@@ -14,12 +14,16 @@ hashes in seq order, and writes the batch in ONE transaction. Guarantees:
   on the next tick;
 * another writer extending the same stream (a :class:`ChainConflict`) makes the writer reload
   that stream's head and re-chain the batch after it;
-* the queue holds at most ``capacity`` records. When it is full, a producer waits for room:
-  ``await wait_for_room()`` on the event loop (the gateway does: its callers are slowed down,
-  nothing is lost), or ``append`` blocks up to ``block_s`` in any other thread. A record that
-  still finds no room (the store is down or far too slow) is dropped, counted in ``dropped``,
-  logged, and the stream gets a ``note`` record saying how many records were dropped between
-  which times, so the gap is in the chain itself (``verify`` still passes).
+* the queue holds at most ``capacity`` records (the flush in progress holds up to ``max_batch``
+  more). When it is full, a producer waits for room as long as the writer keeps committing:
+  ``await wait_for_room()`` on the event loop (the gateway does: its callers are slowed down to
+  the store's pace, nothing is lost), or ``append`` blocks in any other thread. Only when no
+  flush has committed for ``block_s`` (the store is down or stuck) is a record dropped; from
+  then on records are dropped at once, without waiting, until a commit makes room. Dropped
+  records are counted in ``dropped``, logged, and the stream gets a ``note`` record saying how
+  many were dropped between which times, so the gap is in the chain itself (``verify`` still
+  passes). On the event loop's own thread ``append``/``capture`` never wait (the writer needs
+  that thread): await ``wait_for_room()`` before them when ``full``.
 
 >>> # async with ProvWriter(store) as writer:
 >>> #     writer.append("gateway", "note", {"elements": [], "relations": []})
@@ -177,8 +181,8 @@ class ProvWriter:
         store: RecordSink,
         flush_interval: float = 0.2,
         capacity: int = 50_000,
-        block_s: float = 1.0,
-        max_batch: int = 10_000,
+        block_s: float = 5.0,
+        max_batch: int = 5_000,
     ) -> None:
         if not flush_interval > 0:
             raise InvalidProvInput("flush_interval", f"{flush_interval} is not positive", "pass seconds, e.g. 0.2")
@@ -259,6 +263,8 @@ class ProvWriter:
         if len(self._buffer) < self.capacity:
             return True
         limit = self.block_s if timeout is None else timeout
+        if self._gaps:
+            return False  # already dropping (no commit made room since): shed at once, do not wait
         began = time.monotonic()
         while len(self._buffer) >= self.capacity:
             remaining = max(self._committed_at, began) + limit - time.monotonic()
@@ -277,7 +283,7 @@ class ProvWriter:
         the writer's loop: the writer needs that thread; it gives up after ``block_s`` without
         a commit)."""
         loop = self._loop
-        if loop is None or self._task is None or threading.get_ident() == self._loop_thread:
+        if loop is None or self._task is None or self._gaps or threading.get_ident() == self._loop_thread:
             return False
         began = time.monotonic()
         with self._cond:
