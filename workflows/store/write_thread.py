@@ -39,9 +39,11 @@ class WriteThread:
                                      pool_size=1, max_overflow=0)
         configure(self._engine)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-write")
+        self._used = False
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run ``work(conn)`` in one transaction in the thread, committed when it returns."""
+        self._used = True
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
@@ -49,7 +51,12 @@ class WriteThread:
             return work(conn)
 
     async def close(self) -> None:
-        """Close the connection in its thread (after any transaction still running) and stop it."""
+        """Close the connection in its thread (after any transaction still running) and stop it;
+        a write thread never used (a database opened only to read, or for another package's
+        tables) has no thread and no connection to close."""
+        if not self._used:
+            self._executor.shutdown(wait=False)
+            return
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._engine.dispose)
