@@ -77,3 +77,8 @@ def test_a_person_starts_a_testbed_and_a_workflow_and_watches_it_live(up: Up, br
     page.wait_text("[data-namespace='alice'] h3", lambda text: "ready" in text)
     page.wait_text("tr[data-execution]", lambda text: "completed" in text)
     page.shot("overview")
+    with up.client(token) as alice:  # started elsewhere: the open overview shows it without a reload
+        another = alice.post("/ui/start/workflow", data={"namespace": "alice", "p.stf_count": "2"})
+    assert another.status_code == 303, another.text
+    page.wait_text("#overview", lambda text: another.headers["location"].rsplit("/", 1)[-1] in text)
+    assert browser.current_url == up.ui  # type: ignore[attr-defined]
