@@ -30,7 +30,7 @@ from prov_agent.chain import StoredRow
 from prov_agent.errors import ExportError
 from prov_agent.model import CLASSES
 from prov_agent.provtext import Write, check, write_json, write_provn
-from prov_agent.queries import Scope, iter_rows, select_rows
+from prov_agent.queries import Scope, iter_bodies, select_rows
 from prov_agent.store import ProvStore
 
 ExportFormat = Literal["json", "provn"]
@@ -156,10 +156,10 @@ async def stream_export(store: ProvStore, scope: Scope, fmt: str, write: Write) 
         raise ExportError(f"format {fmt!r} is not supported; choose one of {', '.join(FORMATS)}")
     statements = Statements()
     add, decode, count = statements.add, _decode, 0
-    async for rows in iter_rows(store, scope):
-        count += len(rows)
-        for row in rows:
-            add(decode(row.body)[0])
+    async for bodies in iter_bodies(store, scope):
+        count += len(bodies)
+        for body in bodies:
+            add(decode(body)[0])
     missing = statements.missing()
     if missing:
         statements.declare(await store.first_declarations(missing), missing)

@@ -177,18 +177,18 @@ async def select_rows(store: ProvStore, scope: Scope) -> list[StoredRow]:
     return await store.records(record_ids=await scope_record_ids(store, scope), since=since, until=until)
 
 
-async def iter_rows(store: ProvStore, scope: Scope, batch: int = 5000) -> AsyncIterator[list[StoredRow]]:
-    """The records of a scope in the order of :func:`select_rows`, a list of up to ``batch`` at a
-    time (streamed exports use this: the scope's bodies are never all in memory at once)."""
+async def iter_bodies(store: ProvStore, scope: Scope, batch: int = 5000) -> AsyncIterator[list[str]]:
+    """The record bodies of a scope in the order of :func:`select_rows`, a list of up to ``batch``
+    at a time (streamed exports use this: the scope's bodies are never all in memory at once)."""
     since, until = scope.bounds()
     if scope.kind in ("all", "stream"):
         stream = scope.value if scope.kind == "stream" else None
-        async for rows in store.stream_records(stream=stream, since=since, until=until, batch=batch):
-            yield rows
+        async for bodies in store.stream_bodies(stream=stream, since=since, until=until, batch=batch):
+            yield bodies
         return
     keys = await store.record_keys(await scope_record_ids(store, scope), since, until)
     for start in range(0, len(keys), batch):
-        yield await store.records(record_ids=[k[3] for k in keys[start : start + batch]])
+        yield [row.body for row in await store.records(record_ids=[k[3] for k in keys[start : start + batch]])]
 
 
 async def page_rows(

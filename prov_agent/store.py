@@ -365,13 +365,13 @@ class ProvStore:
         out.sort(key=lambda r: (r.time, r.stream, r.seq))
         return out[offset : offset + limit if limit is not None else None]
 
-    async def stream_records(
+    async def stream_bodies(
         self, *, stream: str | None = None, since: str | None = None, until: str | None = None, batch: int = _READ_BATCH
-    ) -> AsyncIterator[list[StoredRow]]:
-        """Rows ordered by time then stream and seq, in lists of up to ``batch``, read from one
-        query through the driver's cursor (memory holds one list at a time, not the scope)."""
+    ) -> AsyncIterator[list[str]]:
+        """Record bodies ordered by time then stream and seq, in lists of up to ``batch``, read from
+        one query through the driver's cursor (memory holds one list at a time, not the scope)."""
         t = self.records_table
-        query = select(*t.c)
+        query = select(t.c.body)
         if stream is not None:
             query = query.where(t.c.stream == stream)
         if since is not None:
@@ -383,7 +383,7 @@ class ProvStore:
             async with self.engine.connect() as conn:
                 result = await conn.stream(query.execution_options(yield_per=batch))
                 async for part in result.partitions(batch):
-                    yield [StoredRow(*row) for row in part]
+                    yield [row[0] for row in part]
         except SQLAlchemyError as exc:
             raise StoreError(f"could not read provenance records: {exc}") from exc
 
