@@ -54,6 +54,7 @@ WorkflowEvent = Literal[
 _BODY = dict[str, Any]
 _CALL = ids.call_id("x")[:-1]  # "controlroom:call/"
 _flat = itertools.chain.from_iterable
+_now = time.time
 
 
 def _el(ident: str, cls: str, attrs: dict[str, Any], start: float | None = None, end: float | None = None) -> _BODY:
@@ -311,13 +312,11 @@ class Recorder:
             # numbers is untracked by the garbage collector (one holding a dict never is), so a
             # full queue of flat arguments adds nothing to a full collection's pause
             arguments = tuple(_flat(arguments.items()))  # type: ignore[assignment]
-        self._capture(
-            stream or self.stream,
-            "gateway_call",
-            (ident, principal, client_name, client_version, tool, arguments, node, node_reason, outcome,
-             duration_s, client_claimed),
-            build,
-        )
+        self._capture((
+            stream or self.stream, "gateway_call", _now(), build,  # one flat tuple: see ProvWriter.capture
+            ident, principal, client_name, client_version, tool, arguments, node, node_reason, outcome, duration_s,
+            client_claimed,
+        ))
         return ident
 
     def _tool_statements(

@@ -53,13 +53,14 @@ _bits = _rng.getrandbits
 
 #: A record's body as stored (JSON text) and the ids it mentions with their role bits.
 Built = tuple[str, dict[str, int]]
-#: Turns captured references into a built body, in the writer's thread: (stream, epoch, payload).
-Builder = Callable[[str, float, Any], Built]
-#: One queued record: (stream, kind, epoch, body or captured payload, its builder's number).
+#: Turns captured references into a built body, in the writer's thread: (stream, epoch, fields).
+Builder = Callable[[str, float, tuple[Any, ...]], Built]
+#: One queued record, flat: (stream, kind, epoch, builder number, *fields); the fields are the
+#: body (BODY), the built text and roles (READY), or what a registered builder takes.
 #: The builder is a number, not the function, so that a queued record holds no object the garbage
 #: collector must keep tracking (a tuple of strings, numbers and flat dicts is untracked), and a
 #: full queue costs a full collection nothing: that collection was the event loop's longest stall.
-Pending = tuple[str, str, float, Any, int]
+Pending = tuple[Any, ...]
 BODY, READY = 0, 1  # builder numbers: a ready body dict; a record already built (put back)
 Prepared = tuple[str, str, float, str, dict[str, int]]
 
@@ -91,9 +92,8 @@ def _roles(body: dict[str, Any]) -> dict[str, int]:
     return roles
 
 
-def _ready(stream: str, epoch: float, built: Built) -> Built:
-    """The builder of a record already built (a batch put back after a failed flush)."""
-    return built
+def _never(stream: str, epoch: float, fields: tuple[Any, ...]) -> Built:
+    raise AssertionError("BODY and READY records are not built by a builder")  # pragma: no cover
 
 
 def prepare(items: list[Pending], builders: list[Builder] | None = None) -> list[Prepared]:
@@ -105,18 +105,21 @@ def prepare(items: list[Pending], builders: list[Builder] | None = None) -> list
     """
     out: list[Prepared] = []
     add = out.append
-    table = builders or [_ready, _ready]
-    for n, (stream, kind, epoch, payload, build) in enumerate(items):
+    table = builders or [_never, _never]
+    for n, item in enumerate(items):
         if n % 128 == 127:
             time.sleep(0)  # releases the GIL: the event loop waits at most this long, not 5 ms
+        stream, kind, epoch, build = item[0], item[1], item[2], item[3]
         try:
             if build == BODY:
-                text, roles = _encode(payload), _roles(payload)
+                text, roles = _encode(item[4]), _roles(item[4])
+            elif build == READY:
+                text, roles = item[4], item[5]
             else:
-                text, roles = table[build](stream, epoch, payload)
+                text, roles = table[build](stream, epoch, item[4:])
         except Exception as exc:
             if build == BODY:
-                why = f"{exc}: {payload!r}"[:4096]
+                why = f"{exc}: {item[4]!r}"[:4096]
             else:
                 why = f"the {kind} record could not be built: {type(exc).__name__}"
             text, roles = _encode({"elements": [], "relations": [], "unserialisable": why}), {}
@@ -198,7 +201,7 @@ class ProvWriter:
         self.block_s = block_s
         self.max_batch = max_batch
         self._buffer: deque[Pending] = deque()
-        self._builders: list[Builder] = [_ready, _ready]  # BODY is encoded directly, never called
+        self._builders: list[Builder] = [_never, _never]  # BODY and READY are not built by a builder
         self._push = self._buffer.append
         self._heads: dict[str, tuple[int, str]] = {}
         self._lock = asyncio.Lock()
@@ -228,25 +231,27 @@ class ProvWriter:
             return
         if self._gaps:
             self._note_gaps()
-        self._push((stream, kind, time.time(), body, BODY))
+        self._push((stream, kind, time.time(), BODY, body))
 
     def register(self, build: Builder) -> int:
         """Number a builder for :meth:`capture` (a recorder registers its builders once)."""
         self._builders.append(build)
         return len(self._builders) - 1
 
-    def capture(self, stream: str, kind: str, payload: Any, build: int) -> None:
-        """Queue references to what happened; the builder numbered ``build`` (see :meth:`register`)
-        turns them into the stored body later, in the writer's thread, as
-        ``builder(stream, epoch, payload)``. ``payload`` must not be changed afterwards."""
+    def capture(self, item: Pending) -> None:
+        """Queue references to what happened, as one flat tuple ``(stream, kind, epoch, builder
+        number, *fields)`` (see :meth:`register`); the builder turns them into the stored body
+        later, in the writer's thread, as ``builder(stream, epoch, fields)``. Nothing in ``item``
+        may be changed afterwards; strings, numbers and tuples of them keep the queue out of the
+        garbage collector's way."""
         if self._closed:
             raise WriterClosed("the provenance writer is closed; open a new one to record more")
         if len(self._buffer) >= self.capacity and not self._make_room():
-            self._drop(stream)
+            self._drop(item[0])
             return
         if self._gaps:
             self._note_gaps()
-        self._push((stream, kind, time.time(), payload, build))
+        self._push(item)
 
     @property
     def full(self) -> bool:
@@ -321,7 +326,7 @@ class ProvWriter:
                 f"records_dropped: {count} records of this stream were not recorded between "
                 f"{time_text(first)} and {time_text(last)} (the provenance queue was full)"
             )
-            self._push((stream, "note", time.time(), {"elements": [], "relations": [], "event": event}, BODY))
+            self._push((stream, "note", time.time(), BODY, {"elements": [], "relations": [], "event": event}))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -433,7 +438,7 @@ class ProvWriter:
             except BaseException:
                 # keep order, and keep what was built (a captured record is built exactly once)
                 kept = [
-                    (s, k, e, (text, roles), READY)
+                    (s, k, e, READY, text, roles)
                     for start in sorted(built)
                     for s, k, e, text, roles in built[start]
                 ]
