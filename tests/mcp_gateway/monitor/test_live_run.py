@@ -10,9 +10,9 @@ from selenium.webdriver.common.by import By
 from tests.mcp_gateway.monitor.browsing import Browser
 from tests.mcp_gateway.monitor.conftest import Up
 
-QUICK_DAQ = {  # a real-time run of 10 STFs in about 5 s: the counters move while the page is open
+QUICK_DAQ = {  # a real-time run of 10 STFs in about 11 s: the counters move while the page is open, even under load
     "no_beam_not_ready_delay": "1", "broadcast_delay": "0", "beam_not_ready_delay": "0", "beam_ready_delay": "0",
-    "stf_interval": "0.5", "stf_generation_time": "0.05", "beam_not_ready_end_delay": "0", "stf_count": "10",
+    "stf_interval": "1.0", "stf_generation_time": "0.05", "beam_not_ready_end_delay": "0", "stf_count": "10",
     "slice_processing_time": "0.5",
 }
 
