@@ -2,11 +2,12 @@
 SSE streamed back, health probes and entity lookups.
 
 Only the final JSON-RPC response of a forwarded call is parsed; notifications (progress,
-logging) are relayed as the node sent them. Forwarded calls go over an `httpcore2` connection
-pool with the node's URL parsed once: httpx's per-request layers (URL parsing and merging,
-default headers, auth, redirects, cookies) were a fifth of the gateway's CPU per call and
-do nothing for a fixed POST to a known node (bench/gateway_overhead.py, docs/gateway.md).
-Probes and entity lookups, a few per node and minute, keep the `httpx2` client.
+logging) are relayed as the node sent them. Forwarded calls go over `httpcore2` keep-alive
+connections (`mcp_gateway.keepalive`) with the node's URL parsed once: httpx's per-request
+layers (URL parsing and merging, default headers, auth, redirects, cookies) and httpcore's
+pool-wide connection checks were a third of the gateway's CPU per call and do nothing for a
+fixed POST to a known node (bench/gateway_overhead.py, docs/gateway.md). Probes and entity
+lookups, a few per node and minute, keep the `httpx2` client.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpcore2
 import httpx2
 
 from mcp_gateway.errors import CallTimeout, NodeFailed, NodeRejected, OutputTooLarge
+from mcp_gateway.keepalive import KeepAlive
 from mcp_gateway.keys import KeyRing
 from mcp_nodes.contract.identity import Identity, lookup_identity, node_audience, sign_identity
 from mcp_gateway.registry import NodeState
@@ -90,20 +92,18 @@ def _json(node: str, data: bytes) -> Any:
 
 
 class _NodeConnections:
-    """What the gateway holds for one node URL: the forwarding pool, the parsed URL, the httpx client."""
+    """What the gateway holds for one node URL: keep-alive connections for forwarding, the httpx client."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.target = httpcore2.URL(url)  # parsed once, not per call
-        self.pool = httpcore2.AsyncConnectionPool(max_connections=256, max_keepalive_connections=64,
-                                                  keepalive_expiry=30.0)
+        self.forwarding = KeepAlive(url, max_connections=256, max_idle=64, keepalive_expiry=30.0)
         self.client = httpx2.AsyncClient(
             timeout=httpx2.Timeout(None, connect=CONNECT_TIMEOUT_S),
             limits=httpx2.Limits(max_connections=64, max_keepalive_connections=8, keepalive_expiry=30.0),
         )
 
     async def aclose(self) -> None:
-        await self.pool.aclose()
+        await self.forwarding.aclose()
         await self.client.aclose()
 
 
@@ -152,8 +152,7 @@ class NodeClients:
         node = self._connections(state)
         try:
             with anyio.fail_after(timeout):
-                async with node.pool.stream("POST", node.target, content=body, headers=headers,
-                                            extensions=_FORWARD_EXTENSIONS) as response:
+                async with node.forwarding.stream(body, headers, _FORWARD_EXTENSIONS) as response:
                     status = response.status
                     if status != 200:
                         text = (await response.aread())[:300].decode(errors="replace")
