@@ -28,13 +28,14 @@ from workflows.store.namespaces import Namespaces
 from workflows.store.pruning import prune
 from workflows.store.records import PruneReport
 from workflows.store.runs import Runs
+from workflows.store.statistics import Statistics
 
 
 class Store:
     """The testbed store: repositories over one :class:`Database`.
 
     ``store.executions``, ``store.runs``, ``store.events``, ``store.logs``, ``store.agents``,
-    ``store.namespaces``, ``store.definitions``, ``store.counters``; ``store.prune(cutoff)``.
+    ``store.namespaces``, ``store.definitions``, ``store.counters``, ``store.statistics``; ``store.prune(cutoff)``.
     """
 
     def __init__(self, db: Database) -> None:
@@ -47,6 +48,7 @@ class Store:
         self.logs = Logs(db)
         self.agents = Agents(db)
         self.namespaces = Namespaces(db)
+        self.statistics = Statistics(db)
 
     @classmethod
     def from_url(cls, url: str, schema: str | None = None) -> Store:
