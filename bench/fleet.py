@@ -22,7 +22,7 @@ first (they stop their agents and deregister), then the gateway; the databases a
 
 Last line: ``fleet nodes=… namespaces=… clients=… slices_per_s=… read_p50_ms=… read_p99_ms=…
 gateway_cpu_us_per_call=…``.
-Run: .venv/bin/python bench/fleet.py [--nodes 8] [--namespaces 16] [--clients 50] [--stf-count 4]
+Run: .venv/bin/python bench/fleet.py [--nodes 8] [--namespaces 16] [--clients 50] [--stf-count 20] [--workers 2] [--private-postgres 500]
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ sys.path.insert(0, str(ROOT))
 from bench.procstat import cpu_seconds, load_average  # noqa: E402
 
 ADMIN_URL = "postgresql+asyncpg://controlroom:controlroom-ci-password@127.0.0.1:5432/controlroom_ci"
+HEARTBEAT_S = 3.0
+"""The gateway's heartbeat period (CONTROLROOM_GATEWAY_HEARTBEAT_S default), which nodes follow."""
 READ_TOOLS = ("get_testbed_status", "list_workflow_executions", "list_tf_slices", "list_agents", "list_logs")
 
 
@@ -136,18 +138,81 @@ async def fresh_databases(admin_url: str, count: int) -> AsyncIterator[list[str]
         await admin.dispose()
 
 
-async def sample_connections(admin_url: str, databases: list[str], peak: list[int], stop: asyncio.Event) -> None:
-    """Keep ``peak[0]`` at the most connections seen on ``databases`` (every 2 s)."""
+@dataclass
+class Connections:
+    """The most connections seen at once: PostgreSQL on all the bench's databases, on the gateway's
+    and on the busiest node's; STOMP connections to the broker beyond those open before the fleet."""
+
+    total: int = 0
+    gateway: int = 0
+    node: int = 0
+    stomp: int = 0
+    stomp_before: int = 0
+
+
+def stomp_connections(port: int) -> int:
+    """Established TCP connections to ``port`` on this machine (/proc/net/tcp, IPv4)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+            count += 1
+    return count
+
+
+@contextlib.contextmanager
+def private_postgres(max_connections: int) -> Iterator[str]:
+    """A PostgreSQL cluster of its own (initdb, pg_ctl; run as the ``postgres`` user when root) on a
+    free loopback port, with ``max_connections``; yields its admin URL; stopped and removed after.
+
+    For fleets larger than a shared server's max_connections (100 by default): every agent process
+    of every testbed holds connections to its node's database (docs/scaling.md)."""
+    import shutil
+    import socket
+
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    initdb = Path(shutil.which("initdb") or (binaries[-1] if binaries else "initdb"))
+    pg_ctl = initdb.with_name("pg_ctl")
+    directory = Path(tempfile.mkdtemp(prefix="fleet-pg-"))  # in /tmp: the postgres user can reach it
+    data = directory / "data"
+    data.mkdir(mode=0o700)
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(directory, "postgres")
+        shutil.chown(data, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run([*as_user, str(initdb), "-D", str(data), "-A", "trust", "-U", "fleet"], check=True,
+                   stdout=subprocess.DEVNULL)
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -k {data} -c max_connections={max_connections} -c fsync=off"
+    subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-o", options, "-l", str(directory / "postgres.log"),
+                    "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield f"postgresql+asyncpg://fleet@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"], check=False,
+                       stdout=subprocess.DEVNULL)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def sample_connections(admin_url: str, databases: list[str], peak: Connections, stomp_port: int,
+                             stop: asyncio.Event) -> None:
+    """Update ``peak`` from pg_stat_activity and /proc/net/tcp every second until ``stop``."""
     names = [make_url(url).database for url in databases]
     engine = create_async_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         while not stop.is_set():
             async with engine.connect() as conn:
-                count = (await conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(:n)"),
-                                            {"n": names})).scalar_one()
-            peak[0] = max(peak[0], int(count))
+                rows = (await conn.execute(text("SELECT datname, count(*) FROM pg_stat_activity "
+                                                "WHERE datname = ANY(:n) GROUP BY datname"), {"n": names})).all()
+            counts = {name: int(count) for name, count in rows}
+            peak.total = max(peak.total, sum(counts.values()))
+            peak.gateway = max(peak.gateway, counts.get(names[0], 0))
+            peak.node = max([peak.node, *(counts.get(n, 0) for n in names[1:])])
+            peak.stomp = max(peak.stomp, stomp_connections(stomp_port) - peak.stomp_before)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2.0)
+                await asyncio.wait_for(stop.wait(), 1.0)
     finally:
         await engine.dispose()
 
@@ -213,7 +278,7 @@ class Execution:
     slices: int = 0
 
 
-async def drive(url: str, token: str, execution: Execution, stf_count: int, go: asyncio.Event,
+async def drive(url: str, token: str, execution: Execution, parameters: dict[str, int], go: asyncio.Event,
                 ready: list[str], calls: Calls) -> None:
     """start_testbed, wait for it; on ``go`` start_workflow and wait_for_execution until finished."""
     ns = execution.namespace
@@ -230,7 +295,7 @@ async def drive(url: str, token: str, execution: Execution, stf_count: int, go: 
         ready.append(ns)
         await go.wait()
         execution.started = time.perf_counter()
-        view = await timed(client, "start_workflow", {"namespace": ns, "parameters": {"stf_count": stf_count},
+        view = await timed(client, "start_workflow", {"namespace": ns, "parameters": parameters,
                                                       "reason": "bench/fleet.py"}, calls.driver, calls)
         if view is None:
             raise RuntimeError(f"start_workflow in {ns} failed: {calls.errors[-1]}")
@@ -290,6 +355,8 @@ async def run(args: argparse.Namespace, fleet: Fleet) -> None:
     load_start = load_average()
     async with fresh_databases(args.admin_url, 1 + args.nodes) as databases:
         try:
+            stomp_port = int(args.stomp.rsplit(":", 1)[1])
+            stomp_before = stomp_connections(stomp_port)
             gateway_db, node_dbs = databases[0], databases[1:]
             fleet.gateway = fleet.start("gateway", "gateway", "serve", "--port", "0", "--state-dir",
                                         str(fleet.directory / "gateway"), "--database-url", gateway_db)
@@ -305,14 +372,21 @@ async def run(args: argparse.Namespace, fleet: Fleet) -> None:
             for i, node in enumerate(fleet.nodes):
                 node.wait_for(f"controlroom node node-{i}: MCP at ", 180)
             await wait_for_nodes(gateway_url, tokens["admin"], args.nodes)
-            print(f"{args.nodes} nodes up behind {gateway_url}; starting {args.namespaces} testbeds", flush=True)
+            idle_cpu, idle_s = cpu_seconds(fleet.gateway.process.pid), 12.0
+            await asyncio.sleep(idle_s)  # nodes heartbeat, nobody calls: the registry's own cost
+            idle_cpu = cpu_seconds(fleet.gateway.process.pid) - idle_cpu
+            print(f"{args.nodes} nodes up behind {gateway_url}; idle gateway {idle_cpu / idle_s * 100:.1f}% of a core "
+                  f"(heartbeats every {HEARTBEAT_S:g} s: {idle_cpu / (args.nodes * idle_s / HEARTBEAT_S) * 1e3:.1f} ms "
+                  f"per heartbeat); starting {args.namespaces} testbeds", flush=True)
 
             calls = Calls()
+            parameters = {"stf_count": args.stf_count, "target_worker_count": args.workers,
+                          "max_worker_count": args.workers, "worker_count_min": 1}
             executions = {ns: Execution(ns) for ns in namespaces}
             go, stop, ready = asyncio.Event(), asyncio.Event(), []
-            stop_sampling, peak = asyncio.Event(), [0]
-            sampler = asyncio.create_task(sample_connections(args.admin_url, databases, peak, stop_sampling))
-            drivers = [asyncio.create_task(drive(gateway_url, tokens["drivers"][ns], executions[ns], args.stf_count,
+            stop_sampling, peak = asyncio.Event(), Connections(stomp_before=stomp_before)
+            sampler = asyncio.create_task(sample_connections(args.admin_url, databases, peak, stomp_port, stop_sampling))
+            drivers = [asyncio.create_task(drive(gateway_url, tokens["drivers"][ns], executions[ns], parameters,
                                                  go, ready, calls)) for ns in namespaces]
             while len(ready) < len(namespaces):
                 failed = [d for d in drivers if d.done() and d.exception()]
@@ -361,11 +435,11 @@ async def run(args: argparse.Namespace, fleet: Fleet) -> None:
     for error in sorted(set(calls.errors))[:5]:
         print(f"  error: {error}")
     print(f"gateway CPU {gateway_cpu:.1f} s = {gateway_cpu / elapsed * 100:.0f}% of a core, {cpu_us:.0f} us per "
-          f"routed call; nodes' own CPU (agents excluded) {nodes_cpu:.1f} s; PostgreSQL connections on the bench's "
-          f"databases at most {peak[0]}; load average {load_start} at start, {load_end} at end")
+          f"routed call; nodes' own CPU (agents excluded) {nodes_cpu:.1f} s; PostgreSQL connections at most {peak.total} "
+          f"(gateway's database {peak.gateway}, busiest node's {peak.node}), STOMP connections {peak.stomp}; load average {load_start} at start, {load_end} at end")
     print(f"fleet nodes={args.nodes} namespaces={args.namespaces} clients={args.clients} slices_per_s={rate:.0f} "
           f"read_p50_ms={pct(calls.reads, 0.5):.1f} read_p99_ms={pct(calls.reads, 0.99):.1f} "
-          f"gateway_cpu_us_per_call={cpu_us:.0f}")
+          f"gateway_cpu_us_per_call={cpu_us:.0f} pg_connections={peak.total} stomp_connections={peak.stomp}")
 
 
 @contextlib.contextmanager
@@ -386,11 +460,15 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--namespaces", type=int, default=16, help="one testbed and one execution each")
     parser.add_argument("--clients", type=int, default=50, help="concurrent readers")
-    parser.add_argument("--stf-count", type=int, default=4, help="STFs per execution (150 slices each)")
+    parser.add_argument("--stf-count", type=int, default=20, help="STFs per execution (15 slices each)")
     parser.add_argument("--think-s", type=float, default=0.0, help="pause between a reader's calls")
     parser.add_argument("--stomp", default="127.0.0.1:61613", help="ActiveMQ STOMP host:port")
+    parser.add_argument("--workers", type=int, default=2, help="slice workers per execution (each a process)")
     parser.add_argument("--admin-url", default=os.environ.get("CONTROLROOM_TEST_POSTGRES_URL", ADMIN_URL),
                         help="PostgreSQL URL allowed to CREATE DATABASE")
+    parser.add_argument("--private-postgres", type=int, metavar="MAX_CONNECTIONS", default=0,
+                        help="start a PostgreSQL cluster of its own with this max_connections instead of using "
+                             "--admin-url's server (a fleet of 8 nodes x 16 testbeds needs more than 100)")
     args = parser.parse_args()
     if args.nodes < 1 or args.namespaces < 1 or args.clients < 0:
         parser.error("--nodes and --namespaces must be at least 1, --clients at least 0")
@@ -401,7 +479,9 @@ def main() -> int:
         env |= {"HOME": str(directory / "home"), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         fleet = Fleet(directory, env)
         try:
-            with interrupts_as_keyboard():
+            with interrupts_as_keyboard(), contextlib.ExitStack() as stack:
+                if args.private_postgres:
+                    args.admin_url = stack.enter_context(private_postgres(args.private_postgres))
                 asyncio.run(run(args, fleet))
         except KeyboardInterrupt:
             print("interrupted: stopping the fleet", file=sys.stderr)
