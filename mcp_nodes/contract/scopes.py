@@ -43,7 +43,7 @@ TOOL_SCOPES: dict[str, Scope] = {
     "list_agents": "read", "get_agent": "read", "list_runs": "read", "get_run": "read",
     "list_stf_files": "read", "get_stf_file": "read", "list_tf_slices": "read", "get_tf_slice": "read",
     "list_logs": "read", "get_log_entry": "read", "list_messages": "read", "spec_validate": "read",
-    "get_execution_timeline": "read",
+    "get_execution_timeline": "read", "get_execution_statistics": "read",
     # node tools: operating within granted namespaces
     "start_testbed": "operate", "stop_testbed": "operate", "start_workflow": "operate",
     "stop_workflow": "operate", "restart_agent": "operate", "kill_agent": "operate",

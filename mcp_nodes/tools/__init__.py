@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastmcp import FastMCP
 
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools import agents, data, logs, messages, system, testbed, timeline, workflows
+from mcp_nodes.tools import agents, data, logs, messages, statistics, system, testbed, timeline, workflows
 
 __all__ = ["register_all"]
 
 
 def register_all(mcp: FastMCP, services: NodeServices) -> None:
     """Register every node tool on ``mcp``, in the order an LLM should meet them."""
-    for module in (system, testbed, workflows, agents, messages, data, logs, timeline):
+    for module in (system, testbed, workflows, agents, messages, data, logs, timeline, statistics):
         module.register(mcp, services)

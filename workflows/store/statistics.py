@@ -111,8 +111,9 @@ class ExecutionStatistics(BaseModel):
     processing: Quantiles = Quantiles(count=0)
     workers: list[WorkerTime] = Field(default_factory=list, description=f"the {MAX_WORKERS} busiest")
     workers_total: int = 0
-    completions: list[tuple[float, int]] = Field(default_factory=list,
-                                                 description="(seconds from the first finish, slices finished)")
+    completion_bin_s: float | None = Field(None, description="width of each completions bin")
+    completions: list[int] = Field(default_factory=list,
+                                   description="slices finished per bin, from the first finish to the last")
     tasks: TaskTotals | None = Field(None, description="task workflows only")
 
 
@@ -138,6 +139,7 @@ class Statistics:
                 select(SliceRow.status, func.count()).where(mine).group_by(SliceRow.status))).all()}
             retries = int(await session.scalar(select(func.coalesce(func.sum(SliceRow.retries), 0)).where(mine)) or 0)
             workers, workers_total = await _workers(session, mine, work, seconds)
+            width, completions = await _completions(session, mine, seconds, self._db.dialect)
             return ExecutionStatistics(
                 execution_id=execution_id, namespace=row.namespace, status=row.status, workflow_name=row.workflow_name,
                 duration_s=round((end - row.start_time).total_seconds(), 3),
@@ -147,8 +149,7 @@ class Statistics:
                 queue_wait=await _quantiles(session, wait, (mine, SliceRow.processing_start_at.is_not(None)), (0.5, 0.99)),
                 processing=await _quantiles(session, work, (mine, SliceRow.processed_at.is_not(None),
                                                             SliceRow.processing_start_at.is_not(None)), (0.5, 0.99)),
-                workers=workers, workers_total=workers_total,
-                completions=await _completions(session, mine, seconds, self._db.dialect),
+                workers=workers, workers_total=workers_total, completion_bin_s=width, completions=completions,
                 tasks=await _tasks(session, execution_id))
 
 
@@ -161,7 +162,10 @@ class _Seconds:
     def __call__(self, later: Any, earlier: Any) -> Any:
         if self.dialect == "postgresql":
             return cast(func.extract("epoch", later - earlier), Float)
-        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+        # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' (julianday() would round to milliseconds):
+        # whole seconds by strftime('%s'), the microseconds from the text
+        whole = cast(func.strftime("%s", later), Integer) - cast(func.strftime("%s", earlier), Integer)
+        return whole + (cast(func.substr(later, 20), Float) - cast(func.substr(earlier, 20), Float))
 
 
 def _ms(value: Any) -> float | None:
@@ -232,12 +236,12 @@ async def _phases(session: AsyncSession, execution_id: str, end: datetime, secon
     return out
 
 
-async def _completions(session: AsyncSession, mine: Any, seconds: _Seconds, dialect: str) -> list[tuple[float, int]]:
+async def _completions(session: AsyncSession, mine: Any, seconds: _Seconds, dialect: str) -> tuple[float | None, list[int]]:
     """Slices finished per time bin (`COMPLETION_BINS` bins from the first finish to the last)."""
     first, last = (await session.execute(select(func.min(SliceRow.processed_at), func.max(SliceRow.processed_at))
                                          .where(mine))).one()
     if first is None or last is None:
-        return []
+        return None, []
     first, last = _aware(first), _aware(last)
     width = max((last - first).total_seconds(), 1e-6) / COMPLETION_BINS
     offset = seconds(SliceRow.processed_at, literal(first, UTCDateTime())) / width
@@ -246,7 +250,7 @@ async def _completions(session: AsyncSession, mine: Any, seconds: _Seconds, dial
     counts = [0] * COMPLETION_BINS
     for b, n in (await session.execute(select(binned.c.bin, func.count()).group_by(binned.c.bin))).all():
         counts[min(max(int(b), 0), COMPLETION_BINS - 1)] += int(n)
-    return [(round(i * width, 3), count) for i, count in enumerate(counts)]
+    return round(width, 6), counts
 
 
 async def _tasks(session: AsyncSession, execution_id: str) -> TaskTotals | None:

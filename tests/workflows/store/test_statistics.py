@@ -78,8 +78,8 @@ async def test_slice_latency_queue_wait_workers_and_phases(store: Store) -> None
     assert stats.phases["run/physics"] == pytest.approx(11.0, abs=1e-3)  # 0-4 s and 5-12 s
     assert stats.phases["run/standby"] == pytest.approx(1.0, abs=1e-3)
     assert list(stats.phases) == ["run/physics", "run/standby", "end_run"] and stats.phases["end_run"] > 0
-    assert len(stats.completions) == 30 and sum(n for _, n in stats.completions) == 10
-    assert stats.completions[0][1] == 1 and stats.completions[-1][1] == 1
+    assert len(stats.completions) == 30 and sum(stats.completions) == 10
+    assert stats.completions[0] == 1 and stats.completions[-1] == 1
     assert stats.tasks is None
 
     bob = await store.statistics.of_execution(other)

@@ -1,0 +1,33 @@
+"""Statistics tool: ``get_execution_statistics``, the characterization of one execution.
+
+Computed in SQL by the store (:mod:`workflows.store.statistics`) from the slices' request, start
+and finish times, the DAQ state events and a task workflow's summary message: slice latency
+p50/p90/p99 and a log-binned histogram, queue wait, per-worker processing time, time per DAQ
+phase, retries and failures, wall vs. summed task compute. Bounded: at most 19 histogram bins,
+20 workers and 30 completion bins, about 3,000 characters of JSON.
+"""
+
+from __future__ import annotations
+
+from fastmcp import FastMCP
+
+from mcp_nodes.auth import current_identity, require_visible
+from mcp_nodes.services import NodeServices
+from mcp_nodes.tools.params import READ_ONLY, ExecutionId
+from workflows.store.statistics import ExecutionStatistics
+
+__all__ = ["register"]
+
+
+def register(mcp: FastMCP, services: NodeServices) -> None:
+    """Add get_execution_statistics to ``mcp``."""
+    store = services.store
+
+    @mcp.tool(annotations=READ_ONLY)
+    async def get_execution_statistics(execution_id: ExecutionId) -> ExecutionStatistics:
+        """An execution's characterization: slice latency p50/p90/p99 and histogram, queue
+        wait, per-worker processing time, time per DAQ phase, retries, failures; for a task
+        workflow wall vs. summed task compute."""
+        record = await store.executions.get(execution_id)
+        require_visible(current_identity(), record.namespace, "execution", execution_id)
+        return await store.statistics.of_execution(execution_id)
