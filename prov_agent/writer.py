@@ -174,9 +174,10 @@ class ProvWriter:
     """A bounded queue of records written in periodic batches; use as an async context manager.
 
     ``capacity``: records the queue holds before producers wait (see the module docstring for
-    the policy when it is full); ``block_s``: how long ``append``/``capture`` wait for room in a
-    thread other than the writer's event loop (on the loop they cannot wait: the writer needs
-    that thread; ``await wait_for_room()`` first); ``max_batch``: records per transaction.
+    the policy when it is full); ``block_s``: how long a waiting producer goes on waiting after
+    the last commit before records are dropped (``append``/``capture`` wait in a thread other
+    than the writer's event loop; on the loop they cannot, the writer needs that thread: await
+    ``wait_for_room()`` first); ``max_batch``: records per transaction.
     """
 
     def __init__(
@@ -192,9 +193,9 @@ class ProvWriter:
         if capacity < 1:
             raise InvalidProvInput("capacity", f"{capacity} is below 1", "pass records, e.g. 50000")
         if not block_s >= 0:
-            raise InvalidProvInput("block_s", f"{block_s} is negative", "pass seconds, e.g. 1.0")
+            raise InvalidProvInput("block_s", f"{block_s} is negative", "pass seconds, e.g. 5.0")
         if max_batch < 1:
-            raise InvalidProvInput("max_batch", f"{max_batch} is below 1", "pass records, e.g. 10000")
+            raise InvalidProvInput("max_batch", f"{max_batch} is below 1", "pass records, e.g. 5000")
         self.store = store
         self.flush_interval = flush_interval
         self.capacity = capacity
