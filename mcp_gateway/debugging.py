@@ -1,4 +1,5 @@
-"""The gateway's debugging tools: `debug_execution`, `approve_fix`, `reject_fix`, `list_pending_fixes`.
+"""The gateway's debugging tools: `debug_execution`, `approve_fix`, `reject_fix`, `list_pending_fixes`,
+`list_debug_sessions` (the sessions run so far, `mcp_gateway.debug_history`).
 
 The debugging agent reaches the nodes through the gateway's own call chain (observe → rate
 limit → route → forward) as the calling principal, so it can see and fix only what that
@@ -34,6 +35,7 @@ from agents.ai.debugger.policy import Policy
 from agents.ai.llm import LLM
 from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL_VERSION_META_KEY, Call, Handler
 from mcp_gateway.catalog import LogicalTool
+from mcp_gateway.debug_history import DebugHistory, DebugSessions
 from mcp_gateway.models import Principal
 from mcp_gateway.tools import current_principal
 
@@ -129,11 +131,15 @@ class DebugService:
         self.llm = llm
         self.step_observer = step_observer
         self.approvals = Approvals()
+        self.history = DebugHistory()
 
     def debugger_for(self, principal: Principal) -> Debugger:
+        observers: list[StepObserver] = [self.history]
+        if self.step_observer is not None:
+            observers.append(self.step_observer(principal))
         return Debugger(
             GatewayToolCaller(self.handler, self.catalog, principal), policy=self.policy, llm=self.llm,
-            approvals=self.approvals, observer=self.step_observer(principal) if self.step_observer else None,
+            approvals=self.approvals, observer=_Both(observers),
             provenance=self._provenance() if self.prov_store is not None else None,
         )
 
@@ -156,6 +162,17 @@ class DebugService:
                 return [], []
 
         return read
+
+
+class _Both:
+    """Several `StepObserver`s as one: each step goes to every one, in order."""
+
+    def __init__(self, observers: list[StepObserver]) -> None:
+        self.observers = observers
+
+    async def on_step(self, step: Step, report: DebugReport) -> None:
+        for observer in self.observers:
+            await observer.on_step(step, report)
 
 
 def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
@@ -183,6 +200,17 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
         items = [r for r in approvals.list() if principal.is_admin or r.principal == principal.user]
         return PendingFixes(items=items, total=len(items))
 
+    @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
+    def list_debug_sessions(namespace: str | None = None, limit: int = 20, cursor: str | None = None) -> DebugSessions:
+        """Past debugging sessions you may see, newest first, with their steps (limit <= 50)."""
+        principal = current_principal()
+        if namespace and not principal.allows(namespace):
+            raise ToolError(f"namespace {namespace!r} is not granted to {principal.user}; whoami lists yours")
+        try:
+            return service.history.page(principal, namespace=namespace, limit=limit, cursor=cursor)
+        except ValueError as error:
+            raise ToolError(str(error)) from None
+
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
     async def approve_fix(approval_id: str) -> DebugReport:
         """Approve a pending fix (its approval_id came from debug_execution or list_pending_fixes):
@@ -208,6 +236,7 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
                     data={"approval_id": approval_id})
         report.steps.append(step)
         report.outcome = "declined"
+        service.history.record(report)
         if service.step_observer is not None:
             await service.step_observer(principal).on_step(step, report)
         return report

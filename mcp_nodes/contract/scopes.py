@@ -55,7 +55,7 @@ TOOL_SCOPES: dict[str, Scope] = {
     # gateway tools
     "whoami": "read", "list_nodes": "read", "get_node": "read",
     "prov_timeline": "read", "prov_lineage": "read", "prov_agent_activity": "read",
-    "prov_export": "read", "prov_verify": "read", "list_pending_fixes": "read",
+    "prov_export": "read", "prov_verify": "read", "list_pending_fixes": "read", "list_debug_sessions": "read",
     "debug_execution": "operate", "approve_fix": "operate", "reject_fix": "operate",
 }
 """Tool name -> the scope a token needs to call it (docs/security.md shows this table)."""

@@ -1,11 +1,13 @@
 """Debugging: debug an execution or a testbed (``debug_execution``), see each session's steps
-(evidence, diagnosis with rationale, alternatives, decision, action, verification), and approve
+(evidence, diagnosis with rationale, alternatives, decision, action, verification), approve
 or reject the fixes the policy sent to a person (``list_pending_fixes``, ``approve_fix``,
-``reject_fix``: the ASK gate)."""
+``reject_fix``: the ASK gate), and page through the past sessions the viewer may see
+(``list_debug_sessions``, newest first, optionally of one namespace)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -18,16 +20,29 @@ from mcp_gateway.monitor.sessions import Viewer
 if TYPE_CHECKING:
     from mcp_gateway.monitor.app import Monitor
 
+PAGE = 10
+
 
 def routes(monitor: Monitor) -> list[BaseRoute]:
     async def show(request: Request, viewer: Viewer, *, reports: list[dict[str, Any]] | None = None,
                    problem: str | None = None, status: int = 200) -> Response:
+        caller = monitor.caller(viewer)
         try:
-            pending = (await monitor.caller(viewer).call("list_pending_fixes", {}))["items"]
+            pending = (await caller.call("list_pending_fixes", {}))["items"]
         except CallFailed as error:
             pending, problem = [], problem or str(error)
+        namespace = request.query_params.get("namespace", "").strip() or None
+        try:
+            past = await caller.call("list_debug_sessions", {"namespace": namespace, "limit": PAGE,
+                                                             "cursor": request.query_params.get("cursor") or None})
+        except CallFailed as error:
+            past, problem = {"items": [], "total": 0}, problem or str(error)
+        kept = {"namespace": namespace} if namespace else {}
+        older = f"?{urlencode({**kept, 'cursor': past['next_cursor']})}" if past.get("next_cursor") else None
+        newest = f"?{urlencode(kept)}" if request.query_params.get("cursor") else None
         return monitor.render(request, "debugging.html", viewer, status_code=status, pending=pending,
-                              reports=reports or [], problem=problem)
+                              reports=reports or [], problem=problem, past=past, namespace=namespace or "",
+                              older=older, newest=newest)
 
     async def page(request: Request, viewer: Viewer, _: FormData | None) -> Response:
         return await show(request, viewer)
