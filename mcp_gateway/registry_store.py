@@ -159,9 +159,10 @@ class RegistryStore:
         from alembic.util import CommandError
 
         from mcp_gateway.migrate import upgrade_schema
+        from workflows.store.migrate import alembic_turn
 
         try:
-            async with self.engine.begin() as conn:
+            async with alembic_turn(), self.engine.begin() as conn:
                 await conn.run_sync(upgrade_schema)
         except (SQLAlchemyError, CommandError) as error:
             raise RegistryError(f"cannot create or upgrade the gateway tables: {error}") from error

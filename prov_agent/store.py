@@ -125,10 +125,10 @@ class ProvStore:
         no version row) is stamped at the baseline first; see :mod:`prov_agent.migrate`."""
         from alembic.util import CommandError
 
-        from prov_agent.migrate import upgrade_schema
+        from prov_agent.migrate import alembic_turn, upgrade_schema
 
         try:
-            async with self.engine.begin() as conn:
+            async with alembic_turn(), self.engine.begin() as conn:
                 await conn.run_sync(upgrade_schema, self.table_prefix)
         except (SQLAlchemyError, CommandError) as exc:
             raise StoreError(f"could not create or upgrade the provenance tables: {exc}") from exc

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -112,3 +113,26 @@ async def test_three_histories_share_one_database(postgres_url: str) -> None:
                 await store_db.close()
             assert versions[VERSION_TABLE] == [HEAD] and versions["prov_alembic_version"] == ["prov_0001"]
             assert {"gateway_nodes", "gateway_public_keys", "prov_records", "app_logs"} <= tables
+
+
+async def test_histories_upgrading_together_in_one_process_take_turns(tmp_path: Path) -> None:
+    """Two replicas' gateway and provenance histories, opened at once in one process (as a test or
+    an embedding does): Alembic's module-global context must not be shared mid-run. Without the
+    turn, one of the runs fails with KeyError 'config' inside alembic (seen as
+    test_replicas_starting_together_upgrade_once failing under load)."""
+    from prov_agent.store import ProvStore
+
+    databases = [await Database(f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}").open(upgrade=False)
+                 for name in ("a", "b", "c")]
+    try:
+        a, b, c = databases  # one file per history: only Alembic itself is shared
+        await asyncio.gather(RegistryStore(a.shared_engine()).upgrade(), RegistryStore(b.shared_engine()).upgrade(),
+                             ProvStore(c.shared_engine()).create_schema(), ProvStore(a.shared_engine(), "prov_other_").create_schema(),
+                             c.upgrade())
+        for database in (a, b):
+            async with database.shared_engine().connect() as conn:
+                assert await conn.run_sync(lambda sync: MigrationContext.configure(
+                    sync, opts={"version_table": VERSION_TABLE}).get_current_revision()) == HEAD
+    finally:
+        for database in databases:
+            await database.close()

@@ -177,9 +177,9 @@ class Database:
 
     async def upgrade(self, revision: str = "head") -> None:
         """Bring the store's tables to ``revision`` with Alembic (idempotent; safe to run twice)."""
-        from workflows.store.migrate import run_upgrade
+        from workflows.store.migrate import alembic_turn, run_upgrade
 
-        async with self._translated():
+        async with self._translated(), alembic_turn():
             async with self.engine.execution_options(**{_WRITE_OPTION: True}).begin() as conn:
                 await conn.run_sync(run_upgrade, revision, self.dialect)
 

@@ -7,8 +7,13 @@ advisory lock, so two processes upgrading at once run one after the other.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import alembic
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -19,6 +24,28 @@ from workflows.store.models import VERSION_TABLE
 
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK_KEY = 0x636F6E74726F6C  # "control", any constant shared by all our processes
+
+
+@contextlib.asynccontextmanager
+async def alembic_turn() -> AsyncIterator[None]:
+    """Hold the process's one Alembic turn for the block (await it around every upgrade).
+
+    Alembic installs the running migration's context as a module-global proxy
+    (``alembic.context``) for the length of each run, so two runs interleaving in one process
+    (two gateway replicas, or the gateway's and provenance's histories, opened together) pull
+    each other's context away mid-run (``KeyError: 'config'``). The lock lives on the alembic
+    module so that every package running Alembic here shares it without importing each other
+    (``workflows.store.migrate`` and ``prov_agent.migrate`` each have this function). It is
+    polled, not awaited, so a waiting coroutine never blocks the event loop and a thread never
+    waits on a coroutine.
+    """
+    lock: threading.Lock = vars(alembic).setdefault("_controlroom_run_lock", threading.Lock())
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
