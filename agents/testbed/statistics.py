@@ -2,11 +2,11 @@
 only through MCP tools, so the web monitor (through the gateway's call chain) and
 ``controlroom workflow stats`` (an MCP client of the gateway) print the same numbers.
 
-Sources: ``get_execution_timeline``'s metrics (time per DAQ phase, STF cadence, slice counts,
-latency p50/p99, throughput, restarts, warnings) and every page of ``list_tf_slices`` (per worker:
-slices, retries, failures, the span it processed in; completions over time). The slice list
-carries no request or start times, so the latency histogram and queue wait are not computed
-here (`Characterization.not_measured` says so).
+Sources: ``get_execution_statistics`` (computed in SQL on the node: time per DAQ phase, slices by
+status, retries, slice latency p50/p90/p99 and its histogram, queue wait, processing time,
+per-worker processing time, slices finished over time, a task workflow's wall vs. compute) and
+``get_execution_timeline``'s metrics (STF count and cadence, throughput, agent restarts,
+warnings).
 
 Example::
 
@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import Counter, defaultdict
-from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-MAX_SLICES = 20_000
-PAGE = 200
-TIME_BINS = 30
+from workflows.store.records import ExecutionStatistics, HistogramBin, TaskTotals
 
 
 class Tools(Protocol):
@@ -42,7 +38,9 @@ class WorkerStats(BaseModel):
     slices_done: int = 0
     slices_failed: int = 0
     retries: int = 0
-    busy_span_s: float | None = Field(None, description="first to last slice it finished")
+    processing_s: float = Field(0.0, description="summed processing time of its slices")
+    mean_ms: float | None = Field(None, description="mean processing time per slice")
+    busy_span_s: float | None = Field(None, description="its first processing start to its last finish")
 
 
 class Characterization(BaseModel):
@@ -58,17 +56,20 @@ class Characterization(BaseModel):
     slices: dict[str, int] = Field(default_factory=dict)
     retries: int = 0
     slice_latency_p50_ms: float | None = None
+    slice_latency_p90_ms: float | None = None
     slice_latency_p99_ms: float | None = None
+    latency_histogram: list[HistogramBin] = Field(default_factory=list, description="fixed 1-2-5 log bins, ms")
+    queue_wait_p50_ms: float | None = None
+    queue_wait_p99_ms: float | None = None
+    processing_p50_ms: float | None = None
+    processing_p99_ms: float | None = None
     slices_per_s: float | None = None
     agent_restarts: int = 0
     warnings: int = 0
     workers: list[WorkerStats] = Field(default_factory=list)
+    workers_total: int = 0
     completions: list[tuple[float, int]] = Field(default_factory=list, description="(seconds from the first, slices finished)")
-    slices_read: int = 0
-    slices_truncated: bool = False
-    not_measured: list[str] = Field(default_factory=lambda: [
-        "slice latency histogram and queue wait: list_tf_slices carries no request/start times",
-        "wall-to-compute: only for task workflows (tasks/summary), not a DAQ execution"])
+    tasks: TaskTotals | None = Field(None, description="a task workflow's wall vs. summed task compute")
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(section, metric, value): the one table the page, the CSV and the CLI show."""
@@ -84,14 +85,26 @@ class Characterization(BaseModel):
             out.append(("slices", status, str(count)))
         out += [("slices", "retries", str(self.retries)),
                 ("slices", "latency_p50_ms", _num(self.slice_latency_p50_ms)),
+                ("slices", "latency_p90_ms", _num(self.slice_latency_p90_ms)),
                 ("slices", "latency_p99_ms", _num(self.slice_latency_p99_ms)),
-                ("slices", "throughput_per_s", _num(self.slices_per_s)),
-                ("agents", "restarts", str(self.agent_restarts)), ("agents", "warnings_and_errors", str(self.warnings))]
+                ("slices", "queue_wait_p50_ms", _num(self.queue_wait_p50_ms)),
+                ("slices", "queue_wait_p99_ms", _num(self.queue_wait_p99_ms)),
+                ("slices", "processing_p50_ms", _num(self.processing_p50_ms)),
+                ("slices", "processing_p99_ms", _num(self.processing_p99_ms)),
+                ("slices", "throughput_per_s", _num(self.slices_per_s))]
+        out += [("latency histogram", bin_label(b), str(b.count)) for b in self.latency_histogram]
+        out += [("agents", "restarts", str(self.agent_restarts)), ("agents", "warnings_and_errors", str(self.warnings))]
         for worker in self.workers:
             out.append(("worker", worker.worker, f"{worker.slices_done} done, {worker.slices_failed} failed, "
-                        f"{worker.retries} retries, busy {_num(worker.busy_span_s)} s"))
-        if self.slices_truncated:
-            out.append(("note", "slices", f"per-worker numbers from the first {self.slices_read} slices"))
+                        f"{worker.retries} retries, processing {worker.processing_s:g} s (mean {_num(worker.mean_ms)} ms), "
+                        f"busy {_num(worker.busy_span_s)} s"))
+        if self.workers_total > len(self.workers):
+            out.append(("note", "workers", f"the {len(self.workers)} busiest of {self.workers_total} workers"))
+        if self.tasks is not None:
+            out += [("tasks", "status", self.tasks.status or ""), ("tasks", "succeeded", str(self.tasks.succeeded)),
+                    ("tasks", "failed", str(self.tasks.failed)), ("tasks", "retried", str(self.tasks.retried)),
+                    ("tasks", "wall_s", _num(self.tasks.wall_s)), ("tasks", "compute_s", _num(self.tasks.compute_s)),
+                    ("tasks", "wall_to_compute", _num(self.tasks.wall_to_compute))]
         return out
 
     def csv(self) -> str:
@@ -106,65 +119,37 @@ def _num(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-async def characterize(tools: Tools, execution_id: str, max_slices: int = MAX_SLICES) -> Characterization:
-    """Read the execution's metrics and slices through ``tools`` and summarize them."""
+def bin_label(item: HistogramBin) -> str:
+    """``"100-200 ms"``, or ``">= 500000 ms"`` for the open last bin."""
+    if item.high_ms is None:
+        return f">= {item.low_ms:g} ms"
+    return f"{item.low_ms:g}-{item.high_ms:g} ms"
+
+
+async def characterize(tools: Tools, execution_id: str) -> Characterization:
+    """Read the execution's statistics and timeline metrics through ``tools`` and combine them."""
+    stats = ExecutionStatistics.model_validate(
+        await tools.call("get_execution_statistics", {"execution_id": execution_id}))
     timeline = await tools.call("get_execution_timeline", {"execution_id": execution_id, "limit": 1})
     metrics = timeline.get("metrics") or {}
-    namespace = timeline.get("namespace")
-    slices: list[dict[str, Any]] = []
-    cursor: str | None = None
-    truncated = False
-    while True:
-        arguments: dict[str, Any] = {"execution_id": execution_id, "namespace": namespace, "limit": PAGE}
-        if cursor:
-            arguments["cursor"] = cursor
-        page = await tools.call("list_tf_slices", arguments)
-        slices.extend(page.get("items", []))
-        cursor = page.get("next_cursor")
-        if not page.get("has_more") or not cursor:
-            break
-        if len(slices) >= max_slices:
-            truncated = True
-            break
+    width = stats.completion_bin_s or 0.0
     return Characterization(
-        execution_id=execution_id, namespace=namespace, status=metrics.get("status") or timeline.get("status"),
-        duration_s=metrics.get("duration_s"), phases=metrics.get("phase_s") or {},
+        execution_id=execution_id, namespace=stats.namespace, status=stats.status,
+        duration_s=metrics.get("duration_s", stats.duration_s), phases=stats.phases,
         stf_count=metrics.get("stf_count", 0), stf_interval_s=metrics.get("stf_interval_s"),
-        slices=metrics.get("slices") or dict(Counter(s["status"] for s in slices)),
-        retries=sum(int(s.get("retries") or 0) for s in slices),
-        slice_latency_p50_ms=metrics.get("slice_latency_p50_ms"), slice_latency_p99_ms=metrics.get("slice_latency_p99_ms"),
+        slices={k: v for k, v in stats.slices.items() if v}, retries=stats.retries,
+        slice_latency_p50_ms=stats.latency.p50_ms, slice_latency_p90_ms=stats.latency.p90_ms,
+        slice_latency_p99_ms=stats.latency.p99_ms, latency_histogram=stats.latency_histogram,
+        queue_wait_p50_ms=stats.queue_wait.p50_ms, queue_wait_p99_ms=stats.queue_wait.p99_ms,
+        processing_p50_ms=stats.processing.p50_ms, processing_p99_ms=stats.processing.p99_ms,
         slices_per_s=metrics.get("slices_per_s"), agent_restarts=metrics.get("agent_restarts", 0),
-        warnings=metrics.get("warnings", 0), workers=_workers(slices), completions=_completions(slices),
-        slices_read=len(slices), slices_truncated=truncated)
-
-
-def _workers(slices: list[dict[str, Any]]) -> list[WorkerStats]:
-    by_worker: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in slices:
-        if item.get("assigned_worker"):
-            by_worker[item["assigned_worker"]].append(item)
-    out = []
-    for worker, items in sorted(by_worker.items()):
-        times = sorted(datetime.fromisoformat(i["processed_at"]) for i in items if i.get("processed_at"))
-        out.append(WorkerStats(
-            worker=worker, slices_done=sum(1 for i in items if i["status"] == "done"),
-            slices_failed=sum(1 for i in items if i["status"] == "failed"),
-            retries=sum(int(i.get("retries") or 0) for i in items),
-            busy_span_s=round((times[-1] - times[0]).total_seconds(), 3) if len(times) > 1 else None))
-    return out
-
-
-def _completions(slices: list[dict[str, Any]]) -> list[tuple[float, int]]:
-    """Slices finished per time bin, seconds from the first finish."""
-    times = sorted(datetime.fromisoformat(s["processed_at"]) for s in slices if s.get("processed_at"))
-    if not times:
-        return []
-    span = max((times[-1] - times[0]).total_seconds(), 1e-6)
-    width = span / TIME_BINS
-    counts = [0] * TIME_BINS
-    for moment in times:
-        counts[min(int((moment - times[0]).total_seconds() / width), TIME_BINS - 1)] += 1
-    return [(round(i * width, 3), count) for i, count in enumerate(counts)]
+        warnings=metrics.get("warnings", 0),
+        workers=[WorkerStats(worker=w.worker, slices_done=w.done, slices_failed=w.failed, retries=w.retries,
+                             processing_s=w.processing_s, mean_ms=w.mean_ms, busy_span_s=w.busy_span_s)
+                 for w in stats.workers],
+        workers_total=stats.workers_total,
+        completions=[(round(i * width, 3), count) for i, count in enumerate(stats.completions)],
+        tasks=stats.tasks)
 
 
 def render_table(rows: list[tuple[str, str, str]]) -> str:

@@ -109,3 +109,22 @@ def bars(items: Sequence[tuple[str, float]], unit: str = "s", width: int = 480) 
                      f'<text x="{144 + w:.1f}" y="{i * 18 + 13}" font-size="11">{value:g} {escape(unit)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def binned(items: Sequence[tuple[str, int]], label: str, width: int = 360, height: int = 120) -> Markup:
+    """One column per already counted (bin label, count), e.g. a log-binned latency histogram."""
+    head = (f'<svg class="histogram" role="img" aria-label="{escape(label)}" width="{width}" height="{height + 18}" '
+            f'viewBox="0 0 {width} {height + 18}">')
+    if not items:
+        return Markup(head + f'<text x="4" y="14" font-size="11">{escape(label)}: no data</text></svg>')
+    most = max(c for _, c in items) or 1
+    bar = (width - 8) / len(items)
+    parts = [head]
+    for i, (name, count) in enumerate(items):
+        h = (height - 20) * count / most
+        parts.append(f'<rect x="{4 + i * bar:.1f}" y="{height - h:.1f}" width="{max(bar - 1, 1):.1f}" height="{h:.1f}" '
+                     f'fill="#59a14f"><title>{escape(name)}: {count}</title></rect>')
+    parts.append(f'<text x="4" y="12" font-size="11">{escape(label)} ({sum(c for _, c in items)})</text>'
+                 f'<text x="4" y="{height + 14}" font-size="10">{escape(items[0][0])}</text>'
+                 f'<text x="{width - 4}" y="{height + 14}" font-size="10" text-anchor="end">{escape(items[-1][0])}</text></svg>')
+    return Markup("".join(parts))

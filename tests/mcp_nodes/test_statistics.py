@@ -39,7 +39,7 @@ async def test_statistics_of_a_real_run_match_its_slices(live_node: LiveNode) ->
         waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=90)
         assert waited["drained"], waited
         stats: dict[str, Any] = await call(client, "get_execution_statistics", execution_id=execution_id)
-    assert len(json.dumps(stats)) <= 4000  # 30 workers, the 20 busiest listed
+    assert len(json.dumps(stats)) <= 5000  # 30 workers, the 20 busiest listed (about 4,000)
     slices = await all_slices(live_node, execution_id)
     finished = [s for s in slices if s.processed_at is not None]
     assert finished and stats["slices"]["done"] == sum(1 for s in slices if s.status == "done")

@@ -374,3 +374,77 @@ class PruneReport(BaseModel):
     @classmethod
     def _non_negative(cls, value: int) -> int:
         return max(value, 0)
+
+
+# -- statistics (workflows.store.statistics computes them) ---------------------------------------
+
+MAX_WORKERS = 20
+COMPLETION_BINS = 30
+
+
+class Quantiles(BaseModel):
+    """Nearest-rank percentiles of one duration over the slices that have both timestamps."""
+
+    count: int
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    mean_ms: float | None = None
+    max_ms: float | None = None
+
+
+class HistogramBin(BaseModel):
+    """Slices whose latency is in ``[low_ms, high_ms)`` (``high_ms`` None: no upper edge)."""
+
+    low_ms: float
+    high_ms: float | None
+    count: int
+
+
+class WorkerTime(BaseModel):
+    """What one slice worker processed (slices counted for the worker that last held them)."""
+
+    worker: str
+    slices: int
+    done: int
+    failed: int
+    retries: int
+    processing_s: float = Field(description="summed processing_start_at -> processed_at")
+    mean_ms: float | None = None
+    busy_span_s: float | None = Field(None, description="its first processing start to its last finish")
+
+
+class TaskTotals(BaseModel):
+    """A task workflow's run: wall time against the tasks' summed compute time."""
+
+    status: str | None = None
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    wall_s: float | None = None
+    compute_s: float | None = None
+    wall_to_compute: float | None = Field(None, description="wall_s / compute_s; below 1 means tasks ran in parallel")
+
+
+class ExecutionStatistics(BaseModel):
+    """The characterization of one execution (see the module docstring for each source)."""
+
+    execution_id: str
+    namespace: str
+    status: str
+    workflow_name: str
+    duration_s: float | None = None
+    phases: dict[str, float] = Field(default_factory=dict, description="seconds per DAQ state/substate")
+    slices: dict[str, int] = Field(default_factory=dict, description="count by status")
+    retries: int = 0
+    latency: Quantiles = Quantiles(count=0)
+    latency_histogram: list[HistogramBin] = Field(default_factory=list,
+                                                  description="first to last non-empty bin")
+    queue_wait: Quantiles = Quantiles(count=0)
+    processing: Quantiles = Quantiles(count=0)
+    workers: list[WorkerTime] = Field(default_factory=list, description=f"the {MAX_WORKERS} busiest")
+    workers_total: int = 0
+    completion_bin_s: float | None = Field(None, description="width of each completions bin")
+    completions: list[int] = Field(default_factory=list,
+                                   description="slices finished per bin, from the first finish to the last")
+    tasks: TaskTotals | None = Field(None, description="task workflows only")

@@ -14,6 +14,7 @@ gives Pegasus users:
 * task workflows: wall time vs. summed task compute (the ``task_workflow_summary`` message) and
   the retried / failed tasks (their messages).
 
+The records (``ExecutionStatistics`` and its parts) are in :mod:`workflows.store.records`.
 Percentiles are nearest-rank (as the fast-processing agent's), one ``ORDER BY ... OFFSET``
 query each, so both SQLite and PostgreSQL compute them without reading the rows out.
 
@@ -29,92 +30,23 @@ import math
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import Float, Integer, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows.store.database import Database
 from workflows.store.errors import NotFound
 from workflows.store.models import ExecutionRow, MessageRow, SliceRow, StateEventRow
+from workflows.store.records import (
+    COMPLETION_BINS, MAX_WORKERS, ExecutionStatistics, HistogramBin, Quantiles, TaskTotals, WorkerTime,
+)
 from workflows.store.timestamps import UTCDateTime, utcnow
 
-__all__ = ["COMPLETION_BINS", "LATENCY_EDGES_MS", "MAX_WORKERS", "ExecutionStatistics", "HistogramBin",
-           "Quantiles", "Statistics", "TaskTotals", "WorkerTime"]
+__all__ = ["COMPLETION_BINS", "LATENCY_EDGES_MS", "MAX_WORKERS", "Statistics"]
 
 LATENCY_EDGES_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000,
                                        50_000, 100_000, 200_000, 500_000)
 """Upper edges of the latency histogram's bins (1-2-5 per decade); one more bin holds the rest."""
-MAX_WORKERS = 20
-COMPLETION_BINS = 30
 SUMMARY_MESSAGE = "task_workflow_summary"
-
-
-class Quantiles(BaseModel):
-    """Nearest-rank percentiles of one duration over the slices that have both timestamps."""
-
-    count: int
-    p50_ms: float | None = None
-    p90_ms: float | None = None
-    p99_ms: float | None = None
-    mean_ms: float | None = None
-    max_ms: float | None = None
-
-
-class HistogramBin(BaseModel):
-    """Slices whose latency is in ``[low_ms, high_ms)`` (``high_ms`` None: no upper edge)."""
-
-    low_ms: float
-    high_ms: float | None
-    count: int
-
-
-class WorkerTime(BaseModel):
-    """What one slice worker processed (slices counted for the worker that last held them)."""
-
-    worker: str
-    slices: int
-    done: int
-    failed: int
-    retries: int
-    processing_s: float = Field(description="summed processing_start_at -> processed_at")
-    mean_ms: float | None = None
-    busy_span_s: float | None = Field(None, description="its first processing start to its last finish")
-
-
-class TaskTotals(BaseModel):
-    """A task workflow's run: wall time against the tasks' summed compute time."""
-
-    status: str | None = None
-    succeeded: int = 0
-    failed: int = 0
-    retried: int = 0
-    wall_s: float | None = None
-    compute_s: float | None = None
-    wall_to_compute: float | None = Field(None, description="wall_s / compute_s; below 1 means tasks ran in parallel")
-
-
-class ExecutionStatistics(BaseModel):
-    """The characterization of one execution (see the module docstring for each source)."""
-
-    execution_id: str
-    namespace: str
-    status: str
-    workflow_name: str
-    duration_s: float | None = None
-    phases: dict[str, float] = Field(default_factory=dict, description="seconds per DAQ state/substate")
-    slices: dict[str, int] = Field(default_factory=dict, description="count by status")
-    retries: int = 0
-    latency: Quantiles = Quantiles(count=0)
-    latency_histogram: list[HistogramBin] = Field(default_factory=list,
-                                                  description="first to last non-empty bin")
-    queue_wait: Quantiles = Quantiles(count=0)
-    processing: Quantiles = Quantiles(count=0)
-    workers: list[WorkerTime] = Field(default_factory=list, description=f"the {MAX_WORKERS} busiest")
-    workers_total: int = 0
-    completion_bin_s: float | None = Field(None, description="width of each completions bin")
-    completions: list[int] = Field(default_factory=list,
-                                   description="slices finished per bin, from the first finish to the last")
-    tasks: TaskTotals | None = Field(None, description="task workflows only")
 
 
 class Statistics:

@@ -1,4 +1,5 @@
-"""Characterization of an execution: time per DAQ phase, slices, latency, per-worker numbers, with
+"""Characterization of an execution: time per DAQ phase, slices, the latency histogram, queue wait,
+per-worker processing time, a task workflow's wall-to-compute, with
 CSV and JSON downloads (`agents.testbed.statistics`, the same table `controlroom workflow stats`
 prints)."""
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from agents.testbed.statistics import Characterization, characterize
+from agents.testbed.statistics import Characterization, bin_label, characterize
 from mcp_gateway.monitor.client import CallFailed
 from mcp_gateway.monitor.sessions import Viewer
 
@@ -31,8 +32,11 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
             return monitor.render(request, "characterization.html", viewer, status_code=404,
                                   execution_id=execution_id, stats=None, problem=str(error))
         workers = [(w.worker, float(w.slices_done)) for w in stats.workers]
+        busy = [(w.worker, w.processing_s) for w in stats.workers]
+        histogram = [(bin_label(b), b.count) for b in stats.latency_histogram]
         return monitor.render(request, "characterization.html", viewer, execution_id=execution_id, stats=stats,
-                              rows=stats.rows(), phases=list(stats.phases.items()), workers=workers, problem=None)
+                              rows=stats.rows(), phases=list(stats.phases.items()), workers=workers, busy=busy,
+                              histogram=histogram, problem=None)
 
     async def download(request: Request, viewer: Viewer, _: FormData | None) -> Response:
         execution_id, kind = request.path_params["execution_id"], request.path_params["kind"]

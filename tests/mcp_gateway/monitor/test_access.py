@@ -18,7 +18,9 @@ import time
 
 import pytest
 
+from agents.testbed.statistics import bin_label
 from tests.mcp_gateway.monitor.conftest import Up
+from workflows.store.records import HistogramBin
 
 PAGES = ["/ui/", "/ui/start", "/ui/executions/{execution}", "/ui/executions/{execution}/stats", "/ui/debugging",
          "/ui/logs", "/ui/logs?execution_id={execution}", "/ui/lineage?entity=controlroom:execution/{execution}",
@@ -166,6 +168,19 @@ def test_the_characterization_downloads_and_the_cli_print_one_table(up: Up, alic
         page = alice.get(f"/ui/executions/{execution}/stats").text
     rows = list(csv.reader(io.StringIO(table.text)))[1:]
     assert ["slices", "done", str(stats["slices"]["done"])] in rows
+    # the node's statistics: the latency histogram, queue wait and per-worker processing time
+    histogram = stats["latency_histogram"]
+    assert sum(b["count"] for b in histogram) == stats["slices"]["done"] + stats["slices"].get("failed", 0)
+    assert [(section, metric) for section, metric, _ in rows if section == "latency histogram"] == \
+        [("latency histogram", bin_label(HistogramBin(**b))) for b in histogram]
+    metrics = {metric: value for section, metric, value in rows if section == "slices"}
+    assert float(metrics["queue_wait_p50_ms"]) == pytest.approx(stats["queue_wait_p50_ms"], rel=1e-5) and stats["queue_wait_p50_ms"] > 0
+    assert float(metrics["latency_p99_ms"]) >= float(metrics["latency_p50_ms"]) > 0
+    assert all(w["processing_s"] > 0 and w["mean_ms"] > 0 for w in stats["workers"])
+    assert any(section == "worker" and "processing " in value for section, _, value in rows)
+    chart = page.split('id="latency-histogram"', 1)[1].split("</svg>", 1)[0]
+    assert chart.count("<rect") == len(histogram) and "slices per latency bin" in chart
+    assert "Not measured" not in page
     for _, metric, value in rows:
         assert html.escape(value, quote=False) in page or not value, (metric, value)
     printed = subprocess.run([sys.executable, "-m", "mcp_gateway.cli", "workflow", "stats", execution,
