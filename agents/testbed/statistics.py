@@ -58,7 +58,7 @@ class Characterization(BaseModel):
     slice_latency_p50_ms: float | None = None
     slice_latency_p90_ms: float | None = None
     slice_latency_p99_ms: float | None = None
-    latency_histogram: list[HistogramBin] = Field(default_factory=list, description="fixed 1-2-5 log bins, ms")
+    latency_histogram: list[HistogramBin] = Field(default_factory=list, description="fixed log-spaced bins, five per decade, ms")
     queue_wait_p50_ms: float | None = None
     queue_wait_p99_ms: float | None = None
     processing_p50_ms: float | None = None

@@ -3,7 +3,7 @@
 Computed in SQL by the store (:mod:`workflows.store.statistics`) from the slices' request, start
 and finish times, the DAQ state events and a task workflow's summary message: slice latency
 p50/p90/p99 and a log-binned histogram, queue wait, per-worker processing time, time per DAQ
-phase, retries and failures, wall vs. summed task compute. Bounded: at most 19 histogram bins,
+phase, retries and failures, wall vs. summed task compute. Bounded: at most 32 histogram bins,
 20 workers and 30 completion bins: about 4,000 characters of JSON with 20 workers listed (at
 most 5,000). The definition is kept short (the execution_id argument has no description: every
 execution tool names it), since all tool definitions share one budget

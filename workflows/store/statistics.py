@@ -43,9 +43,9 @@ from workflows.store.timestamps import UTCDateTime, utcnow
 
 __all__ = ["COMPLETION_BINS", "LATENCY_EDGES_MS", "MAX_WORKERS", "Statistics"]
 
-LATENCY_EDGES_MS: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000,
-                                       50_000, 100_000, 200_000, 500_000)
-"""Upper edges of the latency histogram's bins (1-2-5 per decade); one more bin holds the rest."""
+LATENCY_EDGES_MS: tuple[float, ...] = tuple(float(f"{10 ** (k / 5):.3g}") for k in range(31))
+"""Upper edges of the latency histogram's bins: five per decade (1, 1.58, 2.51, 3.98, 6.31, 10, ...
+ms, to 1,000 s), three significant digits; a first bin below 1 ms and a last one above hold the rest."""
 SUMMARY_MESSAGE = "task_workflow_summary"
 
 

@@ -52,7 +52,8 @@ def test_a_person_starts_a_testbed_and_a_workflow_and_watches_it_live(up: Up, br
     page.shot("execution")
 
     page.click("#characterization")
-    page.wait_text("#stats", lambda text: "daq phase" in text and "run/physics" in text)
+    page.wait_text("#stats", lambda text: "daq phase" in text and "run/physics" in text and "queue_wait_p50_ms" in text)
+    assert page.wait_for("#latency-histogram svg rect").is_displayed()  # the slice-latency histogram is drawn
     assert page.wait_for("#download-csv").get_attribute("href").endswith("/stats.csv")
     page.shot("characterization")
 
