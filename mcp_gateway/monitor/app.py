@@ -8,6 +8,7 @@ the gateway's call chain acting for the signed-in person.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,13 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_gateway.monitor.client import Backend, WebCaller
 from mcp_gateway.monitor.live import feed
@@ -118,4 +121,27 @@ def monitor_app(backend: Backend, *, live_period_s: float = 0.5) -> Starlette:
     templates.env.filters.update(FILTERS)
     monitor = Monitor(backend, Sessions(backend.authenticator), templates, live_period_s)
     routes: list[BaseRoute] = [*all_routes(monitor), Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(ServerTiming)])
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=MS`` to every response: the time from the request's arrival
+    to its headers (a page is rendered by then; for a live feed it is the time to open it).
+    Browsers show it (``performance.getEntriesByType("navigation")[0].serverTiming``); bench/monitor.py reads it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                duration = (time.perf_counter() - started) * 1000
+                message["headers"] = [*message.get("headers", []), (b"server-timing", f"app;dur={duration:.2f}".encode())]
+            await send(message)
+
+        await self.app(scope, receive, timed)
