@@ -105,6 +105,12 @@ class Characterization(BaseModel):
                     ("tasks", "failed", str(self.tasks.failed)), ("tasks", "retried", str(self.tasks.retried)),
                     ("tasks", "wall_s", _num(self.tasks.wall_s)), ("tasks", "compute_s", _num(self.tasks.compute_s)),
                     ("tasks", "wall_to_compute", _num(self.tasks.wall_to_compute))]
+            for task_worker in self.tasks.workers:
+                out.append(("task worker", task_worker.worker, f"{task_worker.tasks} tasks, {task_worker.failed} failed, "
+                            f"compute {task_worker.compute_s:g} s (mean {_num(task_worker.mean_ms)} ms)"))
+            if self.tasks.workers_total > len(self.tasks.workers):
+                out.append(("note", "task workers",
+                            f"the {len(self.tasks.workers)} busiest of {self.tasks.workers_total} task workers"))
         return out
 
     def csv(self) -> str:

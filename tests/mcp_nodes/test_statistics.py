@@ -80,3 +80,46 @@ async def test_statistics_of_another_namespace_are_not_known(live_node: LiveNode
         assert text == f"no execution with id {started['execution_id']!r}", text
         text = await error_of(client, "get_execution_statistics", execution_id="nothing-bob-0001")
         assert text == "no execution with id 'nothing-bob-0001'", text
+
+
+class _ClientTools:
+    """``agents.testbed.statistics.Tools`` over a FastMCP client."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return await call(self.client, name, **arguments)
+
+
+async def test_a_task_workflow_has_wall_to_compute_and_per_worker_compute(live_node: LiveNode) -> None:
+    from agents.testbed.statistics import characterize
+    from tests.mcp_nodes.test_spec_tools import EXAMPLE
+
+    namespace = "stt"
+    text = (EXAMPLE / "SPEC.md").read_text()
+    scripts = {"fl_tasks.py": (EXAMPLE / "fl_tasks.py").read_text()}
+    async with live_node.client() as client:
+        assert (await call(client, "spec_generate", spec_text=text, scripts=scripts, namespace=namespace))["ok"]
+        await call(client, "register_workflow_definition", name="fl_workflow", namespace=namespace)
+        await call(client, "start_testbed", namespace=namespace)
+        await wait_ready(client, namespace)
+        started = await call(client, "start_workflow", namespace=namespace, workflow="fl_workflow", config="fl_workflow",
+                             parameters={"K": 2, "T": 1, "samples_per_client": 50})
+        execution_id = started["execution_id"]
+        waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=60)
+        assert waited["execution"]["status"] == "completed", waited
+        stats: dict[str, Any] = await call(client, "get_execution_statistics", execution_id=execution_id)
+        summary = (await call(client, "list_messages", execution_id=execution_id,
+                              msg_type="task_workflow_summary"))["items"][0]["body"]
+        table = await characterize(_ClientTools(client), execution_id)
+    tasks = stats["tasks"]
+    assert tasks["succeeded"] == sum(summary["stage_runs"].values()) == 1 + 2 + 1 + 1 + 1
+    assert (tasks["wall_s"], tasks["compute_s"]) == (summary["duration_s"], summary["compute_s"])
+    assert tasks["wall_to_compute"] == pytest.approx(summary["duration_s"] / summary["compute_s"], rel=1e-3)
+    assert sum(w["tasks"] for w in tasks["workers"]) == tasks["succeeded"]
+    assert sum(w["compute_s"] for w in tasks["workers"]) == pytest.approx(summary["compute_s"], abs=1e-5)
+    assert stats["slices"] == {} and stats["latency"]["count"] == 0
+    rows = table.rows()
+    assert ("tasks", "wall_to_compute", f"{tasks['wall_to_compute']:g}") in rows
+    assert sum(1 for section, _, _ in rows if section == "task worker") == len(tasks["workers"]) > 0

@@ -414,8 +414,18 @@ class WorkerTime(BaseModel):
     busy_span_s: float | None = Field(None, description="its first processing start to its last finish")
 
 
+class TaskWorker(BaseModel):
+    """What one task worker computed (each task counted for the worker of its last attempt)."""
+
+    worker: str
+    tasks: int
+    failed: int = 0
+    compute_s: float
+    mean_ms: float | None = None
+
+
 class TaskTotals(BaseModel):
-    """A task workflow's run: wall time against the tasks' summed compute time."""
+    """A task workflow's run: wall time against the tasks' summed compute time, and per worker."""
 
     status: str | None = None
     succeeded: int = 0
@@ -424,6 +434,8 @@ class TaskTotals(BaseModel):
     wall_s: float | None = None
     compute_s: float | None = None
     wall_to_compute: float | None = Field(None, description="wall_s / compute_s; below 1 means tasks ran in parallel")
+    workers: list[TaskWorker] = Field(default_factory=list, description=f"the {MAX_WORKERS} busiest")
+    workers_total: int = 0
 
 
 class ExecutionStatistics(BaseModel):

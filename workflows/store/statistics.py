@@ -11,8 +11,9 @@ gives Pegasus users:
   retries, processing time total and mean, at most `MAX_WORKERS` (the busiest);
 * time per DAQ phase (``system_state_events``: each state lasts until the next event, the last
   until the execution's end);
-* task workflows: wall time vs. summed task compute (the ``task_workflow_summary`` message) and
-  the retried / failed tasks (their messages).
+* task workflows: wall time vs. summed task compute and per worker tasks and compute (the
+  ``task_workflow_summary`` message; a run before it carried ``workers`` has none), the retried
+  tasks (their messages).
 
 The records (``ExecutionStatistics`` and its parts) are in :mod:`workflows.store.records`.
 Percentiles are nearest-rank (as the fast-processing agent's), one ``ORDER BY ... OFFSET``
@@ -37,7 +38,7 @@ from workflows.store.database import Database
 from workflows.store.errors import NotFound
 from workflows.store.models import ExecutionRow, MessageRow, SliceRow, StateEventRow
 from workflows.store.records import (
-    COMPLETION_BINS, MAX_WORKERS, ExecutionStatistics, HistogramBin, Quantiles, TaskTotals, WorkerTime,
+    COMPLETION_BINS, MAX_WORKERS, ExecutionStatistics, HistogramBin, Quantiles, TaskTotals, TaskWorker, WorkerTime,
 )
 from workflows.store.timestamps import UTCDateTime, utcnow
 
@@ -196,6 +197,11 @@ async def _tasks(session: AsyncSession, execution_id: str) -> TaskTotals | None:
         .group_by(MessageRow.msg_type))).all())
     wall, compute = body.get("duration_s"), body.get("compute_s")
     ratio = round(float(wall) / float(compute), 4) if wall is not None and compute else None
+    workers = [TaskWorker(worker=name, tasks=int(n), failed=int(failed), compute_s=round(float(spent), 6),
+                          mean_ms=round(1000.0 * float(spent) / n, 3) if n else None)
+               for name, (n, failed, spent) in (body.get("workers") or {}).items()]
+    workers.sort(key=lambda w: (-w.compute_s, w.worker))
     return TaskTotals(status=body.get("status"), succeeded=sum(int(v) for v in (body.get("stage_runs") or {}).values()),
                       failed=int(body.get("failed") or 0), retried=int(events.get("task_retried", 0)),
-                      wall_s=wall, compute_s=compute, wall_to_compute=ratio)
+                      wall_s=wall, compute_s=compute, wall_to_compute=ratio, workers=workers[:MAX_WORKERS],
+                      workers_total=len(workers))

@@ -327,7 +327,7 @@ class WorkflowRunnerAgent(Agent):
                            "execution_id": execution_id, "status": summary.status, "reason": summary.reason,
                            "stage_runs": summary.stage_runs, "failed": summary.failed, "metrics": summary.metrics,
                            "outputs": len(summary.outputs), "duration_s": round(summary.duration_s, 6),
-                           "compute_s": round(summary.compute_s, 6)})
+                           "compute_s": round(summary.compute_s, 6), "workers": _compute_by_worker(summary)})
         return summary
 
     async def _close_tasks(self, entry: RunningExecution, summary: TaskRunSummary) -> None:
@@ -461,3 +461,17 @@ class WorkflowRunnerAgent(Agent):
                                    stf_count=entry.stf_count, error=error),
             persistent=False,
         )
+
+
+def _compute_by_worker(summary: TaskRunSummary) -> dict[str, list[float]]:
+    """``{worker: [tasks, failed, compute_s]}``: each task counted for the worker that ran its last
+    attempt, with the compute of all its attempts (the statistics tool's per-agent time)."""
+    out: dict[str, list[float]] = {}
+    for task in summary.tasks:
+        if task.worker is None:
+            continue
+        counts = out.setdefault(task.worker, [0, 0, 0.0])
+        counts[0] += 1
+        counts[1] += task.state == "failed"
+        counts[2] = round(counts[2] + task.duration_s, 6)
+    return out

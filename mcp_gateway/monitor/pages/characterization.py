@@ -33,6 +33,7 @@ def routes(monitor: Monitor) -> list[BaseRoute]:
                                   execution_id=execution_id, stats=None, problem=str(error))
         workers = [(w.worker, float(w.slices_done)) for w in stats.workers]
         busy = [(w.worker, w.processing_s) for w in stats.workers]
+        busy += [(w.worker, w.compute_s) for w in stats.tasks.workers] if stats.tasks else []
         histogram = [(bin_label(b), b.count) for b in stats.latency_histogram]
         return monitor.render(request, "characterization.html", viewer, execution_id=execution_id, stats=stats,
                               rows=stats.rows(), phases=list(stats.phases.items()), workers=workers, busy=busy,

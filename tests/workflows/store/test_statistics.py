@@ -91,7 +91,7 @@ async def test_slice_latency_queue_wait_workers_and_phases(store: Store) -> None
 async def test_task_workflow_wall_to_compute(store: Store) -> None:
     execution_id = await execution(store)
     body = {"msg_type": "task_workflow_summary", "status": "completed", "stage_runs": {"a": 4, "b": 1}, "failed": 0,
-            "duration_s": 2.0, "compute_s": 5.0}
+            "duration_s": 2.0, "compute_s": 5.0, "workers": {"tw-1": [2, 0, 1.0], "tw-2": [3, 1, 4.0]}}
     await store.events.add_messages([
         MessageIn(namespace="alice", execution_id=execution_id, msg_type="task_retried", body={}),
         MessageIn(namespace="alice", execution_id=execution_id, msg_type="task_workflow_summary", body=body)])
@@ -99,4 +99,7 @@ async def test_task_workflow_wall_to_compute(store: Store) -> None:
     assert stats.tasks is not None
     assert (stats.tasks.succeeded, stats.tasks.retried, stats.tasks.wall_s, stats.tasks.compute_s) == (5, 1, 2.0, 5.0)
     assert stats.tasks.wall_to_compute == 0.4
+    assert [(w.worker, w.tasks, w.failed, w.compute_s, w.mean_ms) for w in stats.tasks.workers] == [
+        ("tw-2", 3, 1, 4.0, pytest.approx(1333.333)), ("tw-1", 2, 0, 1.0, 500.0)]
+    assert stats.tasks.workers_total == 2
     assert stats.slices == {} and stats.phases == {}
