@@ -182,8 +182,8 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
     async def debug_execution(ctx: Context, execution_id: str | None = None, namespace: str | None = None) -> DebugReport:
         """Diagnose a failed, stuck or unhealthy execution (or a namespace's testbed) and apply the
-        fix the policy allows; an ASK fix is put to you or waits for approve_fix(approval_id).
-        Returns every step (evidence, diagnosis, decision, action, verification) with its rationale."""
+        fix the policy allows; an ASK fix asks you or waits for approve_fix. Returns every step
+        with its rationale."""
         if not execution_id and not namespace:
             raise ToolError("give execution_id (e.g. stf_datataking-alice-0001) or namespace (a testbed to check)")
         principal = current_principal()
@@ -195,14 +195,14 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def list_pending_fixes() -> PendingFixes:
-        """Fixes waiting for a human's approval (from debug_execution or the watcher), with their diagnosis."""
+        """Fixes waiting for a human's approval, with their diagnosis."""
         principal = current_principal()
         items = [r for r in approvals.list() if principal.is_admin or r.principal == principal.user]
         return PendingFixes(items=items, total=len(items))
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=True, idempotentHint=True))
     def list_debug_sessions(namespace: str | None = None, limit: int = 20, cursor: str | None = None) -> DebugSessions:
-        """Past debugging sessions you may see, newest first, with their steps (limit <= 50)."""
+        """Debugging sessions you may see, newest first, with their steps."""
         principal = current_principal()
         if namespace and not principal.allows(namespace):
             raise ToolError(f"namespace {namespace!r} is not granted to {principal.user}; whoami lists yours")
@@ -213,8 +213,7 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True))
     async def approve_fix(approval_id: str) -> DebugReport:
-        """Approve a pending fix (its approval_id came from debug_execution or list_pending_fixes):
-        the fix is applied through the gateway as you, then verified."""
+        """Approve a pending fix (approval_id from list_pending_fixes): applied as you, then verified."""
         principal = current_principal()
         pending = {r.approval_id: r for r in approvals.list()}
         report = pending.get(approval_id)
@@ -225,8 +224,8 @@ def add_debug_tools(mcp: FastMCP, service: DebugService) -> None:
 
     @mcp.tool(annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False))
     async def reject_fix(approval_id: str, reason: str | None = None) -> DebugReport:
-        """Reject a pending fix (approval_id from debug_execution or list_pending_fixes): nothing is
-        applied; the session ends 'declined' with your decision as its last step."""
+        """Reject a pending fix (approval_id from list_pending_fixes): nothing is applied; the
+        session ends 'declined'."""
         principal = current_principal()
         report = {r.approval_id: r for r in approvals.list()}.get(approval_id)
         if report is None or (not principal.is_admin and report.principal != principal.user):
