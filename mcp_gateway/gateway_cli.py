@@ -58,7 +58,9 @@ def serve(
 
     def ready(url: str) -> None:
         from mcp_gateway.monitor import monitor_url
+        from mcp_gateway.server import freeze_startup_heap
 
+        freeze_startup_heap()
         print(f"gateway ready at {url}/mcp", flush=True)
         print(f"Web monitor: {monitor_url(url)}", flush=True)
 

@@ -104,7 +104,7 @@ async def run_up(
     from pydantic import SecretStr
 
     from agents.ai.connection import Connection, write_connection
-    from mcp_gateway.server import build_gateway, serve_gateway
+    from mcp_gateway.server import build_gateway, freeze_startup_heap, serve_gateway
     from mcp_gateway.settings import GatewaySettings
     from mcp_gateway.provenance import gateway_recorder
     from mcp_nodes.serve import serve_node
@@ -145,6 +145,7 @@ async def run_up(
             await _first(node_ready.wait(), node_task)  # registered with the gateway by now
             mcp_url = f"{base_url[0]}/mcp"
             write_connection(state_dir, Connection(url=mcp_url, token=user_token))
+            freeze_startup_heap()
             print_banner(mcp_url, user_token, state_dir)
             await _first(stop.wait(), gateway_task, node_task)
         finally:

@@ -28,6 +28,7 @@ from mcp_nodes.version import node_version
 __all__ = ["ensure_token", "node_info", "serve_node", "serve_stdio"]
 
 log = logging.getLogger(__name__)
+REGISTERED_WAIT_S = 15.0  # how long serve_node waits for its first registration before ``started``
 
 
 def ensure_token(settings: NodeSettings) -> str:
@@ -55,7 +56,8 @@ async def serve_node(settings: NodeSettings, *,
                      started: Callable[[str], Awaitable[None] | None] | None = None) -> None:
     """Serve the node over HTTP until cancelled; register with ``settings.gateway`` if set.
 
-    ``started`` is called with the MCP URL once the node accepts connections.
+    ``started`` is called with the MCP URL once the node accepts connections and, with a
+    gateway, once the gateway accepted its registration (or ``REGISTERED_WAIT_S`` passed).
     """
     if settings.token is None:
         settings = settings.model_copy(update={"token": SecretStr(ensure_token(settings))})
@@ -79,9 +81,17 @@ async def serve_node(settings: NodeSettings, *,
 
             # the registration brings the gateway's public keys (and fetches them on an unknown kid):
             # nothing secret of the gateway's is ever copied to the node
-            await stack.enter_async_context(NodeRegistration(
+            registration = await stack.enter_async_context(NodeRegistration(
                 settings.gateway, token.get_secret_value(), info, settings.register_interval_s, status=status,
                 keys=runtime.services.identity_keys))
+            # ``started`` means reachable through the gateway too (controlroom up prints its banner
+            # then, and a client listing tools at once must see the node's); a gateway that does
+            # not answer does not keep the node from serving: the registration keeps retrying
+            try:
+                await registration.wait_registered(REGISTERED_WAIT_S)
+            except TimeoutError:
+                log.warning("node %s not registered with %s after %.0f s; still trying", settings.name,
+                            settings.gateway, REGISTERED_WAIT_S)
         log.info("node %s serving MCP at %s", settings.name, url)
         if started is not None:
             result = started(url)

@@ -39,7 +39,8 @@ async def test_node_registers_serves_through_gateway_and_deregisters(tmp_path: P
         settings = node_settings(tmp_path / "node", name="reg-node", gateway=urls["gw"], identity_jwks=None,
                                  gateway_token=node_token, labels={"site": "test"})
         node_task = asyncio.create_task(serve_node(settings, started=lambda url: urls.__setitem__("node", url)))
-        await until(lambda: "reg-node" in gateway.registry.nodes and gateway.registry.nodes["reg-node"].health == "up")
+        await until(lambda: "node" in urls)  # started: serving, and already registered with the gateway
+        assert gateway.registry.nodes["reg-node"].health == "up"
         info = gateway.registry.nodes["reg-node"].info
         assert info.url == urls["node"] and info.labels == {"site": "test"}
         assert {t["name"] for t in info.tools} >= {"start_testbed", "wait_for_execution", "list_logs"}
