@@ -2,11 +2,10 @@
 only through MCP tools, so the web monitor (through the gateway's call chain) and
 ``controlroom workflow stats`` (an MCP client of the gateway) print the same numbers.
 
-Sources: ``get_execution_statistics`` (computed in SQL on the node: time per DAQ phase, slices by
-status, retries, slice latency p50/p90/p99 and its histogram, queue wait, processing time,
-per-worker processing time, slices finished over time, a task workflow's wall vs. compute) and
-``get_execution_timeline``'s metrics (STF count and cadence, throughput, agent restarts,
-warnings).
+Source: one ``get_execution_statistics`` call (computed in SQL on the node: time per DAQ phase,
+STF count and cadence, slices by status, retries, slice latency p50/p90/p99 and its histogram,
+queue wait, processing time, throughput, per-worker processing time, slices finished over time,
+warnings and agent restarts, a task workflow's wall vs. compute and per-worker compute).
 
 Example::
 
@@ -133,23 +132,20 @@ def bin_label(item: HistogramBin) -> str:
 
 
 async def characterize(tools: Tools, execution_id: str) -> Characterization:
-    """Read the execution's statistics and timeline metrics through ``tools`` and combine them."""
+    """Read the execution's statistics through ``tools`` (one call) as the characterization."""
     stats = ExecutionStatistics.model_validate(
         await tools.call("get_execution_statistics", {"execution_id": execution_id}))
-    timeline = await tools.call("get_execution_timeline", {"execution_id": execution_id, "limit": 1})
-    metrics = timeline.get("metrics") or {}
     width = stats.completion_bin_s or 0.0
     return Characterization(
         execution_id=execution_id, namespace=stats.namespace, status=stats.status,
-        duration_s=metrics.get("duration_s", stats.duration_s), phases=stats.phases,
-        stf_count=metrics.get("stf_count", 0), stf_interval_s=metrics.get("stf_interval_s"),
+        duration_s=stats.duration_s, phases=stats.phases,
+        stf_count=stats.stf_count, stf_interval_s=stats.stf_interval_s,
         slices={k: v for k, v in stats.slices.items() if v}, retries=stats.retries,
         slice_latency_p50_ms=stats.latency.p50_ms, slice_latency_p90_ms=stats.latency.p90_ms,
         slice_latency_p99_ms=stats.latency.p99_ms, latency_histogram=stats.latency_histogram,
         queue_wait_p50_ms=stats.queue_wait.p50_ms, queue_wait_p99_ms=stats.queue_wait.p99_ms,
         processing_p50_ms=stats.processing.p50_ms, processing_p99_ms=stats.processing.p99_ms,
-        slices_per_s=metrics.get("slices_per_s"), agent_restarts=metrics.get("agent_restarts", 0),
-        warnings=metrics.get("warnings", 0),
+        slices_per_s=stats.slices_per_s, agent_restarts=stats.agent_restarts, warnings=stats.warnings,
         workers=[WorkerStats(worker=w.worker, slices_done=w.done, slices_failed=w.failed, retries=w.retries,
                              processing_s=w.processing_s, mean_ms=w.mean_ms, busy_span_s=w.busy_span_s)
                  for w in stats.workers],

@@ -39,7 +39,13 @@ async def test_statistics_of_a_real_run_match_its_slices(live_node: LiveNode) ->
         waited = await call(client, "wait_for_execution", execution_id=execution_id, timeout_s=90)
         assert waited["drained"], waited
         stats: dict[str, Any] = await call(client, "get_execution_statistics", execution_id=execution_id)
-    assert len(json.dumps(stats)) <= 5000  # 30 workers, the 20 busiest listed (about 4,000)
+        metrics = (await call(client, "get_execution_timeline", execution_id=execution_id, limit=1))["metrics"]
+    assert len(json.dumps(stats)) <= 5000
+    # what the timeline's metrics say, computed in SQL here
+    assert stats["stf_count"] == metrics["stf_count"] == 3
+    assert stats["stf_interval_s"] == pytest.approx(metrics["stf_interval_s"], abs=1e-3)
+    assert (stats["warnings"], stats["agent_restarts"]) == (metrics["warnings"], metrics["agent_restarts"])
+    assert stats["phases"].keys() == metrics["phase_s"].keys()  # 30 workers, the 20 busiest listed (about 4,000)
     slices = await all_slices(live_node, execution_id)
     finished = [s for s in slices if s.processed_at is not None]
     assert finished and stats["slices"]["done"] == sum(1 for s in slices if s.status == "done")

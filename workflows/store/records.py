@@ -447,6 +447,11 @@ class ExecutionStatistics(BaseModel):
     workflow_name: str
     duration_s: float | None = None
     phases: dict[str, float] = Field(default_factory=dict, description="seconds per DAQ state/substate")
+    stf_count: int = 0
+    stf_interval_s: float | None = Field(None, description="median gap between STF files")
+    slices_per_s: float | None = None
+    warnings: int = Field(0, description="WARNING-or-worse log lines")
+    agent_restarts: int = 0
     slices: dict[str, int] = Field(default_factory=dict, description="count by status")
     retries: int = 0
     latency: Quantiles = Quantiles(count=0)

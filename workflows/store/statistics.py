@@ -11,6 +11,8 @@ gives Pegasus users:
   retries, processing time total and mean, at most `MAX_WORKERS` (the busiest);
 * time per DAQ phase (``system_state_events``: each state lasts until the next event, the last
   until the execution's end);
+* the STF count and median cadence, throughput (slices done per second of the execution), the
+  WARNING-or-worse log lines and agent restarts (as ``get_execution_timeline``'s metrics count them);
 * task workflows: wall time vs. summed task compute and per worker tasks and compute (the
   ``task_workflow_summary`` message; a run before it carried ``workers`` has none), the retried
   tasks (their messages).
@@ -28,15 +30,15 @@ Example::
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, case, cast, func, literal, select
+from sqlalchemy import Float, Integer, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from workflows.store.database import Database
 from workflows.store.errors import NotFound
-from workflows.store.models import ExecutionRow, MessageRow, SliceRow, StateEventRow
+from workflows.store.models import ExecutionRow, LogRow, MessageRow, SliceRow, StateEventRow, StfFileRow
 from workflows.store.records import (
     COMPLETION_BINS, MAX_WORKERS, ExecutionStatistics, HistogramBin, Quantiles, TaskTotals, TaskWorker, WorkerTime,
 )
@@ -48,6 +50,8 @@ LATENCY_EDGES_MS: tuple[float, ...] = tuple(float(f"{10 ** (k / 5):.3g}") for k 
 """Upper edges of the latency histogram's bins: five per decade (1, 1.58, 2.51, 3.98, 6.31, 10, ...
 ms, to 1,000 s), three significant digits; a first bin below 1 ms and a last one above hold the rest."""
 SUMMARY_MESSAGE = "task_workflow_summary"
+LOGS_BEFORE = timedelta(minutes=2)  # the window get_execution_timeline reads an execution's log lines in
+LOGS_AFTER = timedelta(minutes=1)
 
 
 class Statistics:
@@ -73,9 +77,14 @@ class Statistics:
             retries = int(await session.scalar(select(func.coalesce(func.sum(SliceRow.retries), 0)).where(mine)) or 0)
             workers, workers_total = await _workers(session, mine, work, seconds)
             width, completions = await _completions(session, mine, seconds, self._db.dialect)
+            duration = round((end - row.start_time).total_seconds(), 3)
+            warnings, restarts = await _log_counts(session, row)
             return ExecutionStatistics(
                 execution_id=execution_id, namespace=row.namespace, status=row.status, workflow_name=row.workflow_name,
-                duration_s=round((end - row.start_time).total_seconds(), 3),
+                duration_s=duration, stf_count=row.stf_count,
+                stf_interval_s=await _stf_interval(session, execution_id, seconds),
+                slices_per_s=round(counts["done"] / duration, 3) if counts.get("done") and duration > 0 else None,
+                warnings=warnings, agent_restarts=restarts,
                 phases=await _phases(session, execution_id, end, seconds), slices=counts, retries=retries,
                 latency=await _quantiles(session, latency, (mine, SliceRow.processed_at.is_not(None)), (0.5, 0.9, 0.99)),
                 latency_histogram=await _histogram(session, latency, mine),
@@ -116,6 +125,35 @@ async def _quantiles(session: AsyncSession, expr: Any, where: tuple[Any, ...], f
             value = await session.scalar(select(expr).where(*where).order_by(expr).offset(rank).limit(1))
         found[f"p{round(fraction * 100)}_ms"] = _ms(value)
     return Quantiles(count=count, mean_ms=_ms(mean), max_ms=_ms(most), **found)
+
+
+async def _stf_interval(session: AsyncSession, execution_id: str, seconds: _Seconds) -> float | None:
+    """The median gap between consecutive STF files (the mean of the two middle gaps when even)."""
+    stf = StfFileRow
+    before = func.lag(stf.created_at).over(order_by=(stf.created_at, stf.id))
+    ordered = select(stf.created_at.label("at"), before.label("before")).where(stf.execution_id == execution_id).subquery()
+    gap = seconds(ordered.c.at, ordered.c.before)
+    where = ordered.c.before.is_not(None)
+    count = int(await session.scalar(select(func.count()).select_from(ordered).where(where)) or 0)
+    if not count:
+        return None
+    middle = (await session.scalars(select(gap).where(where).order_by(gap).offset((count - 1) // 2)
+                                    .limit(2 - count % 2))).all()
+    return round(sum(float(v) for v in middle) / len(middle), 4)
+
+
+async def _log_counts(session: AsyncSession, row: ExecutionRow) -> tuple[int, int]:
+    """WARNING-or-worse log lines of the execution (or of its namespace with no execution, e.g. the
+    supervisor's) from 2 minutes before its start to 1 minute after its end, and the agent
+    restarts among them: what get_execution_timeline's metrics count."""
+    where = [LogRow.namespace == row.namespace, LogRow.level >= 30, LogRow.created_at >= row.start_time - LOGS_BEFORE,
+             or_(LogRow.execution_id.is_(None), LogRow.execution_id == row.execution_id)]
+    if row.end_time is not None:
+        where.append(LogRow.created_at <= row.end_time + LOGS_AFTER)
+    found, restarts = (await session.execute(select(
+        func.count(), func.coalesce(func.sum(case((LogRow.message.like("%; restart %"), 1), else_=0)), 0)
+    ).where(*where))).one()
+    return int(found), int(restarts)
 
 
 async def _histogram(session: AsyncSession, latency: Any, mine: Any) -> list[HistogramBin]:

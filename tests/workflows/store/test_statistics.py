@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from workflows.store import NotFound, SliceIn, Store
-from workflows.store.records import MessageIn, SliceMark, StateEventIn
+from workflows.store.records import LogIn, MessageIn, SliceMark, StateEventIn
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -53,8 +53,16 @@ async def test_slice_latency_queue_wait_workers_and_phases(store: Store) -> None
     await store.runs.add_slices([SliceIn(namespace="bob", execution_id=other, tf_filename="tf.b", slice_id=0,
                                          start=0, end=0, tf_count=1, requested_at=at(0))])
 
+    await store.logs.add_logs([
+        LogIn(namespace="alice", agent="supervisor", level=30, message="worker-1 exited; restart 1 of 3"),
+        LogIn(namespace="alice", agent="w", execution_id=execution_id, level=40, message="slice failed"),
+        LogIn(namespace="alice", agent="w", execution_id=execution_id, level=20, message="info only"),
+        LogIn(namespace="alice", agent="w", execution_id="other-0001", level=40, message="another execution"),
+        LogIn(namespace="bob", agent="w", level=40, message="another namespace; restart 1 of 3")])
     stats = await store.statistics.of_execution(execution_id)
 
+    assert (stats.warnings, stats.agent_restarts) == (2, 1)
+    assert stats.slices_per_s == pytest.approx(9 / stats.duration_s, rel=1e-2)
     latencies = sorted((i + 1) * 110 for i in range(10))  # wait + processing, ms
     assert stats.slices == {"done": 9, "failed": 1, "queued": 1} and stats.retries == 1
     assert stats.latency.count == 10
