@@ -4,24 +4,28 @@ separate processes on ActiveMQ and PostgreSQL, concurrent executions while clien
 What it starts (every process through the `controlroom` CLI, as README's many-nodes recipe):
 
 - fresh PostgreSQL databases on the server of ``--admin-url`` (as tests/support/pgdatabase.py
-  does): one for the gateway (registry, tokens, provenance), one per node (its store and its
-  provenance); all dropped at the end;
+  does), or on a cluster of its own with ``--private-postgres N``: one for the gateway (registry,
+  tokens, provenance), one per node (its store; its provenance stays in SQLite in its state
+  directory); all dropped at the end;
 - ``controlroom gateway serve --database-url ...`` and ``--nodes`` × ``controlroom node --bus stomp
   --stomp ... --database-url ...``; node i's token holds the namespaces ns-j with j % nodes == i;
 - per namespace a driver (its own operate token): start_testbed, then, all at once,
-  start_workflow (simulated time, ``--stf-count`` STFs) and wait_for_execution until finished;
+  start_workflow (simulated time, ``--stf-count`` STFs, ``--workers`` slice workers) and
+  wait_for_execution until finished;
 - ``--clients`` readers (each its own read token for one namespace) calling read tools through the
   gateway (testbed status, executions, slices, agents, logs) until the last execution finished.
 
-Printed: aggregate slices/s (slices done in all executions / wall time from the first
-start_workflow to the last finish), the gateway call p50/p99 seen by the readers and by the
-drivers, the gateway's CPU per routed call (from /proc, over the same window; its heartbeat
-handling included), the nodes' CPU, the most PostgreSQL connections seen on the bench's databases,
-and the load average. Every process it started is stopped (also on Ctrl-C or an error): nodes
-first (they stop their agents and deregister), then the gateway; the databases are dropped.
+Printed: the idle gateway's CPU per node heartbeat, aggregate slices/s (slices done in all
+executions / wall time from the first start_workflow to the last finish), the readers' call
+latency through the gateway (p50/p99), the gateway's CPU per routed call (from /proc, over the
+same window; heartbeats included), the nodes' own CPU, the most PostgreSQL connections (all, the
+gateway's database, the busiest node's) and STOMP connections seen, and the load average. Every
+process it started is stopped (also on Ctrl-C, SIGTERM or an error): nodes first (they stop their
+agents and deregister), then the gateway; the databases are dropped. docs/scaling.md has the
+figures and what they predict.
 
 Last line: ``fleet nodes=… namespaces=… clients=… slices_per_s=… read_p50_ms=… read_p99_ms=…
-gateway_cpu_us_per_call=…``.
+gateway_cpu_us_per_call=… pg_connections=… stomp_connections=…``.
 Run: .venv/bin/python bench/fleet.py [--nodes 8] [--namespaces 16] [--clients 50] [--stf-count 20] [--workers 2] [--private-postgres 500]
 """
 
