@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from bench.procstat import cpu_seconds, load_average  # noqa: E402
 from mcp_gateway.auth import create_token  # noqa: E402
 from mcp_gateway.breaker import Breakers  # noqa: E402
-from mcp_gateway.catalog import build_catalog  # noqa: E402
+from mcp_gateway.tool_catalog import build_catalog  # noqa: E402
 from mcp_gateway.keys import KeyRing  # noqa: E402
 from mcp_gateway.models import Principal  # noqa: E402
 from mcp_gateway.registry import Registry  # noqa: E402

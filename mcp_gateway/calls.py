@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 from mcp_gateway.breaker import Breakers
-from mcp_gateway.catalog import NODE_ARGUMENT, LogicalTool
+from mcp_gateway.tool_catalog import NODE_ARGUMENT, LogicalTool
 from mcp_gateway.errors import AccessDenied, GatewayError, NodeDown, NodeRejected, Outcome, OutputTooLarge
 from mcp_gateway.forwarding import CONNECTION_ERRORS, Emit, NodeClients
 from mcp_nodes.contract.identity import Identity

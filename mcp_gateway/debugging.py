@@ -34,7 +34,7 @@ from agents.ai.debugger.loop import Approvals, DebugReport, Debugger, Step, Step
 from agents.ai.debugger.policy import Policy
 from agents.ai.llm import LLM
 from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL_VERSION_META_KEY, Call, Handler
-from mcp_gateway.catalog import LogicalTool
+from mcp_gateway.tool_catalog import LogicalTool
 from mcp_gateway.debug_history import DebugHistory, DebugSessions
 from mcp_gateway.models import Principal
 from mcp_gateway.tools import current_principal

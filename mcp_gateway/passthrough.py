@@ -25,7 +25,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_gateway.calls import Call, Handler
-from mcp_gateway.catalog import LogicalTool
+from mcp_gateway.tool_catalog import LogicalTool
 from mcp_gateway.errors import AuthError
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.models import Principal

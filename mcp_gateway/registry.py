@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import anyio
 
-from mcp_gateway.catalog import LogicalTool, build_catalog
+from mcp_gateway.tool_catalog import LogicalTool, build_catalog
 from mcp_gateway.errors import AccessDenied, UnknownNode
 from mcp_gateway.models import NodeHealth, NodeView, Principal
 from mcp_gateway.registry_store import RegistryStore, StoredNode, info_digest

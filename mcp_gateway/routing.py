@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_gateway.breaker import Breakers
-from mcp_gateway.catalog import NODE_ARGUMENT, LogicalTool
+from mcp_gateway.tool_catalog import NODE_ARGUMENT, LogicalTool
 from mcp_gateway.errors import AccessDenied, NodeDown, RoutingError, UnknownEntity, UnknownNode
 from mcp_gateway.models import Principal, Route
 from mcp_gateway.registry import NodeState, Registry

@@ -7,7 +7,7 @@ testbed.toml and by the caller (see :mod:`workflows.config`). Times are simulate
 
 These models are the only declaration of the workflows' parameters and defaults: the testbed's
 agents read an execution through a subclass of :class:`FastProcessingParameters`
-(``agents.testbed.parameters.ExecutionParameters``), so a default changed here is theirs too.
+(``agents.testbed.execution_parameters.ExecutionParameters``), so a default changed here is theirs too.
 
 Every count has a static upper bound here (the engine's sanity ceiling, far above any real run);
 the node's own, lower limits (``NodeSettings.limits``: ``max_stf_count``, ``max_worker_count``)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from workflows.errors import ExecutionError
-from workflows.messages import EndReason, EndRun, PauseRun, ResumeRun, RunImminent, StartRun, StfGen
+from workflows.run_messages import EndReason, EndRun, PauseRun, ResumeRun, RunImminent, StartRun, StfGen
 from workflows.params import DaqParameters
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
 from mcp_gateway.auth import Authenticator
 from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL_VERSION_META_KEY, Call, Handler
-from mcp_gateway.catalog import LogicalTool
+from mcp_gateway.tool_catalog import LogicalTool
 from mcp_gateway.models import Principal
 
 WEB_CLIENT = "controlroom-web-monitor"

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mcp_nodes.auth import current_identity, require_visible, visible_namespace
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import READ_ONLY, Cursor, EndTime, Limit, NamespaceFilter, StartTime
+from mcp_nodes.tools.arguments import READ_ONLY, Cursor, EndTime, Limit, NamespaceFilter, StartTime
 from mcp_nodes.models import SliceLine
 from workflows.store.records import Page, RunRecord, SliceRecord, StfFileRecord
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from mcp_nodes.auth import current_identity, require_visible, visible_namespace
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import (
+from mcp_nodes.tools.arguments import (
     LEVELS, READ_ONLY, Cursor, EndTime, Limit, LogLevel, NamespaceFilter, StartTime,
 )
 from workflows.store.records import LogLine, LogRecord, Page

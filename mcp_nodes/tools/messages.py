@@ -12,7 +12,7 @@ from agents.testbed.bus.base import destination
 from mcp_nodes.auth import current_identity, require_namespace, visible_namespace
 from mcp_nodes.models import MessageLine, MessageSent
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import (
+from mcp_nodes.tools.arguments import (
     CONTROL, READ_ONLY, Cursor, EndTime, Limit, NamespaceArg, NamespaceFilter, Reason, StartTime,
 )
 from workflows.store.records import Page

@@ -25,7 +25,7 @@ from mcp_nodes.contract.identity import Identity
 from mcp_nodes.errors import BadArgument
 from mcp_nodes.models import DefinitionInfo
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import CONTROL, READ_ONLY, NamespaceFilter
+from mcp_nodes.tools.arguments import CONTROL, READ_ONLY, NamespaceFilter
 from workflows.generated import GENERATED_DIR, configs_of, generated_dir
 from workflows.spec.generate import MARKER, GenerationReport, generate_from_text, workflow_name
 from workflows.spec.parse import parse_spec

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from mcp_nodes.auth import current_identity, require_visible
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import READ_ONLY
+from mcp_nodes.tools.arguments import READ_ONLY
 from workflows.store.records import ExecutionStatistics
 
 __all__ = ["register"]

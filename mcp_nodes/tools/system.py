@@ -13,7 +13,7 @@ from mcp_nodes.auth import current_identity, require_namespace, visible_namespac
 from mcp_nodes.errors import BadArgument, Forbidden
 from mcp_nodes.models import ExecutionView, NodeHealth, PruneResult, SystemState
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import DESTRUCTIVE, READ_ONLY, NamespaceArg, NamespaceFilter
+from mcp_nodes.tools.arguments import DESTRUCTIVE, READ_ONLY, NamespaceArg, NamespaceFilter
 from mcp_nodes.version import node_version
 from workflows.store.records import NamespaceRecord, Page
 

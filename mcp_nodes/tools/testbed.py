@@ -10,7 +10,7 @@ from pydantic import Field
 from agents.testbed.framework.status import TestbedStatus
 from mcp_nodes.auth import current_identity, require_namespace
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import CONTROL, DESTRUCTIVE, READ_ONLY, NamespaceArg, Reason
+from mcp_nodes.tools.arguments import CONTROL, DESTRUCTIVE, READ_ONLY, NamespaceArg, Reason
 
 __all__ = ["register"]
 

@@ -29,7 +29,7 @@ from agents.ai.debugger.timeline import (
 from mcp_nodes.auth import current_identity, require_namespace, require_visible
 from mcp_nodes.contract.scopes import reads_only
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import READ_ONLY, Cursor
+from mcp_nodes.tools.arguments import READ_ONLY, Cursor
 from workflows.store.records import ExecutionRecord
 
 __all__ = ["register"]

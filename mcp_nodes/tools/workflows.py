@@ -14,7 +14,7 @@ from mcp_nodes.compact import untitled
 from mcp_nodes.definitions_view import list_definitions
 from mcp_nodes.models import DefinitionInfo, ExecutionView, WaitResult
 from mcp_nodes.services import NodeServices
-from mcp_nodes.tools.params import (
+from mcp_nodes.tools.arguments import (
     CONTROL, DESTRUCTIVE, READ_ONLY, Cursor, EndTime, ExecutionId, Limit, NamespaceArg, NamespaceFilter,
     Reason, StartTime,
 )

@@ -24,7 +24,7 @@ import pytest
 from fastmcp import Client
 
 from agents.testbed.framework.destinations import Destinations
-from agents.testbed.messages import ScaleWorkers
+from agents.testbed.pipeline_messages import ScaleWorkers
 from mcp_nodes.contract.identity import Identity
 from mcp_nodes.http import serve_http
 from tests.mcp_nodes.conftest import LiveNode, node_settings

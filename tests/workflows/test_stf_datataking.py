@@ -12,7 +12,7 @@ import pytest
 
 from workflows.config import expand_config
 from workflows.executor import ExecutionOutcome, WorkflowExecutor
-from workflows.messages import EndRun, StfGen, parse_daq_message
+from workflows.run_messages import EndRun, StfGen, parse_daq_message
 from workflows.params import DaqParameters, FastProcessingParameters
 from workflows.stf_datataking import stf_checksum, stf_datataking, stf_filename, stf_size_bytes
 

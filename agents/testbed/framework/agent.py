@@ -51,7 +51,7 @@ from pydantic import BaseModel
 from agents.testbed.bus.base import AckMode, Bus, Delivery, Subscription
 from agents.testbed.framework.destinations import Destinations
 from agents.testbed.framework.logsink import LogBuffer, LogFlusher
-from agents.testbed.messages import AgentStatus, Heartbeat
+from agents.testbed.pipeline_messages import AgentStatus, Heartbeat
 
 AgentMode = Literal["inprocess", "process"]
 BUS_BEAT_GAP_S = 0.25

@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> int:
     """Run the agent until a signal or the parent's death; the exit code."""
     from agents.testbed.bus.url import bus_from_url
-    from agents.testbed.catalog import agent_class
+    from agents.testbed.agent_types import agent_class
     from agents.testbed.framework.agent import AgentContext
     from workflows.store.store import open_store
 

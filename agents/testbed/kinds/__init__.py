@@ -2,5 +2,5 @@
 
 ``workflow_runner`` (drives the DAQ state machine), ``data``, ``processing``, ``fastmon``,
 ``fast_processing`` (cuts samples into slices and scales the pool) and ``slice_worker``.
-:mod:`agents.testbed.catalog` maps the names to these classes.
+:mod:`agents.testbed.agent_types` maps the names to these classes.
 """

@@ -13,8 +13,8 @@ from collections import Counter
 
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.messages import StfReady
-from workflows.messages import EndRun, StfGen, parse_daq_message
+from agents.testbed.pipeline_messages import StfReady
+from workflows.run_messages import EndRun, StfGen, parse_daq_message
 from workflows.store.outage import retry_unavailable
 
 

@@ -31,12 +31,12 @@ from datetime import UTC, datetime
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.framework.destinations import SLICE_TTL_S
-from agents.testbed.messages import (
+from agents.testbed.pipeline_messages import (
     ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceContent, SliceMessage, SliceResult, SliceStarted,
 )
-from agents.testbed.parameters import ExecutionParameters, ParameterCache
+from agents.testbed.execution_parameters import ExecutionParameters, ParameterCache
 from agents.testbed.scaling import next_worker_count, percentile
-from workflows.messages import EndRun, RunImminent, parse_daq_message
+from workflows.run_messages import EndRun, RunImminent, parse_daq_message
 from workflows.store.errors import StoreUnavailable
 from workflows.store.outage import outage_bound_s, retry_unavailable
 from workflows.store.records import SliceIn, SliceMark

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.messages import TfFileRegistered
-from agents.testbed.parameters import ParameterCache
+from agents.testbed.pipeline_messages import TfFileRegistered
+from agents.testbed.execution_parameters import ParameterCache
 from workflows.store.outage import retry_unavailable
 
 

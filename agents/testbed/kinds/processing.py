@@ -11,7 +11,7 @@ import asyncio
 
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.messages import ProcessingComplete
+from agents.testbed.pipeline_messages import ProcessingComplete
 from agents.testbed.payload import work_checksum
 from workflows.store.outage import retry_unavailable
 

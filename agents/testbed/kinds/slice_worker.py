@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.messages import SliceContent, SliceResult, SliceStarted
-from agents.testbed.parameters import ParameterCache
+from agents.testbed.pipeline_messages import SliceContent, SliceResult, SliceStarted
+from agents.testbed.execution_parameters import ParameterCache
 from agents.testbed.payload import work_checksum
 
 

@@ -43,9 +43,9 @@ from agents.tasks.scheduler import TaskRunSummary, TaskScheduler
 from agents.testbed.bus.base import Delivery
 from agents.testbed.framework.agent import Agent
 from agents.testbed.kinds.run_recorder import RunningExecution, RunRecorder
-from agents.testbed.messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
-from agents.testbed.messages import RunWorkflow, StatusRequest, StopWorkflow
-from agents.testbed.parameters import ExecutionParameters
+from agents.testbed.pipeline_messages import ExecutionEvent, ExecutionStatusChanged, parse_agent_message
+from agents.testbed.pipeline_messages import RunWorkflow, StatusRequest, StopWorkflow
+from agents.testbed.execution_parameters import ExecutionParameters
 from workflows.config import ExpandedConfig
 from workflows.definitions import WorkflowDefinition, get_definition, registry
 from workflows.errors import WorkflowError

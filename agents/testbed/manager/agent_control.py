@@ -17,7 +17,7 @@ from agents.testbed.bus.base import Delivery
 from agents.testbed.errors import AgentNotFound, InvalidRequest, TestbedNotRunning
 from agents.testbed.framework.destinations import Destinations
 from agents.testbed.manager.state import ManagerState, RunningTestbed, check_namespace
-from agents.testbed.messages import ScaleWorkers
+from agents.testbed.pipeline_messages import ScaleWorkers
 from workflows.store.records import AgentRecord
 
 RESTART_READY_WAIT_S = 30.0

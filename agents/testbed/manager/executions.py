@@ -25,8 +25,8 @@ from agents.testbed.framework.runners.base import AgentSpec
 from agents.testbed.framework.status import ExecutionProgress, WorkflowMonitor
 from agents.testbed.kinds.fast_processing import RECEIVED_COUNTER
 from agents.testbed.manager.state import CORE_AGENT, ManagerState, RunningTestbed
-from agents.testbed.messages import ExecutionStatusChanged, RunWorkflow, StopWorkflow
-from agents.testbed.parameters import TestbedKnobs
+from agents.testbed.pipeline_messages import ExecutionStatusChanged, RunWorkflow, StopWorkflow
+from agents.testbed.execution_parameters import TestbedKnobs
 from workflows.config import expand_config
 from workflows.definitions import registry
 from workflows.errors import WorkflowError

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agents.testbed.bus.base import Delivery
-from agents.testbed.catalog import AGENT_TYPES
+from agents.testbed.agent_types import AGENT_TYPES
 from agents.testbed.configs import resolve_testbed_config
 from agents.testbed.errors import InvalidRequest, TestbedNotRunning
 from agents.testbed.framework.agent import AgentContext
@@ -36,7 +36,7 @@ from agents.testbed.framework.supervisor import WORKER, Supervisor
 from agents.testbed.manager.agent_control import AgentControl
 from agents.testbed.manager.executions import ExecutionControl
 from agents.testbed.manager.state import CORE_AGENT, ManagerState, RunningTestbed, check_namespace
-from agents.testbed.messages import ExecutionStatusChanged, Heartbeat
+from agents.testbed.pipeline_messages import ExecutionStatusChanged, Heartbeat
 from workflows.errors import WorkflowError
 from workflows.store.errors import NotFound
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from agents.testbed.errors import InvalidRequest, TestbedNotRunning
 from agents.testbed.framework.destinations import Destinations
 from agents.testbed.framework.supervisor import Supervisor
-from agents.testbed.messages import ExecutionStatusChanged, Heartbeat
+from agents.testbed.pipeline_messages import ExecutionStatusChanged, Heartbeat
 from workflows.limits import Limits
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agents.testbed.errors import InvalidRequest
-from agents.testbed.parameters import ExecutionParameters, ParameterCache, TestbedKnobs
+from agents.testbed.execution_parameters import ExecutionParameters, ParameterCache, TestbedKnobs
 from workflows.params import FastProcessingParameters
 from workflows.store.records import ExecutionRecord
 from workflows.store.store import Store
@@ -55,7 +55,7 @@ def test_changing_a_default_in_workflows_params_changes_what_the_agents_read() -
         import workflows
         sys.modules["workflows.params"] = module
         exec(compile(source.replace(old, "slices_per_sample: int = Field(7,"), module.__file__, "exec"), module.__dict__)
-        from agents.testbed.parameters import ExecutionParameters
+        from agents.testbed.execution_parameters import ExecutionParameters
         from workflows.store.records import ExecutionRecord
         record = ExecutionRecord(execution_id="e", workflow_name="w", namespace="n", executed_by="u", config={},
                                  config_hash="h", parameters={}, realtime=False, status="running",

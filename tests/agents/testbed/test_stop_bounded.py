@@ -11,7 +11,7 @@ import pytest
 
 from agents.testbed.framework.agent import Agent, AgentContext
 from agents.testbed.bus.embedded import EmbeddedBus
-from agents.testbed.catalog import register_agent_type
+from agents.testbed.agent_types import register_agent_type
 from agents.testbed.framework.runners import inprocess
 from agents.testbed.framework.runners.base import AgentSpec
 from agents.testbed.framework.runners.inprocess import InProcessRunner

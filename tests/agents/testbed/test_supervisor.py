@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from agents.testbed.framework.agent import Agent, AgentContext
 from agents.testbed.bus.embedded import EmbeddedBus
-from agents.testbed.catalog import register_agent_type
+from agents.testbed.agent_types import register_agent_type
 from agents.testbed.framework.runners.base import AgentSpec
 from agents.testbed.framework.runners.inprocess import InProcessRunner
 from agents.testbed.framework.supervisor import Supervisor

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 
 from agents.testbed.framework.agent import Agent, AgentContext
-from agents.testbed.catalog import agent_class
+from agents.testbed.agent_types import agent_class
 from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
 
 SETTLE_TIMEOUT_S = 5.0

@@ -1,7 +1,7 @@
 """The messages testbed agents exchange, as pydantic models discriminated on ``msg_type``.
 
 The run messages of the DAQ simulator (run_imminent, start_run, stf_gen, pause_run,
-resume_run, end_run) belong to the workflow and live in ``workflows.messages``; this module
+resume_run, end_run) belong to the workflow and live in ``workflows.run_messages``; this module
 defines what the agents add: data flow (stf_ready, processing_complete, tf_file_registered),
 slices and their results, heartbeats, control and execution status.
 
