@@ -158,7 +158,8 @@ async def run_up(
                     else:
                         task.cancel()
                     try:
-                        await asyncio.wait_for(task, timeout=15)
+                        async with asyncio.timeout(15):
+                            await task
                     except (asyncio.CancelledError, TimeoutError):
                         pass
     return 0

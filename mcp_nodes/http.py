@@ -44,7 +44,8 @@ async def serve_http(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> As
     finally:
         server.should_exit = True
         try:
-            await asyncio.wait_for(task, timeout=5)
+            async with asyncio.timeout(5):
+                await task
         except (TimeoutError, asyncio.CancelledError):
             task.cancel()
         sock.close()

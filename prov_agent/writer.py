@@ -279,7 +279,8 @@ class ProvWriter:
             self._room.clear()
             self._wake.set()
             try:
-                await asyncio.wait_for(self._room.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._room.wait()
             except TimeoutError:
                 pass
         return len(self._buffer) < self.capacity
@@ -370,7 +371,8 @@ class ProvWriter:
         while not self._stop.is_set():
             if len(self._buffer) < self.max_batch // 4:  # behind: go on at once
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
             self._wake.clear()
@@ -382,7 +384,8 @@ class ProvWriter:
                 self.failures += 1
                 log.warning("provenance flush failed, will retry: %s", exc)
                 try:  # a failing store is not retried in a busy loop
-                    await asyncio.wait_for(self._stop.wait(), self.flush_interval)
+                    async with asyncio.timeout(self.flush_interval):
+                        await self._stop.wait()
                 except TimeoutError:
                     pass
             await asyncio.sleep(0)

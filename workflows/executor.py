@@ -226,7 +226,8 @@ class WorkflowExecutor:
         due = env.real_start + (env.peek() - env.env_start) * env.factor
         while (delay := due - time.monotonic()) > 0:
             try:
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
                 return True
             except TimeoutError:
                 continue

@@ -99,7 +99,8 @@ class ChildProcess:
         if self.process.returncode is None:
             self.signal_group(signal.SIGTERM)
             try:
-                await asyncio.wait_for(self.process.wait(), grace_s)
+                async with asyncio.timeout(grace_s):
+                    await self.process.wait()
             except TimeoutError:
                 clean = False
         self.signal_group(signal.SIGKILL)  # anything left in the group, the child too when it did not exit

@@ -290,7 +290,8 @@ class Sandbox:
         assert process.stdout is not None and process.stderr is not None
         io = asyncio.gather(_tail(process.stdout), _tail(process.stderr), _feed(process, stdin), process.wait())
         try:
-            stdout, stderr, _, code = await asyncio.wait_for(io, timeout=timeout_s)
+            async with asyncio.timeout(timeout_s):
+                stdout, stderr, _, code = await io
         except TimeoutError:
             await _kill(process)
             return Finished(process.returncode if process.returncode is not None else -9, b"", b"", limits,

@@ -232,7 +232,8 @@ class StompBus(Bus):
             raise self._errors.popleft()
         if not self._connected.is_set():
             try:
-                await asyncio.wait_for(self._connected.wait(), self._connect_timeout_s)
+                async with asyncio.timeout(self._connect_timeout_s):
+                    await self._connected.wait()
             except TimeoutError:
                 raise BrokerUnavailableError(
                     f"the STOMP broker at {self.host}:{self.port} has been away for more than "
@@ -375,7 +376,8 @@ class StompBus(Bus):
         self._receipts[receipt] = future
         send(receipt)
         try:
-            await asyncio.wait_for(future, self._connect_timeout_s)
+            async with asyncio.timeout(self._connect_timeout_s):
+                await future
         except TimeoutError:
             self._receipts.pop(receipt, None)
             raise BrokerUnavailableError(f"the broker did not confirm within {self._connect_timeout_s:g} s") from None
@@ -397,7 +399,8 @@ class StompBus(Bus):
             self._writer.flush()
         if conn is not None and conn.is_connected():
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.to_thread(conn.disconnect, receipt=uuid.uuid4().hex), 5.0)
+                async with asyncio.timeout(5.0):
+                    await asyncio.to_thread(conn.disconnect, receipt=uuid.uuid4().hex)
 
     # -- acks, from the loop thread -----------------------------------------------------------
 

@@ -233,7 +233,8 @@ class Agent(ABC):
         gap = min(BUS_BEAT_GAP_S, interval)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self._changed.wait()
             self._changed.clear()
             try:
                 await self._heartbeat()

@@ -141,7 +141,8 @@ class Supervisor:
         if self._flusher_started:
             self._flusher_started = False
             try:
-                await asyncio.wait_for(self._flusher.close(), STORE_BOUND_S)
+                async with asyncio.timeout(STORE_BOUND_S):
+                    await self._flusher.close()
             except Exception as exc:  # noqa: BLE001 - the last supervisor logs are lost, the stop ends
                 logging.getLogger(__name__).warning("supervisor %s: last logs not written: %s", self.namespace, exc)
         self.log.removeHandler(self._buffer)
@@ -262,14 +263,16 @@ class Supervisor:
                              extra={"restart": entry.restarts, "backoff_s": delay})
             await self._mark(entry, "EXITED", f"{crash}; restarting in {delay:.1f} s")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(entry.wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await entry.wake.wait()
 
     async def _agent_down(self, entry: Supervised, reason: str) -> None:
         """Tell ``on_agent_down`` that an agent ended unasked (bounded; its failure is logged)."""
         if self.on_agent_down is None:
             return
         try:
-            await asyncio.wait_for(self.on_agent_down(entry.spec, reason), STORE_BOUND_S)
+            async with asyncio.timeout(STORE_BOUND_S):
+                await self.on_agent_down(entry.spec, reason)
         except Exception as exc:  # noqa: BLE001 - the supervisor keeps supervising
             self.log.warning("could not act on the end of %s (%s): %s", entry.spec.name, reason,
                              f"{type(exc).__name__}: {exc}")
@@ -278,10 +281,11 @@ class Supervisor:
         """Write the supervisor's view of an agent into the store (restart count, exit reason);
         bounded by :data:`STORE_BOUND_S`."""
         try:
-            return await asyncio.wait_for(self.store.agents.upsert_agent(  # type: ignore[attr-defined]
-                name=entry.spec.name, namespace=self.namespace, agent_type=entry.spec.agent_type, status=status,
-                mode=self.mode, detail=detail, restarts=entry.restarts,
-            ), STORE_BOUND_S)
+            async with asyncio.timeout(STORE_BOUND_S):
+                return await self.store.agents.upsert_agent(  # type: ignore[attr-defined]
+                    name=entry.spec.name, namespace=self.namespace, agent_type=entry.spec.agent_type, status=status,
+                    mode=self.mode, detail=detail, restarts=entry.restarts,
+                )
         except Exception as exc:  # noqa: BLE001 - the store may be away; the log keeps the fact
             self.log.warning("could not record %s as %s: %s", entry.spec.name, status,
                              f"{type(exc).__name__}: {exc}")

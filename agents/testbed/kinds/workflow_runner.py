@@ -321,7 +321,8 @@ class WorkflowRunnerAgent(Agent):
             if entry.scheduler is not None:
                 entry.scheduler.stop("the workflow runner was stopped")
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(run, 5.0)
+                async with asyncio.timeout(5.0):
+                    await run
             raise
         self._emit(entry, {"msg_type": "task_workflow_summary", "namespace": self.namespace,
                            "execution_id": execution_id, "status": summary.status, "reason": summary.reason,

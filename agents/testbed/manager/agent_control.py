@@ -52,7 +52,8 @@ class AgentControl:
                     and beat.timestamp.timestamp() >= entry.started_wall:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(testbed.changed.wait(), 0.5)
+                async with asyncio.timeout(0.5):
+                    await testbed.changed.wait()
         await self.state.record(testbed)
         return await self.store.agents.get_agent(name)
 

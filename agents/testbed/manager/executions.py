@@ -182,7 +182,8 @@ class ExecutionControl:
                 if record.status in TERMINAL_STATUSES:
                     return record
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(testbed.changed.wait(), 0.25)
+                    async with asyncio.timeout(0.25):
+                        await testbed.changed.wait()
         if record.run_number is not None:
             with contextlib.suppress(NotFound):
                 run = await self.store.runs.get_run(record.run_number)
@@ -257,13 +258,15 @@ class ExecutionControl:
                 await asyncio.sleep(min(wait, PROGRESS_MIN_GAP_S))
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(testbed.changed.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await testbed.changed.wait()
                 # events come in bursts (heartbeats, STFs): look again at most 5 times a second,
                 # but at once when this execution has ended or drained
                 pause = min(PROGRESS_MIN_GAP_S - (time.monotonic() - now), deadline - time.monotonic())
                 if pause > 0 and execution_id not in testbed.finished and execution_id not in testbed.drained:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(testbed.ends.wait(), pause)
+                        async with asyncio.timeout(pause):
+                            await testbed.ends.wait()
 
     async def progress(self, execution_id: str) -> ExecutionProgress:
         """A snapshot of the execution now: status, phase, counts, and whether it has drained."""

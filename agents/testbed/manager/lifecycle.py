@@ -201,7 +201,8 @@ class TestbedLifecycle:
             if remaining <= 0:
                 return False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(testbed.changed.wait(), min(remaining, 0.5))
+                async with asyncio.timeout(min(remaining, 0.5)):
+                    await testbed.changed.wait()
 
     # --- stop --------------------------------------------------------------------------------
 
@@ -254,7 +255,8 @@ class TestbedLifecycle:
     async def _bounded_step(self, step: Awaitable[Any], bound_s: float, what: str) -> None:
         """One step of a stop: given ``bound_s``, then abandoned with a warning (a stop always ends)."""
         try:
-            await asyncio.wait_for(step, bound_s)
+            async with asyncio.timeout(bound_s):
+                await step
         except Exception as exc:  # noqa: BLE001 - the stop goes on; what is left is closed below
             self.state.log.warning("stop: %s did not complete (%s: %s); going on", what, type(exc).__name__, exc)
 

@@ -77,7 +77,8 @@ class BrokerProxy:
 async def broker_answers(address: tuple[str, int], timeout_s: float = 2.0) -> bool:
     """Whether something accepts TCP connections at ``address`` (the STOMP broker)."""
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            _reader, writer = await asyncio.open_connection(*address)
     except (OSError, TimeoutError):
         return False
     writer.close()

@@ -94,7 +94,8 @@ class ProcessRunner(AgentRunner):
             await self.child.wait()
         if self._stderr is not None:
             with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self._stderr, 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._stderr
 
     def is_alive(self) -> bool:
         return self.child is not None and self.child.is_alive()
