@@ -37,6 +37,7 @@ from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL
 from mcp_gateway.tool_catalog import LogicalTool
 from mcp_gateway.debug_history import DebugHistory, DebugSessions
 from mcp_gateway.models import Principal
+from mcp_gateway.results import answer_dict
 from mcp_gateway.tools import current_principal
 
 DEBUGGER_CLIENT = "controlroom-debugger"
@@ -82,15 +83,7 @@ class GatewayToolCaller:
         text = "".join(block.get("text", "") for block in result.get("content", []) if isinstance(block, dict))
         if result.get("isError") or reply.outcome != "ok":
             raise ToolFailed(text or reply.error or f"{name} failed ({reply.outcome})")
-        structured = result.get("structuredContent")
-        if isinstance(structured, dict):
-            inner = structured.get("result")
-            return inner if set(structured) == {"result"} and isinstance(inner, dict) else structured
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            return {"text": text}
-        return parsed if isinstance(parsed, dict) else {"result": parsed}
+        return answer_dict(result.get("structuredContent"), text)
 
 
 def _elicitation(ctx: Context) -> Callable[[str], Awaitable[bool | None]]:

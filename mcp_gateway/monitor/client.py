@@ -31,6 +31,7 @@ from mcp_gateway.auth import Authenticator
 from mcp_gateway.calls import CLIENT_CAPABILITIES_META_KEY, MODERN_ERA, PROTOCOL_VERSION_META_KEY, Call, Handler
 from mcp_gateway.tool_catalog import LogicalTool
 from mcp_gateway.models import Principal
+from mcp_gateway.results import answer_dict
 
 WEB_CLIENT = "controlroom-web-monitor"
 
@@ -87,7 +88,7 @@ class WebCaller:
         text = "".join(b.get("text", "") for b in result.get("content", []) if isinstance(b, dict))
         if result.get("isError") or reply.outcome != "ok":
             raise CallFailed(text or reply.error or f"{tool.name} failed ({reply.outcome})")
-        return _structured(result.get("structuredContent"), text)
+        return answer_dict(result.get("structuredContent"), text)
 
     async def _own(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         user = AuthenticatedUser(AccessToken(token="", client_id=self.principal.user, scopes=self.principal.scopes,
@@ -100,15 +101,5 @@ class WebCaller:
         finally:
             auth_context_var.reset(reset)
         text = "".join(getattr(block, "text", "") for block in result.content)
-        return _structured(result.structured_content, text)
+        return answer_dict(result.structured_content, text)
 
-
-def _structured(structured: Any, text: str) -> dict[str, Any]:
-    if isinstance(structured, dict):
-        inner = structured.get("result")
-        return inner if set(structured) == {"result"} and isinstance(inner, dict) else structured
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return {"text": text}
-    return parsed if isinstance(parsed, dict) else {"result": parsed}
