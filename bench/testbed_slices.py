@@ -26,28 +26,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import socket
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: one fresh-database helper
 
 from slice_throughput import run_embedded  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from agents.testbed.bus.embedded import EmbeddedBus  # noqa: E402
 from agents.testbed.testbed import TestbedManager  # noqa: E402
 from workflows.store.database import default_url  # noqa: E402
 from workflows.store.store import Store  # noqa: E402
+from tests.support.pgdatabase import fresh_database  # noqa: E402
 
 BUS_ROUNDS = 3
 CI_POSTGRES = "postgresql+asyncpg://controlroom:{password}@127.0.0.1:5432/controlroom_ci"
@@ -74,23 +70,6 @@ async def full_run(url: str, stf_count: int, slices_per_sample: int, workers: in
             counts = await store.runs.slice_counts(record.execution_id)
             per_flush = (writer.writes - writes) / max(1, writer.flushes - flushes)
     return counts["done"] + counts["failed"], elapsed, per_flush
-
-
-@contextlib.asynccontextmanager
-async def fresh_postgres(server_url: str) -> AsyncIterator[str]:
-    """A new database on the server of ``server_url`` (dropped after), as tests/support/pgdatabase.py."""
-    name = f"controlroom_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
 
 
 def postgres_server(given: str | None) -> str | None:
@@ -133,7 +112,7 @@ async def main() -> None:
 
     server = None if args.no_postgres else postgres_server(args.postgres_url)
     if server is not None:
-        async with fresh_postgres(server) as url:
+        async with fresh_database(server) as url:
             resolved, elapsed, per_flush = await full_run(url, args.stf_count, args.slices_per_sample, args.workers)
         pg_rate = resolved / elapsed
         print(f"PostgreSQL: {resolved} resolved in {elapsed:.2f} s = {pg_rate:.0f} slices/s "
