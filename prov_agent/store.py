@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, Column, Index, MetaData, String, Table, Text, UniqueConstraint, event, func, select
+from sqlalchemy import BigInteger, Integer, Column, Index, MetaData, String, Table, Text, Select, UniqueConstraint, event, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -246,16 +246,22 @@ class ProvStore:
         async with self.engine.connect() as conn:
             return list((await conn.execute(select(t.c.stream).distinct().order_by(t.c.stream))).scalars())
 
-    async def count(self, *, stream: str | None = None, since: str | None = None, until: str | None = None) -> int:
-        """How many records (of a stream, in a time window, if given)."""
+    def _in_scope(self, query: Select[Any], stream: str | None, since: str | None, until: str | None) -> Select[Any]:
+        """``query`` limited to a stream and a time window ``[since, until)``, each when given."""
         t = self.records_table
-        query = select(func.count()).select_from(t)
         if stream is not None:
             query = query.where(t.c.stream == stream)
         if since is not None:
             query = query.where(t.c.time >= since)
         if until is not None:
             query = query.where(t.c.time < until)
+        return query
+
+    async def count(self, *, stream: str | None = None, since: str | None = None, until: str | None = None) -> int:
+        """How many records (of a stream, in a time window, if given)."""
+        t = self.records_table
+        query = select(func.count()).select_from(t)
+        query = self._in_scope(query, stream, since, until)
         try:
             async with self.engine.connect() as conn:
                 return int((await conn.execute(query)).scalar_one())
@@ -338,12 +344,7 @@ class ProvStore:
         """Rows matching every given filter, ordered by time then stream and seq."""
         t = self.records_table
         query = select(*t.c)
-        if stream is not None:
-            query = query.where(t.c.stream == stream)
-        if since is not None:
-            query = query.where(t.c.time >= since)
-        if until is not None:
-            query = query.where(t.c.time < until)
+        query = self._in_scope(query, stream, since, until)
         if kinds is not None:
             query = query.where(t.c.kind.in_(list(kinds)))
         query = query.order_by(t.c.time, t.c.stream, t.c.seq)
@@ -372,12 +373,7 @@ class ProvStore:
         one query through the driver's cursor (memory holds one list at a time, not the scope)."""
         t = self.records_table
         query = select(t.c.body)
-        if stream is not None:
-            query = query.where(t.c.stream == stream)
-        if since is not None:
-            query = query.where(t.c.time >= since)
-        if until is not None:
-            query = query.where(t.c.time < until)
+        query = self._in_scope(query, stream, since, until)
         query = query.order_by(t.c.time, t.c.stream, t.c.seq)
         try:
             async with self.engine.connect() as conn:
