@@ -19,7 +19,14 @@ answers (``.ci/run``: controlroom / ``CONTROLROOM_TEST_PG_PASSWORD``), else skip
 
     .venv/bin/python bench/testbed_slices.py [--stf-count 200] [--slices-per-sample 15] [--postgres-url URL]
 
-Last line: ``testbed_slices slices_per_s=... [postgres_slices_per_s=...] bus_alone_per_s=... ratio=...``.
+CPU per resolved slice: this process's CPU time (``time.process_time``: the event loop with every
+agent, and on SQLite the store's write thread) from ``start_workflow`` until the execution is
+complete, divided by the slices resolved. Unlike slices/s it does not depend much on what else
+the machine runs, so it is the figure to compare runs made under different loads. On
+PostgreSQL the server's own CPU (its backend processes) is not counted.
+
+Last line: ``testbed_slices slices_per_s=... [postgres_slices_per_s=...] bus_alone_per_s=... ratio=...
+cpu_us_per_slice=... [postgres_cpu_us_per_slice=...]``.
 """
 
 from __future__ import annotations
@@ -49,27 +56,28 @@ BUS_ROUNDS = 3
 CI_POSTGRES = "postgresql+asyncpg://controlroom:{password}@127.0.0.1:5432/controlroom_ci"
 
 
-async def full_run(url: str, stf_count: int, slices_per_sample: int, workers: int) -> tuple[int, float, float]:
+async def full_run(url: str, stf_count: int, slices_per_sample: int,
+                   workers: int) -> tuple[int, float, float, float]:
     """One execution through a complete testbed on the store at ``url``: (slices resolved, wall
-    seconds, writes per store transaction)."""
+    seconds, writes per store transaction, this process's CPU seconds over the same window)."""
     async with Store.from_url(url) as store:
         async with TestbedManager(store=store, bus_factory=EmbeddedBus, mode="inprocess", node_name="bench",
                                   heartbeat_interval_s=30.0, drain_timeout_s=600.0) as manager:
             await manager.start_testbed("slices")
             writer = store.db.writer
             flushes, writes = writer.flushes, writer.writes
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             record = await manager.start_workflow("slices", parameters={
                 "stf_count": stf_count, "physics_period_count": 0, "slices_per_sample": slices_per_sample,
                 "target_worker_count": workers, "max_worker_count": max(60, workers),
             })
             record = await manager.wait_for_execution(record.execution_id, 3600)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             if record.status != "completed":
                 raise SystemExit(f"execution {record.execution_id} ended {record.status}: {record.error}")
             counts = await store.runs.slice_counts(record.execution_id)
             per_flush = (writer.writes - writes) / max(1, writer.flushes - flushes)
-    return counts["done"] + counts["failed"], elapsed, per_flush
+    return counts["done"] + counts["failed"], elapsed, per_flush, cpu
 
 
 def postgres_server(given: str | None) -> str | None:
@@ -100,29 +108,36 @@ async def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="testbed_slices_"))
     try:
-        resolved, elapsed, per_flush = await full_run(default_url(tmp / "state"), args.stf_count,
-                                                      args.slices_per_sample, args.workers)
+        resolved, elapsed, per_flush, cpu = await full_run(default_url(tmp / "state"), args.stf_count,
+                                                           args.slices_per_sample, args.workers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rate = resolved / elapsed
+    cpu_us = {"sqlite": cpu / resolved * 1e6}
     print(f"SQLite: {args.stf_count} STFs x {args.slices_per_sample} slices: {resolved} resolved in {elapsed:.2f} s "
-          f"= {rate:.0f} slices/s ({per_flush:.1f} writes per store transaction; load average "
-          f"{os.getloadavg()[0]:.1f})")
+          f"= {rate:.0f} slices/s ({per_flush:.1f} writes per store transaction; {cpu:.2f} s CPU = "
+          f"{cpu_us['sqlite']:.0f} us per slice; load average {os.getloadavg()[0]:.1f})")
     line = f"testbed_slices slices_per_s={rate:.0f}"
 
     server = None if args.no_postgres else postgres_server(args.postgres_url)
     if server is not None:
         async with fresh_database(server) as url:
-            resolved, elapsed, per_flush = await full_run(url, args.stf_count, args.slices_per_sample, args.workers)
+            resolved, elapsed, per_flush, cpu = await full_run(url, args.stf_count, args.slices_per_sample,
+                                                               args.workers)
         pg_rate = resolved / elapsed
+        cpu_us["postgres"] = cpu / resolved * 1e6
         print(f"PostgreSQL: {resolved} resolved in {elapsed:.2f} s = {pg_rate:.0f} slices/s "
-              f"({per_flush:.1f} writes per store transaction; load average {os.getloadavg()[0]:.1f})")
+              f"({per_flush:.1f} writes per store transaction; {cpu:.2f} s CPU in this process = "
+              f"{cpu_us['postgres']:.0f} us per slice; load average {os.getloadavg()[0]:.1f})")
         line += f" postgres_slices_per_s={pg_rate:.0f}"
     else:
         why = "--no-postgres" if args.no_postgres else "no --postgres-url and nothing answers on 127.0.0.1:5432"
         print(f"PostgreSQL: skipped ({why})")
     print("goals: SQLite >= 5,000 slices/s, PostgreSQL >= 3,000 slices/s")
-    print(f"{line} bus_alone_per_s={bus_rate:.0f} ratio={rate / bus_rate:.3f}")
+    cpu_figures = f"cpu_us_per_slice={cpu_us['sqlite']:.0f}"
+    if "postgres" in cpu_us:
+        cpu_figures += f" postgres_cpu_us_per_slice={cpu_us['postgres']:.0f}"
+    print(f"{line} bus_alone_per_s={bus_rate:.0f} ratio={rate / bus_rate:.3f} {cpu_figures}")
 
 
 if __name__ == "__main__":
