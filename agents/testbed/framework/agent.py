@@ -51,6 +51,7 @@ from pydantic import BaseModel
 from agents.testbed.bus.base import AckMode, Bus, Delivery, Subscription
 from agents.testbed.framework.destinations import Destinations
 from agents.testbed.framework.logsink import LogBuffer, LogFlusher
+from agents.testbed.framework.pipeline import Pipeline
 from agents.testbed.pipeline_messages import AgentStatus, Heartbeat
 
 AgentMode = Literal["inprocess", "process"]
@@ -116,6 +117,7 @@ class Agent(ABC):
         self._stored_at = float("-inf")
         self._beating = asyncio.Lock()
         """One heartbeat at a time: a later status never lands in the store before an earlier one."""
+        self._pipeline: Pipeline | None = None
 
     # --- for subclasses ----------------------------------------------------------------------
 
@@ -154,15 +156,29 @@ class Agent(ABC):
     @contextlib.asynccontextmanager
     async def busy(self) -> AsyncIterator[None]:
         """Mark the agent PROCESSING while the block runs (nested and concurrent uses count)."""
-        self._busy += 1
-        if self._busy == 1:
-            self._set_status("PROCESSING")
+        self._hold()
         try:
             yield
         finally:
-            self._busy -= 1
-            if self._busy == 0 and self.status == "PROCESSING":
-                self._set_status("READY")
+            self._release()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The agent's ordered write-then-publish pipeline (:mod:`agents.testbed.framework.pipeline`):
+        an entry in flight counts as busy; the agent drains it when it stops."""
+        if self._pipeline is None:
+            self._pipeline = Pipeline(self.log, hold=self._hold, release=self._release)
+        return self._pipeline
+
+    def _hold(self) -> None:
+        self._busy += 1
+        if self._busy == 1:
+            self._set_status("PROCESSING")
+
+    def _release(self) -> None:
+        self._busy -= 1
+        if self._busy == 0 and self.status == "PROCESSING":
+            self._set_status("READY")
 
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """Run a coroutine as a task owned by the agent (cancelled when the agent exits)."""
@@ -207,6 +223,9 @@ class Agent(ABC):
             with contextlib.suppress(Exception):
                 await subscription.cancel()
         self._subscriptions.clear()
+        if self._pipeline is not None:  # what was taken in is written and passed on before the exit
+            with contextlib.suppress(Exception):
+                await self._pipeline.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -1,8 +1,13 @@
 """The data agent: registers each STF the DAQ announces and tells the others it is ready.
 
 Listens to the run messages on the ``daq`` topic. On ``stf_gen`` it registers the STF file
-(``store.runs.add_stf``) and publishes ``stf_ready`` on the ``data`` topic. On ``end_run`` it
-checks that it registered as many STFs as the run announced and logs a warning if not.
+(``store.runs.add_stf``) and publishes ``stf_ready`` on the ``data`` topic once the row is
+stored. The handler does not wait for the write: it goes through the agent's pipeline
+(:mod:`agents.testbed.framework.pipeline`), so the next ``stf_gen`` is taken while the row
+commits, STFs that arrive together share a store transaction, and ``stf_ready`` still follows
+its row and keeps the order of the ``stf_gen`` messages. On ``end_run`` it waits for the
+pipeline, then checks that it registered as many STFs as the run announced and logs a warning
+if not.
 Run rows themselves are written by the workflow runner, which is the one agent that knows a
 run started and must end even when every other agent is down.
 """
@@ -33,6 +38,7 @@ class DataAgent(Agent):
             async with self.busy():
                 await self._register(msg)
         elif isinstance(msg, EndRun):
+            await self.pipeline.drain()  # every stf_gen before end_run is registered (or failed)
             seen = self.registered.pop(msg.run_id, 0)
             if seen != msg.total_stf_files:
                 self.log.warning(
@@ -45,7 +51,23 @@ class DataAgent(Agent):
 
     async def _register(self, msg: StfGen) -> None:
         self.execution_id = msg.execution_id
-        await retry_unavailable(lambda: self.store.runs.add_stf(  # idempotent: rides out a database outage
+
+        async def ready(_row: object) -> None:
+            self.registered[msg.run_id] += 1
+            await self.publish(
+                self.to.data,
+                StfReady(
+                    namespace=self.namespace,
+                    execution_id=msg.execution_id,
+                    run_id=msg.run_id,
+                    filename=msg.filename,
+                    sequence=msg.sequence,
+                    checksum=msg.checksum,
+                    size_bytes=msg.size_bytes,
+                ),
+            )
+
+        await self.pipeline.submit(lambda: retry_unavailable(lambda: self.store.runs.add_stf(  # idempotent
             filename=msg.filename,
             namespace=self.namespace,
             execution_id=msg.execution_id,
@@ -54,17 +76,4 @@ class DataAgent(Agent):
             size_bytes=msg.size_bytes,
             checksum=msg.checksum,
             status="ready",
-        ), what=f"register {msg.filename}", log=self.log)
-        self.registered[msg.run_id] += 1
-        await self.publish(
-            self.to.data,
-            StfReady(
-                namespace=self.namespace,
-                execution_id=msg.execution_id,
-                run_id=msg.run_id,
-                filename=msg.filename,
-                sequence=msg.sequence,
-                checksum=msg.checksum,
-                size_bytes=msg.size_bytes,
-            ),
-        )
+        ), what=f"register {msg.filename}", log=self.log), ready, what=f"register {msg.filename}")

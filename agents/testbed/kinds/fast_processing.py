@@ -4,7 +4,9 @@
   ``target_worker_count`` workers (``scale_workers`` on ``testbed_control``).
 * ``tf_file_registered`` (``data``): cuts the sample into ``slices_per_sample`` contiguous TF
   ranges (sizes differ by at most one; a sample smaller than the slice count gives some empty
-  slices), stores them (``queued``) and publishes each to the ``slices`` queue (persistent, TTL 12 h).
+  slices), stores them (``queued``) and, once they are stored, publishes each to the ``slices``
+  queue (persistent, TTL 12 h). The store write goes through the agent's pipeline: the next
+  sample is taken while it commits, and samples are dispatched in the order they arrived.
 * ``slice_result`` (``slice_results`` queue, client ack): accepts ONE result per
   ``(tf_filename, slice_id)`` and attempt. A failed result is retried (the slice is published
   again, ``retries`` + 1) up to ``slice_max_retries`` times, then the slice is marked ``failed``
@@ -175,13 +177,18 @@ class FastProcessingAgent(Agent):
                 )
                 for c in contents
             ]
-            await retry_unavailable(lambda: self.store.runs.add_slices(slices), what=f"store the slices of "
-                                    f"{body['tf_filename']}", bound_s=self._outage_s, log=self.log)
-            book.samples += 1
-            book.dirty = True
-            for content in contents:
-                book.pending[(content.tf_filename, content.slice_id)] = content
-                await self._dispatch(content)
+
+            async def dispatch(_new: int) -> None:
+                book.samples += 1
+                book.dirty = True
+                for content in contents:
+                    book.pending[(content.tf_filename, content.slice_id)] = content
+                    await self._dispatch(content)
+
+            what = f"store the slices of {body['tf_filename']}"
+            await self.pipeline.submit(lambda: retry_unavailable(lambda: self.store.runs.add_slices(slices), what=what,
+                                                                 bound_s=self._outage_s, log=self.log),
+                                       dispatch, what=what)
 
     async def _dispatch(self, content: SliceContent) -> None:
         await self.publish(

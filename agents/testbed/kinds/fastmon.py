@@ -3,7 +3,9 @@
 On ``stf_ready`` it takes ``tf_count = max(1, round(tfs_per_stf * stf_sampling_rate))`` time
 frames from the start of the STF (TF numbers run on through the run: STF ``n`` holds TFs
 ``(n-1)*tfs_per_stf`` to ``n*tfs_per_stf - 1``), registers the sample
-(``store.runs.add_tf_sample``) and publishes ``tf_file_registered``.
+(``store.runs.add_tf_sample``) and publishes ``tf_file_registered`` once the row is stored,
+through the agent's pipeline (the next ``stf_ready`` is taken while the row commits; the
+publications keep the order of the ``stf_ready`` messages).
 The sample is named after its STF: ``swf.RUN.SEQ.stf`` -> ``swf.RUN.SEQ.tf``.
 """
 
@@ -44,7 +46,17 @@ class FastmonAgent(Agent):
             tf_first = (sequence - 1) * params.tfs_per_stf
             tf_last = tf_first + tf_count - 1
             tf_filename = tf_sample_name(body["filename"])
-            await retry_unavailable(lambda: self.store.runs.add_tf_sample(  # idempotent: rides out an outage
+            registered = TfFileRegistered(
+                namespace=self.namespace,
+                execution_id=body["execution_id"],
+                run_id=body["run_id"],
+                tf_filename=tf_filename,
+                stf_filename=body["filename"],
+                tf_first=tf_first,
+                tf_last=tf_last,
+                tf_count=tf_count,
+            )
+            await self.pipeline.submit(lambda: retry_unavailable(lambda: self.store.runs.add_tf_sample(  # idempotent
                 tf_filename=tf_filename,
                 stf_filename=body["filename"],
                 namespace=self.namespace,
@@ -53,17 +65,5 @@ class FastmonAgent(Agent):
                 tf_first=tf_first,
                 tf_last=tf_last,
                 tf_count=tf_count,
-            ), what=f"register {tf_filename}", log=self.log)
-            await self.publish(
-                self.to.data,
-                TfFileRegistered(
-                    namespace=self.namespace,
-                    execution_id=body["execution_id"],
-                    run_id=body["run_id"],
-                    tf_filename=tf_filename,
-                    stf_filename=body["filename"],
-                    tf_first=tf_first,
-                    tf_last=tf_last,
-                    tf_count=tf_count,
-                ),
-            )
+            ), what=f"register {tf_filename}", log=self.log),
+                lambda _row: self.publish(self.to.data, registered), what=f"register {tf_filename}")

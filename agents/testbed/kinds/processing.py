@@ -1,8 +1,10 @@
 """The processing agent: processes each ready STF and reports it done.
 
 On ``stf_ready`` (``data`` topic) it does the synthetic checksum work, marks the STF
-``processed`` in the store and publishes ``processing_complete``. A failure marks the STF
-``failed`` and says why in the message and the log.
+``processed`` in the store and publishes ``processing_complete`` once that is stored, through
+the agent's pipeline (the next ``stf_ready`` is taken while the status commits; the
+publications keep the order of the ``stf_ready`` messages). A failure marks the STF ``failed``
+and says why in the message and the log.
 """
 
 from __future__ import annotations
@@ -38,18 +40,17 @@ class ProcessingAgent(Agent):
                 checksum, status, error = "", "failed", f"{type(exc).__name__}: {exc}"
                 self.log.error("processing %s failed: %s", body["filename"], error,
                                extra={"execution_id": body["execution_id"]})
-            await retry_unavailable(lambda: self.store.runs.set_stf_status(body["filename"], status),
-                                    what=f"mark {body['filename']} {status}", log=self.log)
-            await self.publish(
-                self.to.data,
-                ProcessingComplete(
-                    namespace=self.namespace,
-                    execution_id=body["execution_id"],
-                    run_id=body["run_id"],
-                    filename=body["filename"],
-                    checksum=checksum,
-                    status=status,
-                    error=error,
-                ),
+            complete = ProcessingComplete(
+                namespace=self.namespace,
+                execution_id=body["execution_id"],
+                run_id=body["run_id"],
+                filename=body["filename"],
+                checksum=checksum,
+                status=status,
+                error=error,
             )
+            await self.pipeline.submit(
+                lambda: retry_unavailable(lambda: self.store.runs.set_stf_status(body["filename"], status),
+                                          what=f"mark {body['filename']} {status}", log=self.log),
+                lambda _row: self.publish(self.to.data, complete), what=f"mark {body['filename']} {status}")
             await asyncio.sleep(0)
