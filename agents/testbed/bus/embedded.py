@@ -62,29 +62,48 @@ class _Message:
 
 @dataclass
 class _Source:
-    """Messages waiting for one of the consumers that compete for them."""
+    """Messages waiting for one of the consumers that compete for them.
+
+    ``ready`` holds the consumers with free prefetch credit, each at most once, in turn order:
+    a dispatch takes the first, hands it a message and puts it at the back if it still has
+    credit (round-robin among those with credit). A consumer joins again when it gets credit
+    back (an ack, a nack, an auto-ack handler returning). Dispatching therefore never scans
+    consumers that have no credit: 30 busy workers used to be looked at on every publish.
+    """
 
     pending: deque[_Message] = field(default_factory=deque)
     consumers: list[_Consumer] = field(default_factory=list)
-    turn: int = 0
+    ready: deque[_Consumer] = field(default_factory=deque)
+
+    def offer(self, consumer: _Consumer) -> None:
+        """``consumer`` may have credit again: put it in the turn order (once) and dispatch."""
+        if not consumer.in_turn and not consumer.closed and consumer.credit() > 0:
+            consumer.in_turn = True
+            self.ready.append(consumer)
+        if self.pending:
+            self.dispatch()
 
     def dispatch(self) -> None:
-        consumers = self.consumers
         pending = self.pending
+        ready = self.ready
+        if not pending or not ready:
+            return
         now = time.monotonic()
-        while pending and consumers:
-            count = len(consumers)
-            for _ in range(count):
-                consumer = consumers[self.turn % count]
-                self.turn += 1
-                if consumer.credit() > 0:
-                    break
-            else:
-                return
+        while pending and ready:
+            consumer = ready[0]
+            if consumer.closed or consumer.credit() <= 0:
+                ready.popleft()
+                consumer.in_turn = False
+                continue
             message = pending.popleft()
             if message.expired(now):
                 continue
+            ready.popleft()
             consumer.push(message)
+            if consumer.credit() > 0:
+                ready.append(consumer)
+            else:
+                consumer.in_turn = False
 
 
 class _Consumer:
@@ -110,7 +129,9 @@ class _Consumer:
         self._inbox: deque[_Message] = deque()
         self._held: dict[str, _Message] = {}
         self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
+        self.closed = False
+        self.in_turn = False
+        """In its source's ``ready`` turn order (see :class:`_Source`)."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"bus:{destination}")
 
     def credit(self) -> int:
@@ -126,7 +147,7 @@ class _Consumer:
         inbox = self._inbox
         held = self._held
         loop = asyncio.get_running_loop()
-        while not self._closed:
+        while not self.closed:
             if not inbox:
                 self._waiter = loop.create_future()
                 await self._waiter
@@ -134,7 +155,7 @@ class _Consumer:
                 continue
             message = inbox.popleft()
             if message.expired(time.monotonic()):
-                self._source.dispatch()
+                self._source.offer(self)
                 continue
             held[message.message_id] = message
             message.handed = True
@@ -156,11 +177,11 @@ class _Consumer:
                     self._give_back(message)
             if not self._client_ack:
                 held.pop(message.message_id, None)
-                self._source.dispatch()
+                self._source.offer(self)
 
     async def _ack(self, message: _Message) -> None:
         if self._held.pop(message.message_id, None) is not None:
-            self._source.dispatch()
+            self._source.offer(self)
 
     async def _nack(self, message: _Message) -> None:
         if self._held.pop(message.message_id, None) is not None:
@@ -174,13 +195,13 @@ class _Consumer:
             self._bus.dead_letters.append((message.destination, json.loads(message.payload)))
         else:
             self._source.pending.appendleft(message)
-        self._source.dispatch()
+        self._source.offer(self)
 
     async def cancel(self) -> None:
         """Stop delivering; unacknowledged and undelivered messages go back to the queue."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         with contextlib.suppress(ValueError):
             self._source.consumers.remove(self)
         self._bus._forget(self)
@@ -292,7 +313,7 @@ class EmbeddedBus(Bus):
             self._topics.setdefault(destination, []).append(consumer)
         source.consumers.append(consumer)
         self._consumers.add(consumer)
-        source.dispatch()
+        source.offer(consumer)
         return consumer
 
     def pending(self, destination: str) -> int:
