@@ -17,7 +17,6 @@ text (and the same mentions) the generic path (body dict, then ``chain.compact``
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -33,8 +32,6 @@ Captured = tuple[
 
 _CALL_ROLE, _AGENT_ROLE, _PERSON_ROLE = DECLARED | UP, UP | DOWN, DOWN
 _CACHE = 10_000
-# an attribute holding a JSON value (the arguments): sorted keys, as recorder.attr_json writes it
-_sorted_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def _json(value: Any) -> str:
@@ -57,6 +54,8 @@ class GatewayCalls:
         self._persons: dict[str, tuple[str, str, str]] = {}
         # (stream, element id) -> the declaration text last written into that stream
         self._declared: dict[tuple[str, str], str] = {}
+        # (tool, outcome, node, node_reason, client_claimed) -> the call element's fixed text
+        self._texts: dict[tuple[Any, ...], tuple[str, str, str]] = {}
 
     def _agent(self, name: str, version: str | None) -> tuple[str, str, str]:
         found = self._agents.get((name, version))
@@ -91,40 +90,51 @@ class GatewayCalls:
         self._declared[key] = decl
         return True
 
+    def _fixed(self, tool: Any, outcome: Any, node: Any, node_reason: Any, client_claimed: Any) -> tuple[str, str, str]:
+        """The call element's text around its varying parts, for these values (calls repeat them):
+        up to the arguments, between the digest and the duration, after the duration."""
+        key = (tool, outcome, node, node_reason, client_claimed)
+        try:
+            found = self._texts.get(key)
+        except TypeError:  # an unhashable value: not remembered
+            found, key = None, None
+        if found is None:
+            tail = f',"client_claimed":{_json(client_claimed)}'
+            if node is not None:
+                tail += f',"node":{_json(node)}'
+            if node_reason is not None:
+                tail += f',"node_reason":{_json(node_reason)}'
+            found = (
+                f'"class":"AgentTool","attrs":{{"tool":{_json(tool)},"arguments":',
+                f'","outcome":{_json(outcome)},"duration_ms":',
+                f'{tail}}},"start":"',
+            )
+            if key is not None:
+                if len(self._texts) >= _CACHE:
+                    self._texts.clear()
+                self._texts[key] = found
+        return found
+
     def build(self, stream: str, epoch: float, captured: Captured) -> tuple[str, dict[str, int]]:
         """(body JSON text, mentioned ids with their roles) of one captured gateway call."""
         (ident, principal, client_name, client_version, tool, arguments, node, node_reason, outcome,
          duration_s, client_claimed) = captured
         if type(arguments) is tuple:  # the hot path queues (key, value, ...) (see Recorder.gateway_call)
             arguments = dict(zip(arguments[::2], arguments[1::2]))
-        clean, args_digest = self.redactor.arguments(arguments)
+        args_text, args_digest = self.redactor.arguments_json(arguments)
+        head, middle, tail = self._fixed(tool, outcome, node, node_reason, client_claimed)
         duration_ms = duration_s * 1000.0
         started = epoch - duration_s
-        attrs = (
-            f'"tool":{_json(tool)},"arguments":{quoted(_sorted_json(clean))},'
-            f'"arguments_sha256":"{args_digest}","outcome":{_json(outcome)},'
-            f'"duration_ms":{_json(round(duration_ms, 3))},"client_claimed":{_json(client_claimed)}'
-        )
-        if node is not None:
-            attrs += f',"node":{_json(node)}'
-        if node_reason is not None:
-            attrs += f',"node_reason":{_json(node_reason)}'
-        call = (
-            f'{{"id":{quoted(ident)},"class":"AgentTool","attrs":{{{attrs}}},'
-            f'"start":"{time_text(started)}","end":"{time_text(started + duration_ms / 1000.0)}"}}'
-        )
+        call_q = quoted(ident)
         agent, agent_q, agent_decl = self._agent(client_name or "unknown-client", client_version)
         person, person_q, person_decl = self._person(principal)
         agent_new = self._first(stream, agent, agent_decl)
         person_new = self._first(stream, person, person_decl)
-        elements = call
-        if agent_new:
-            elements = f"{agent_decl},{elements}"
-        if person_new:
-            elements = f"{elements},{person_decl}"
         text = (
-            f'{{"elements":[{elements}],"relations":['
-            f'{{"rel":"wasAssociatedWith","src":{quoted(ident)},"dst":{agent_q}}},'
+            f'{{"elements":[{agent_decl + "," if agent_new else ""}{{"id":{call_q},{head}{quoted(args_text)},'
+            f'"arguments_sha256":"{args_digest}{middle}{_json(round(duration_ms, 3))}{tail}{time_text(started)}",'
+            f'"end":"{time_text(started + duration_ms / 1000.0)}"}}{"," + person_decl if person_new else ""}],'
+            f'"relations":[{{"rel":"wasAssociatedWith","src":{call_q},"dst":{agent_q}}},'
             f'{{"rel":"actedOnBehalfOf","src":{agent_q},"dst":{person_q}}}]}}'
         )
         roles = {

@@ -58,3 +58,43 @@ def test_free_text_keeps_what_names_no_secret() -> None:
     assert redactor.text('{"client_secret": "abc", "user": "u"}') == f'{{"client_secret": {REDACTED}, "user": "u"}}'
     assert redactor.text("crt_short") == "crt_short"  # too short to be one of the gateway's tokens
     assert redactor.arguments({"max_tokens": 1, "authored": "x"})[0] == {"authored": REDACTED, "max_tokens": 1}
+
+
+def _patterns_only(value: str) -> str:
+    """What ``Redactor.text`` redacts, by the two patterns alone (no screen, no cap)."""
+    from prov_agent.redaction import _SECRET_PAIR, _SECRET_VALUE
+
+    value = _SECRET_VALUE.sub(REDACTED, value)
+    return _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, value)
+
+
+def test_the_screen_lets_through_everything_the_patterns_redact() -> None:
+    """The cheap screen before the patterns never hides a secret: upper case, every value form,
+    pairs, and letters that re.I folds onto ASCII ones (dotless ı, long ſ, the Kelvin sign)."""
+    samples = [
+        "alice", "swf.100010.000001.stf", "/data/run/100010/swf.100010.000001.stf", "reason=retry",
+        "PASSWORD=abc", "Password: 'two words'", "x_token=abc", "tokens=5", "API-KEY: k1", "apikey=z",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==", f"BEARER {TOKEN}", TOKEN, "SK-ant-0123456789abcdefghij",
+        "GHP_" + "a" * 24, "xoxB-1234567890-abc", "akia" + "B" * 16, "-----BEGIN RSA PRIVATE KEY-----",
+        "CRT_abcdefgh12", "credentıal=abc123", "paſsword: x", "\u212aey=1 secret=2", "séssion_key=abc",
+        "Private-Key = xyz", "cookie:c", "the password is fine", "signature=0xabc", "pwd = hunter2",
+    ]
+    redactor = Redactor()
+    for sample in samples:
+        assert redactor.text(sample) == _patterns_only(sample), sample
+    assert redactor.text("credentıal=abc123") == f"credentıal={REDACTED}"
+
+
+def test_arguments_json_is_the_canonical_text_of_arguments() -> None:
+    """One encoding when nothing changes, and exactly what ``arguments`` + canonical JSON give."""
+    from prov_agent.chain import canonical
+
+    redactor = Redactor(max_value_bytes=64)
+    cases = [
+        {}, None, {"namespace": "alice", "limit": 5}, {"b": 1.5, "a": None, "c": True},
+        {"api_key": "k", "namespace": "x"}, {"note": f"Bearer {TOKEN}"}, {"log": "y" * 100},
+        {"nested": {"password": "p", "k": [1, 2]}}, {"t": (1, 2)}, {1: "one"}, {"é": "ü\n"},
+    ]
+    for arguments in cases:
+        clean, args_digest = redactor.arguments(arguments)
+        assert redactor.arguments_json(arguments) == (canonical(clean), args_digest), arguments
