@@ -8,6 +8,13 @@ slices and their results, heartbeats, control and execution status.
 Every message carries ``msg_type``, ``namespace`` and a wall-clock ``timestamp``; bodies on
 the bus are ``model_dump(mode="json")``. :func:`parse_agent_message` turns a body back into its model.
 
+The two messages sent once per slice, ``slice`` and ``slice_result``, are built as bodies
+directly by :func:`slice_content_body` / :func:`slice_message_body` and
+:func:`slice_result_body`: a model plus ``model_dump`` cost ~20 us per message, a fifth of the
+CPU a resolved slice took in the in-process testbed. Each body equals what its model dumps
+(``tests/agents/testbed/test_pipeline_messages.py`` holds them equal) and every receiver still
+validates it with the model.
+
 Example::
 
     msg = StfReady(namespace="ns1", execution_id="x-u-0001", run_id=100010,
@@ -29,6 +36,12 @@ ExecutionEvent = Literal["started", "phase", "stf", "completed", "terminated", "
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def json_time(value: datetime) -> str:
+    """A datetime as ``model_dump(mode="json")`` writes it (UTC as ``...Z``)."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class AgentMessage(BaseModel):
@@ -132,6 +145,34 @@ class SliceResult(AgentMessage):
     worker: str
     result: dict[str, Any] | None = None
     error: str | None = None
+
+
+def slice_content_body(*, run_id: int, execution_id: str, req_id: str, filename: str, tf_filename: str,
+                       slice_id: int, start: int, end: int, tf_count: int, requested_at: datetime,
+                       attempt: int = 0) -> dict[str, Any]:
+    """``SliceContent(...).model_dump(mode="json")`` without the model (the per-slice hot path)."""
+    return {"run_id": run_id, "execution_id": execution_id, "req_id": req_id, "filename": filename,
+            "tf_filename": tf_filename, "slice_id": slice_id, "start": start, "end": end, "tf_count": tf_count,
+            "state": "queued", "substate": "new", "attempt": attempt, "requested_at": json_time(requested_at)}
+
+
+def slice_message_body(namespace: str, content: dict[str, Any], timestamp: datetime) -> dict[str, Any]:
+    """``SliceMessage(...).model_dump(mode="json")`` around a :func:`slice_content_body`."""
+    return {"msg_type": "slice", "namespace": namespace, "timestamp": json_time(timestamp),
+            "run_id": content["run_id"], "content": content}
+
+
+def slice_result_body(*, namespace: str, content: SliceContent, processing_start_at: datetime,
+                      processed_at: datetime, hostname: str, worker: str, result: dict[str, Any] | None,
+                      error: str | None) -> dict[str, Any]:
+    """``SliceResult(...).model_dump(mode="json")`` for ``content``'s slice, without the model;
+    ``state`` is ``done`` without an error, ``failed`` with one."""
+    return {"msg_type": "slice_result", "namespace": namespace, "timestamp": json_time(processed_at),
+            "run_id": content.run_id, "execution_id": content.execution_id, "req_id": content.req_id,
+            "tf_filename": content.tf_filename, "slice_id": content.slice_id, "attempt": content.attempt,
+            "requested_at": json_time(content.requested_at), "processing_start_at": json_time(processing_start_at),
+            "processed_at": json_time(processed_at), "state": "done" if error is None else "failed",
+            "hostname": hostname, "worker": worker, "result": result, "error": error}
 
 
 class SliceStarted(AgentMessage):

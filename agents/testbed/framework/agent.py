@@ -145,12 +145,19 @@ class Agent(ABC):
         self, destination: str, message: BaseModel, *, persistent: bool = True, ttl_s: float | None = None
     ) -> None:
         """Publish a pydantic message as JSON on the agent's bus."""
+        await self.publish_body(destination, message.model_dump(mode="json"), persistent=persistent, ttl_s=ttl_s)
+
+    async def publish_body(
+        self, destination: str, body: dict[str, Any], *, persistent: bool = True, ttl_s: float | None = None
+    ) -> None:
+        """Publish a message body already in its JSON form (``model_dump(mode="json")`` of a message,
+        or a hot path's hand-built equivalent, see :mod:`agents.testbed.pipeline_messages`)."""
         await self.bus.publish(
             destination,
-            message.model_dump(mode="json"),
+            body,
             persistent=persistent,
             ttl_s=ttl_s,
-            headers={"msg_type": str(getattr(message, "msg_type", "")), "sender": self.name},
+            headers={"msg_type": str(body.get("msg_type", "")), "sender": self.name},
         )
 
     @contextlib.asynccontextmanager

@@ -24,17 +24,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.framework.destinations import SLICE_TTL_S
 from agents.testbed.pipeline_messages import (
-    ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceContent, SliceMessage, SliceResult, SliceStarted,
+    ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceResult, SliceStarted, json_time, slice_content_body,
+    slice_message_body,
 )
 from agents.testbed.execution_parameters import ExecutionParameters, ParameterCache
 from agents.testbed.scaling import next_worker_count, percentile
@@ -69,6 +72,22 @@ def slice_ranges(tf_first: int, tf_count: int, parts: int) -> list[tuple[int, in
     return ranges
 
 
+def request_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, from one ``os.urandom`` call."""
+    data = os.urandom(16 * count)
+    return [str(uuid.UUID(bytes=data[16 * i:16 * i + 16], version=4)) for i in range(count)]
+
+
+@dataclass(slots=True)
+class PendingSlice:
+    """A dispatched slice waiting for its result: the ``content`` body sent (``SliceContent`` in
+    its JSON form), its attempt and when it was requested."""
+
+    content: dict[str, Any]
+    attempt: int
+    requested_at: datetime
+
+
 @dataclass
 class RunBook:
     """What the agent tracks for one execution's run."""
@@ -78,7 +97,7 @@ class RunBook:
     phase: str = "beam/not_ready"
     expected_samples: int | None = None
     samples: int = 0
-    pending: dict[SliceKey, SliceContent] = field(default_factory=dict)
+    pending: dict[SliceKey, PendingSlice] = field(default_factory=dict)
     done: int = 0
     failed: int = 0
     retried: int = 0
@@ -146,56 +165,46 @@ class FastProcessingAgent(Agent):
             self.execution_id = execution_id
             book = await self._book(execution_id, body["run_id"])
             now = datetime.now(UTC)
+            ranges = slice_ranges(body["tf_first"], body["tf_count"], book.params.slices_per_sample)
+            tf_filename = body["tf_filename"]
+            run_id = body["run_id"]
             contents = [
-                SliceContent(
-                    run_id=body["run_id"],
+                slice_content_body(run_id=run_id, execution_id=execution_id, req_id=req_id,
+                                   filename=body["stf_filename"], tf_filename=tf_filename, slice_id=index,
+                                   start=start, end=end, tf_count=count, requested_at=now)
+                for index, ((start, end, count), req_id) in enumerate(zip(ranges, request_ids(len(ranges)),
+                                                                          strict=True))
+            ]
+            slices = [
+                SliceIn(
+                    namespace=self.namespace,
                     execution_id=execution_id,
-                    req_id=str(uuid.uuid4()),
-                    filename=body["stf_filename"],
-                    tf_filename=body["tf_filename"],
+                    run_number=run_id,
+                    tf_filename=tf_filename,
                     slice_id=index,
                     start=start,
                     end=end,
                     tf_count=count,
                     requested_at=now,
                 )
-                for index, (start, end, count) in enumerate(
-                    slice_ranges(body["tf_first"], body["tf_count"], book.params.slices_per_sample)
-                )
-            ]
-            slices = [
-                SliceIn(
-                    namespace=self.namespace,
-                    execution_id=execution_id,
-                    run_number=c.run_id,
-                    tf_filename=c.tf_filename,
-                    slice_id=c.slice_id,
-                    start=c.start,
-                    end=c.end,
-                    tf_count=c.tf_count,
-                    requested_at=now,
-                )
-                for c in contents
+                for index, (start, end, count) in enumerate(ranges)
             ]
 
             async def dispatch(_new: int) -> None:
                 book.samples += 1
                 book.dirty = True
                 for content in contents:
-                    book.pending[(content.tf_filename, content.slice_id)] = content
+                    book.pending[(tf_filename, content["slice_id"])] = PendingSlice(content, 0, now)
                     await self._dispatch(content)
 
-            what = f"store the slices of {body['tf_filename']}"
+            what = f"store the slices of {tf_filename}"
             await self.pipeline.submit(lambda: retry_unavailable(lambda: self.store.runs.add_slices(slices), what=what,
                                                                  bound_s=self._outage_s, log=self.log),
                                        dispatch, what=what)
 
-    async def _dispatch(self, content: SliceContent) -> None:
-        await self.publish(
-            self.to.slices,
-            SliceMessage(namespace=self.namespace, run_id=content.run_id, content=content),
-            ttl_s=SLICE_TTL_S,
-        )
+    async def _dispatch(self, content: dict[str, Any]) -> None:
+        await self.publish_body(self.to.slices, slice_message_body(self.namespace, content, datetime.now(UTC)),
+                                ttl_s=SLICE_TTL_S)
 
     # --- results -----------------------------------------------------------------------------
 
@@ -207,34 +216,35 @@ class FastProcessingAgent(Agent):
         self._received[result.execution_id] = self._received.get(result.execution_id, 0) + 1
         book = self.books.get(result.execution_id)
         key = (result.tf_filename, result.slice_id)
-        content = book.pending.get(key) if book is not None else None
-        if book is None or content is None or content.attempt != result.attempt:
+        pending = book.pending.get(key) if book is not None else None
+        if book is None or pending is None or pending.attempt != result.attempt:
             if book is not None:
                 book.duplicates += 1
             self.log.info("ignored a duplicate result for slice %s/%d (attempt %d)", *key, result.attempt,
                           extra={"execution_id": result.execution_id})
             await delivery.ack()
             return
-        if result.state == "failed" and content.attempt < book.params.slice_max_retries:
-            retry = content.model_copy(update={"attempt": content.attempt + 1, "req_id": str(uuid.uuid4()),
-                                               "requested_at": datetime.now(UTC)})
+        if result.state == "failed" and pending.attempt < book.params.slice_max_retries:
+            requested_at = datetime.now(UTC)
+            retry = PendingSlice({**pending.content, "attempt": pending.attempt + 1, "req_id": str(uuid.uuid4()),
+                                  "requested_at": json_time(requested_at)}, pending.attempt + 1, requested_at)
             book.pending[key] = retry
             book.retried += 1
             self.log.warning("slice %s/%d failed on %s (%s); retry %d of %d", *key, result.worker, result.error,
                              retry.attempt, book.params.slice_max_retries,
                              extra={"execution_id": result.execution_id})
             self._batch.append((result, delivery, "retry"))
-            await self._dispatch(retry)
+            await self._dispatch(retry.content)
         else:
             del book.pending[key]
             if result.state == "done":
                 book.done += 1
-                latency = (result.processed_at - content.requested_at).total_seconds() * 1000.0
+                latency = (result.processed_at - pending.requested_at).total_seconds() * 1000.0
                 book.latencies_ms.append(latency)
                 book.since_scale += 1
             else:
                 book.failed += 1
-                self.log.error("slice %s/%d failed after %d retries: %s", *key, content.attempt, result.error,
+                self.log.error("slice %s/%d failed after %d retries: %s", *key, pending.attempt, result.error,
                                extra={"execution_id": result.execution_id})
             self._batch.append((result, delivery, result.state))
         book.dirty = True
@@ -245,8 +255,8 @@ class FastProcessingAgent(Agent):
     async def _on_started(self, started: SliceStarted, delivery: Delivery) -> None:
         """A worker took a pending slice: book it ``processing`` (with the next flush)."""
         book = self.books.get(started.execution_id)
-        content = book.pending.get((started.tf_filename, started.slice_id)) if book is not None else None
-        if book is None or content is None or content.attempt != started.attempt:
+        pending = book.pending.get((started.tf_filename, started.slice_id)) if book is not None else None
+        if book is None or pending is None or pending.attempt != started.attempt:
             await delivery.ack()  # a stale notice (the slice was resolved or retried since)
             return
         self._batch.append((started, delivery, "processing"))

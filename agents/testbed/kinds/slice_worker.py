@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
-from agents.testbed.pipeline_messages import SliceContent, SliceResult, SliceStarted
+from agents.testbed.pipeline_messages import SliceContent, SliceStarted, slice_result_body
 from agents.testbed.execution_parameters import ParameterCache
 from agents.testbed.payload import work_checksum
 
@@ -44,7 +44,8 @@ class WorkerAgent(Agent):
 
     async def on_slice(self, delivery: Delivery) -> None:
         content = SliceContent.model_validate(delivery.body["content"])
-        async with self.busy():
+        self._hold()  # busy while the slice is in hand (what busy() does, without its context manager)
+        try:
             self.execution_id = content.execution_id
             started = datetime.now(UTC)
             result: dict[str, object] | None = None
@@ -69,24 +70,10 @@ class WorkerAgent(Agent):
             except Exception as exc:  # noqa: BLE001 - the failure is the result
                 error = f"{type(exc).__name__}: {exc}"
                 self.failed += 1
-            await self.publish(
-                self.to.slice_results,
-                SliceResult(
-                    namespace=self.namespace,
-                    run_id=content.run_id,
-                    execution_id=content.execution_id,
-                    req_id=content.req_id,
-                    tf_filename=content.tf_filename,
-                    slice_id=content.slice_id,
-                    attempt=content.attempt,
-                    requested_at=content.requested_at,
-                    processing_start_at=started,
-                    processed_at=datetime.now(UTC),
-                    state="done" if error is None else "failed",
-                    hostname=self.hostname,
-                    worker=self.name,
-                    result=result,
-                    error=error,
-                ),
-            )
+            await self.publish_body(self.to.slice_results, slice_result_body(
+                namespace=self.namespace, content=content, processing_start_at=started,
+                processed_at=datetime.now(UTC), hostname=self.hostname, worker=self.name, result=result,
+                error=error))
             await delivery.ack()
+        finally:
+            self._release()
