@@ -22,7 +22,7 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import Tool, ToolResult
 
 from mcp_nodes.auth import current_identity
-from mcp_nodes.contract.scopes import missing_scope, scope_refusal
+from mcp_nodes.contract.scopes import TOOL_SCOPES, missing_scope, scope_refusal
 
 __all__ = ["CapabilityCheck", "Grants"]
 
@@ -59,7 +59,10 @@ class CapabilityCheck(Middleware):
     ) -> ToolResult:
         name = context.message.name
         caller = self._caller()
-        need = missing_scope(caller.scopes, name, await _read_only(context, name))
+        # The annotation only decides for a tool the scope table does not name; looking a tool
+        # up walks the server's providers and transforms, so the table's tools skip it.
+        read_only = name not in TOOL_SCOPES and await _read_only(context, name)
+        need = missing_scope(caller.scopes, name, read_only)
         if need is not None:
             raise ToolError(self._prefix + scope_refusal(name, need, caller.user, caller.namespaces, caller.scopes))
         return await call_next(context)
