@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 _rng = random.Random()  # unique ids, not secrets: a PRNG seeded from urandom, reseeded in forked children
 os.register_at_fork(after_in_child=_rng.seed)
-_bits = _rng.getrandbits
+_bytes = _rng.randbytes
 
 #: A record's body as stored (JSON text) and the ids it mentions with their role bits.
 Built = tuple[str, dict[str, int]]
@@ -139,6 +139,7 @@ def chain(prepared: list[Prepared], heads: dict[str, tuple[int, str]]) -> Chunk:
     quoted: dict[str, str] = {}  # stream and kind names in JSON form, computed once per batch
     last_ms, last_prefix = -1, ""
     sha256 = hashlib.sha256
+    tails = _bytes(10 * len(prepared)).hex()  # the ids' random parts, drawn once per chunk
     for n, (stream, kind, epoch, body_json, roles) in enumerate(prepared):
         if n % 512 == 511:
             time.sleep(0)  # releases the GIL for the event loop's thread
@@ -147,8 +148,10 @@ def chain(prepared: list[Prepared], heads: dict[str, tuple[int, str]]) -> Chunk:
         ms = int(epoch * 1000)
         if ms != last_ms:
             last_ms, last_prefix = ms, f"{ms:012x}"
-        tail = f"{_bits(80):020x}"  # a UUIDv7-style id: time-ordered, inserts land at the index's end
-        rid = f"{last_prefix[:8]}-{last_prefix[8:12]}-7{tail[:3]}-{tail[3:7]}-{tail[7:19]}"
+            last_prefix = f"{last_prefix[:8]}-{last_prefix[8:]}-7"
+        # a UUIDv7-style id: time-ordered, inserts land at the index's end
+        tail = tails[20 * n : 20 * n + 19]
+        rid = f"{last_prefix}{tail[:3]}-{tail[3:7]}-{tail[7:]}"
         ts = time_text(epoch)
         qs = quoted.get(stream) or quoted.setdefault(stream, _str(stream))
         qk = quoted.get(kind) or quoted.setdefault(kind, _str(kind))

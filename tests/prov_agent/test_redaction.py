@@ -94,6 +94,9 @@ def test_arguments_json_is_the_canonical_text_of_arguments() -> None:
         {}, None, {"namespace": "alice", "limit": 5}, {"b": 1.5, "a": None, "c": True},
         {"api_key": "k", "namespace": "x"}, {"note": f"Bearer {TOKEN}"}, {"log": "y" * 100},
         {"nested": {"password": "p", "k": [1, 2]}}, {"t": (1, 2)}, {1: "one"}, {"é": "ü\n"},
+        {"f": 0.1, "g": -0.0, "h": 1e300, "i": 2**70, "j": False, "k\"q": "\u2028 \x00"},
+        {"nan": float("nan")}, {"inf": float("inf"), "a": 1}, {"x": -float("inf")},
+        {"secret": 5, "token": None, "z": "password=hunter2"},
     ]
     for arguments in cases:
         clean, args_digest = redactor.arguments(arguments)
