@@ -1,11 +1,19 @@
-"""Log tools: search the agents' logs, read one entry."""
+"""Log tools: search the agents' logs, read one entry.
+
+``list_logs`` answers with a `ToolResult` it builds itself (:func:`page_result`): FastMCP's
+conversion of a returned model serializes the page four times (text of the model, the model to
+JSON-able data, text of that data, and the data again inside ``ToolResult``), each a walk over
+every field of every row; the page needs one walk each way. The answer is the same, byte for byte.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
-from pydantic import Field
+from fastmcp.tools import ToolResult
+from mcp.types import TextContent
+from pydantic import BaseModel, Field
 
 from mcp_nodes.auth import current_identity, require_visible, visible_namespace
 from mcp_nodes.services import NodeServices
@@ -14,7 +22,7 @@ from mcp_nodes.tools.arguments import (
 )
 from workflows.store.records import LogLine, LogRecord, Page
 
-__all__ = ["register"]
+__all__ = ["page_result", "register"]
 
 
 def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +53,17 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
+def page_result(page: BaseModel) -> ToolResult:
+    """``page`` as the result FastMCP makes of a returned model, built with one serialization
+    each way: the structured content (JSON-able data) and the same data as compact JSON text.
+
+    ``model_construct``: ``ToolResult()`` would re-serialize the data it is given, which is
+    JSON-able already.
+    """
+    return ToolResult.model_construct(content=[TextContent(type="text", text=page.model_dump_json())],
+                                      structured_content=page.model_dump(mode="json"))
+
+
 def register(mcp: FastMCP, services: NodeServices) -> None:
     """Add list_logs and get_log_entry to ``mcp``."""
     store = services.store
@@ -57,14 +76,14 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
         level: Annotated[LogLevel | None, Field(description="minimum level")] = None,
         search: Annotated[str | None, Field(min_length=1, max_length=200, description="text in the message")] = None,
         start_time: StartTime = None, end_time: EndTime = None, limit: Limit = 20, cursor: Cursor = None,
-    ) -> Page[LogLine]:
+    ) -> ToolResult:
         """Log lines, newest first. Failures: level='ERROR' and execution_id."""
         ns = visible_namespace(current_identity(), namespace)
-        return await store.logs.list_log_lines(
+        return page_result(await store.logs.list_log_lines(
             namespace=ns, agent=agent, execution_id=execution_id,
             min_level=LEVELS[level] if level is not None else None, search=search,
             start_time=start_time, end_time=end_time, limit=limit, cursor=cursor,
-        )
+        ))
 
     @mcp.tool(annotations=READ_ONLY)
     async def get_log_entry(log_id: Annotated[int, Field(ge=1, description="from list_logs")]) -> LogRecord:
