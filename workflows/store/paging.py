@@ -110,11 +110,14 @@ async def fetch_page(
     columns = [c for c in model.__table__.c if c.key in record.model_fields or c.key in {o.key for o in order}]
     stmt = (select(*columns, counts.label("_counts")).where(*where)
             .order_by(*(c.desc() for c in order)).limit(limit + 1))
-    rows = list((await session.execute(stmt)).all())
+    # Core execution on the session's connection: the rows are plain tuples either way, and the
+    # ORM's execution path (compile state, loading) costs ~1 us a row and more per statement.
+    conn = await session.connection()
+    rows = list((await conn.execute(stmt)).all())
     if rows:
         packed = int(rows[0][-1] or 0)
     elif cursor:
-        packed = int((await session.execute(select(counts))).scalar_one() or 0)
+        packed = int((await conn.execute(select(counts))).scalar_one() or 0)
     else:
         packed = 0
     total, scanned = divmod(packed, _PACK) if residual else (packed, packed)
