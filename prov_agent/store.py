@@ -13,6 +13,7 @@ There is deliberately no update or delete: the only write is :meth:`ProvStore.ap
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sqlite3
@@ -30,12 +31,24 @@ from prov_agent.errors import ChainConflict, InvalidProvInput, StoreError
 
 _PREFIX = re.compile(r"^prov_[a-z0-9_]{0,40}$")
 _READ_BATCH = 5000
-# parameters per multi-row INSERT (SQLite allows 32,766 since 3.32, 999 before)
-_SQLITE_PARAMS = 2000 if sqlite3.sqlite_version_info >= (3, 32) else 999
+# parameters per multi-row INSERT: 16,000 (a whole chunk of 2,000 records in one statement: each
+# statement is a round trip through the driver's thread and the event loop, ≈ 1-2 µs per record
+# less on the loop with 16,000 than with 2,000), or half of what this SQLite allows if that is less
+_SQLITE_PARAMS = 16_000
 _SQLITE_CACHE_KIB = 65536
 
 
 flatten = _chain.from_iterable
+
+
+@functools.cache
+def _sqlite_params() -> int:
+    """Parameters per multi-row INSERT on the SQLite library this process links."""
+    probe = sqlite3.connect(":memory:")
+    try:
+        return min(_SQLITE_PARAMS, probe.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 2)
+    finally:
+        probe.close()
 
 
 def _private_database(path: Path) -> Path:
@@ -195,7 +208,7 @@ class ProvStore:
 
     def _inserter(self, table: Table) -> Callable[[AsyncConnection, list[tuple[Any, ...]]], Awaitable[None]]:
         """How to insert many rows into ``table``: the driver's executemany, and on SQLite
-        multi-row ``VALUES`` statements of ~2,000 parameters (about 10% less CPU per row than
+        multi-row ``VALUES`` statements of up to 16,000 parameters (about 10% less CPU per row than
         executemany, and SQLite releases the GIL once per statement instead of once per row)."""
         sqlite = self.engine.dialect.paramstyle == "qmark"
         one = self._insert_sql(table, "?" if sqlite else None)
@@ -205,7 +218,7 @@ class ProvStore:
                 await conn.exec_driver_sql(one, params)
 
             return executemany
-        per = max(1, _SQLITE_PARAMS // len(table.columns))
+        per = max(1, _sqlite_params() // len(table.columns))
         many = self._insert_sql(table, "?", per)
 
         async def multirow(conn: AsyncConnection, params: list[tuple[Any, ...]]) -> None:
