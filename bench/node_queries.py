@@ -1,17 +1,25 @@
-"""Node query latency over HTTP with a big store.
+"""Node query latency over HTTP with a big store, and the node's CPU per call.
 
 Fills a SQLite store with 1,000,000 log rows and 100,000 messages (once; the file is cached in
-the temp dir, re-runs reuse it), serves the node over streamable HTTP on 127.0.0.1 and times,
-through one fastmcp.Client, ``get_workflow_execution`` and ``list_logs`` returning 200 rows.
-Goal: p50 <= 5 ms for both. A no-op tool on a bare FastMCP server, timed in the same run, gives
-the floor of the MCP stack under the machine's current load. The same two calls are also timed
-as raw JSON-RPC posts (httpx2, what the gateway forwards): fastmcp.Client validates every
-result against the tool's output schema with the pure-Python jsonschema, per field of every
-row, which the gateway path does not pay.
+the temp dir, re-runs reuse it), serves the node over streamable HTTP on 127.0.0.1 in a child
+process (on a throwaway copy of the store) and times ``get_workflow_execution`` and
+``list_logs`` returning 200 rows. Goal: p50 <= 5 ms for both. They are timed two ways:
+
+- through one fastmcp.Client, which validates every result against the tool's output schema
+  with the pure-Python jsonschema, per field of every row;
+- as raw JSON-RPC posts (httpx2, what the gateway forwards), which do not pay that; the default
+  ``list_logs`` page (20 rows, what a model gets) is timed this way too.
+
+A no-op tool on a bare FastMCP server (its own child process), timed both ways in the same run,
+gives the floor of the MCP stack under the machine's current load. Beside each wall p50 the
+server's CPU per call is printed (user + system time of the child from /proc over the timed
+calls, its SQLite threads included, the client excluded): on a loaded machine the wall figures
+follow the load, the CPU per call follows the code.
 
     .venv/bin/python bench/node_queries.py [--rows 1000000] [--messages 100000] [--calls 300]
 
-Last line: ``node_queries get_execution_p50_ms=... list_logs_p50_ms=... list_logs_raw_p50_ms=... goal_ms=5``.
+Last line: ``node_queries get_execution_p50_ms=... list_logs_p50_ms=... list_logs_raw_p50_ms=...
+list_logs_raw_cpu_us=... noop_raw_cpu_us=... ... goal_ms=5``.
 """
 
 from __future__ import annotations
@@ -20,11 +28,17 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from fastmcp import Client, FastMCP
@@ -35,6 +49,9 @@ from mcp_nodes.settings import NodeSettings
 from workflows.store.database import Database
 from workflows.store.records import LogIn, MessageIn
 from workflows.store.store import Store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.procstat import cpu_seconds, load_average  # noqa: E402
 
 TOKEN = "bench-token"
 ERA = "2026-07-28"
@@ -66,46 +83,99 @@ async def fill(path: Path, rows: int, messages: int) -> str:
     return execution.execution_id
 
 
-async def noop_baseline(calls: int) -> list[float]:
-    """The same client calling a no-op tool on a bare FastMCP server over HTTP: the floor of
-    the MCP stack on this machine at this moment (other load included)."""
-    bare = FastMCP("baseline")
+async def serve(kind: str, state_dir: Path | None) -> None:
+    """The child: serve the node (store in ``state_dir``) or the bare no-op server on a free port,
+    print the port, and run until SIGTERM."""
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if kind == "noop":
+        bare = FastMCP("baseline")
 
-    @bare.tool
-    async def noop(value: int = 1) -> int:
-        """Return value."""
-        return value
+        @bare.tool
+        async def noop(value: int = 1) -> int:
+            """Return value."""
+            return value
 
-    figures = []
-    async with serve_http(bare.http_app(path="/mcp")) as port:
-        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-            for i in range(calls + 20):
-                t0 = time.perf_counter()
-                await client.call_tool("noop", {"value": i})
-                if i >= 20:
-                    figures.append((time.perf_counter() - t0) * 1000)
-    return figures
+        async with serve_http(bare.http_app(path="/mcp")) as port:
+            print(port, flush=True)
+            await stop.wait()
+        return
+    assert state_dir is not None
+    settings = NodeSettings(name="bench", port=0, state_dir=state_dir, token=TOKEN)
+    async with node_runtime(settings) as runtime:
+        async with serve_http(runtime.build().http_app(path="/mcp")) as port:
+            print(port, flush=True)
+            await stop.wait()
 
 
-async def raw_calls(port: int, tool: str, args: dict[str, object], calls: int) -> list[float]:
+@asynccontextmanager
+async def server(kind: str, state_dir: Path | None = None) -> AsyncIterator[tuple[int, int]]:
+    """``serve`` in a child process: yields (pid, port); SIGTERM at exit."""
+    command = [sys.executable, __file__, "--serve", kind] + (["--state-dir", str(state_dir)] if state_dir else [])
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = await asyncio.to_thread(child.stdout.readline)  # type: ignore[union-attr]
+        if not line.strip():
+            raise SystemExit(f"the {kind} server did not start (exit code {child.wait()})")
+        yield child.pid, int(line)
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(child.wait, 20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+class Timing:
+    """Wall times (ms) of the timed calls and the server's CPU per call (us)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.walls: list[float] = []
+        self.cpu_us = 0.0
+
+    async def run(self, calls: int, call: Any) -> Timing:
+        """``call(i)`` 20 times to warm up, then ``calls`` times timed."""
+        for i in range(20):
+            await call(i)
+        cpu = cpu_seconds(self.pid)
+        for i in range(calls):
+            t0 = time.perf_counter()
+            await call(i)
+            self.walls.append((time.perf_counter() - t0) * 1000)
+        self.cpu_us = (cpu_seconds(self.pid) - cpu) / calls * 1e6
+        return self
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.walls)
+
+
+async def client_calls(pid: int, port: int, tool: str, args: dict[str, object], calls: int, **auth: Any) -> Timing:
+    """``tools/call`` through one fastmcp.Client (client-side output-schema validation included)."""
+    async with Client(f"http://127.0.0.1:{port}/mcp", **auth) as client:
+        async def call(_: int) -> None:
+            result = await client.call_tool(tool, args)
+            if tool == "list_logs":
+                assert len(result.structured_content["items"]) == args.get("limit", 20)
+        return await Timing(pid).run(calls, call)
+
+
+async def raw_calls(pid: int, port: int, tool: str, args: dict[str, object], calls: int) -> Timing:
     """``tools/call`` posted as plain JSON-RPC over HTTP (no client-side schema validation)."""
     headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
                "mcp-protocol-version": ERA, "mcp-method": "tools/call", "mcp-name": tool,
                "authorization": f"Bearer {TOKEN}"}
     meta = {"io.modelcontextprotocol/protocolVersion": ERA, "io.modelcontextprotocol/clientCapabilities": {}}
-    figures = []
     async with httpx2.AsyncClient() as http:
-        for i in range(calls + 20):
+        async def call(i: int) -> None:
             body = {"jsonrpc": "2.0", "id": i, "method": "tools/call",
                     "params": {"name": tool, "arguments": args, "_meta": meta}}
-            t0 = time.perf_counter()
             reply = await http.post(f"http://127.0.0.1:{port}/mcp", json=body, headers=headers)
-            elapsed = (time.perf_counter() - t0) * 1000
             if reply.status_code != 200 or "error" in reply.json():
                 raise SystemExit(f"raw {tool} failed: {reply.status_code} {reply.text[:300]}")
-            if i >= 20:
-                figures.append(elapsed)
-    return figures
+        return await Timing(pid).run(calls, call)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -126,40 +196,35 @@ async def main(rows: int, messages: int, calls: int) -> None:
     execution_id = (cache / "ready").read_text()
     work = Path(tempfile.mkdtemp(prefix="controlroom-bench-node-"))
     shutil.copy(db, work / "node.db")
-    settings = NodeSettings(name="bench", port=0, state_dir=work, token=TOKEN)
+    get_execution = ("get_workflow_execution", {"execution_id": execution_id})
+    timings: dict[str, Timing] = {}
     try:
-        async with node_runtime(settings) as runtime:
-            async with serve_http(runtime.build().http_app(path="/mcp")) as port:
-                async with Client(f"http://127.0.0.1:{port}/mcp", auth=TOKEN) as client:
-                    figures: dict[str, list[float]] = {"get_execution": [], "list_logs": []}
-                    for name, tool, args in (
-                        ("get_execution", "get_workflow_execution", {"execution_id": execution_id}),
-                        ("list_logs", "list_logs", {"limit": 200}),
-                    ):
-                        for i in range(calls + 20):
-                            t0 = time.perf_counter()
-                            result = await client.call_tool(tool, args)
-                            elapsed = (time.perf_counter() - t0) * 1000
-                            if i >= 20:  # warm-up
-                                figures[name].append(elapsed)
-                        if name == "list_logs":
-                            assert len(result.structured_content["items"]) == 200
-                            print(f"list_logs page: {len(result.content[0].text)} bytes of text content")
-                    figures["get_execution_raw"] = await raw_calls(
-                        port, "get_workflow_execution", {"execution_id": execution_id}, calls)
-                    figures["list_logs_raw"] = await raw_calls(port, "list_logs", {"limit": 200}, calls)
-                    figures["noop_baseline"] = await noop_baseline(calls)
-                    for name, values in figures.items():
-                        print(f"{name}: p50={statistics.median(values):.2f} ms p99={percentile(values, 0.99):.2f} ms "
-                              f"({len(values)} calls)")
+        async with server("node", work) as (pid, port):
+            timings["get_execution"] = await client_calls(pid, port, *get_execution, calls, auth=TOKEN)
+            timings["list_logs"] = await client_calls(pid, port, "list_logs", {"limit": 200}, calls, auth=TOKEN)
+            timings["get_execution_raw"] = await raw_calls(pid, port, *get_execution, calls)
+            timings["list_logs_raw"] = await raw_calls(pid, port, "list_logs", {"limit": 200}, calls)
+            timings["list_logs_default_raw"] = await raw_calls(pid, port, "list_logs", {}, calls)
+        async with server("noop") as (pid, port):
+            timings["noop"] = await client_calls(pid, port, "noop", {"value": 1}, calls)
+            timings["noop_raw"] = await raw_calls(pid, port, "noop", {"value": 1}, calls)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"node_queries get_execution_p50_ms={statistics.median(figures['get_execution']):.2f} "
-          f"get_execution_p99_ms={percentile(figures['get_execution'], 0.99):.2f} "
-          f"list_logs_p50_ms={statistics.median(figures['list_logs']):.2f} "
-          f"list_logs_p99_ms={percentile(figures['list_logs'], 0.99):.2f} "
-          f"list_logs_raw_p50_ms={statistics.median(figures['list_logs_raw']):.2f} "
-          f"noop_baseline_p50_ms={statistics.median(figures['noop_baseline']):.2f} "
+    for name, timing in timings.items():
+        print(f"{name}: p50={timing.p50:.2f} ms p99={percentile(timing.walls, 0.99):.2f} ms "
+              f"server_cpu={timing.cpu_us:.0f} us/call ({len(timing.walls)} calls)")
+    print(f"load average {load_average()}")
+    print(f"node_queries get_execution_p50_ms={timings['get_execution'].p50:.2f} "
+          f"get_execution_p99_ms={percentile(timings['get_execution'].walls, 0.99):.2f} "
+          f"list_logs_p50_ms={timings['list_logs'].p50:.2f} "
+          f"list_logs_p99_ms={percentile(timings['list_logs'].walls, 0.99):.2f} "
+          f"list_logs_raw_p50_ms={timings['list_logs_raw'].p50:.2f} "
+          f"list_logs_default_raw_p50_ms={timings['list_logs_default_raw'].p50:.2f} "
+          f"noop_baseline_p50_ms={timings['noop'].p50:.2f} noop_raw_p50_ms={timings['noop_raw'].p50:.2f} "
+          f"list_logs_raw_cpu_us={timings['list_logs_raw'].cpu_us:.0f} "
+          f"list_logs_default_raw_cpu_us={timings['list_logs_default_raw'].cpu_us:.0f} "
+          f"get_execution_raw_cpu_us={timings['get_execution_raw'].cpu_us:.0f} "
+          f"noop_raw_cpu_us={timings['noop_raw'].cpu_us:.0f} "
           f"load_avg={os.getloadavg()[0]:.1f} goal_ms=5")
 
 
@@ -168,5 +233,10 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--serve", choices=["node", "noop"], help=argparse.SUPPRESS)  # the child
+    parser.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    asyncio.run(main(options.rows, options.messages, options.calls))
+    if options.serve:
+        asyncio.run(serve(options.serve, options.state_dir))
+    else:
+        asyncio.run(main(options.rows, options.messages, options.calls))
