@@ -30,6 +30,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import json.encoder
+import json.scanner
 import logging
 import time
 from collections import deque
@@ -44,6 +46,26 @@ from agents.testbed.bus.errors import BusClosedError, BusError
 __all__ = ["EmbeddedBus"]
 
 log = logging.getLogger(__name__)
+
+# json.dumps(body, separators=(",", ":")) builds a new encoder on every call and json.loads checks
+# its argument twice before scanning; the bus encodes and decodes every message, so it holds one
+# C encoder and one C scanner (the same output, the same errors for what JSON cannot carry). The
+# encoder keeps no circular-reference markers (a dict shared between calls would keep an entry
+# after a failed call): a body that contains itself fails with RecursionError, also a BusError.
+_encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True,
+) if json.encoder.c_make_encoder is not None else None  # type: ignore[attr-defined]
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _dumps(body: Mapping[str, Any]) -> str:
+    if _encoder is None:
+        return json.dumps(body, separators=(",", ":"))
+    return "".join(_encoder(body, 0))
+
+
+def _loads(payload: str) -> Any:
+    return _scan(payload, 0)[0]
 
 
 @dataclass
@@ -161,7 +183,7 @@ class _Consumer:
             message.handed = True
             delivery = Delivery(
                 destination=message.destination,
-                body=json.loads(message.payload),
+                body=_loads(message.payload),
                 message_id=message.message_id,
                 headers=dict(message.headers),
                 redelivered=message.redeliveries > 0,
@@ -192,7 +214,7 @@ class _Consumer:
         if message.redeliveries > self._bus.max_redeliveries:
             log.warning("message %s on %s dead-lettered after %d redeliveries",
                         message.message_id, message.destination, message.redeliveries - 1)
-            self._bus.dead_letters.append((message.destination, json.loads(message.payload)))
+            self._bus.dead_letters.append((message.destination, _loads(message.payload)))
         else:
             self._source.pending.appendleft(message)
         self._source.offer(self)
@@ -238,6 +260,7 @@ class EmbeddedBus(Bus):
         self._topics: dict[str, list[_Consumer]] = {}
         self._consumers: set[_Consumer] = set()
         self._ids = itertools.count(1)
+        self._kinds: dict[str, str] = {}
         self._open = False
 
     async def connect(self) -> None:
@@ -256,10 +279,10 @@ class EmbeddedBus(Bus):
         """Queue ``body`` on a queue, or copy it to every current subscriber of a topic."""
         if not self._open:
             raise BusClosedError("the embedded bus is not open: use 'async with EmbeddedBus()' or await connect()")
-        kind = _kind_of(destination)
+        kind = self._kinds.get(destination) or self._kinds.setdefault(destination, _kind_of(destination))
         try:
-            payload = json.dumps(body, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            payload = _dumps(body)
+        except (TypeError, ValueError, RecursionError) as exc:
             raise BusError(f"body for {destination} is not JSON-serialisable: {exc}; send plain dicts, "
                            "lists, strings, numbers, booleans and None") from exc
         message_headers = dict(headers) if headers else {}
