@@ -226,8 +226,10 @@ class ExecutionControl:
         """Wait until the execution ends AND its processing drained, or ``timeout_s`` passes.
 
         ``on_progress`` gets a snapshot on every phase or STF change and at least every second.
-        The drain wait after the end is bounded by ``drain_timeout_s``. Returns the record as
-        it is then (still running if the timeout passed).
+        Without it, nothing is counted while the execution runs: the wait reads the execution's
+        record when the execution topic announces an end, or once a second, so a waiter does not
+        take CPU from the run it waits for. The drain wait after the end is bounded by
+        ``drain_timeout_s``. Returns the record as it is then (still running if the timeout passed).
         """
         if timeout_s < 0:
             raise InvalidRequest(f"timeout_s: must be >= 0, got {timeout_s}")
@@ -240,22 +242,31 @@ class ExecutionControl:
         while True:
             record = await self.execution(execution_id)
             testbed = self.state.testbeds.get(record.namespace)
-            progress = await self._progress(record, testbed, time.monotonic() - started)
-            key = (progress.status, progress.phase, progress.stf_count, progress.tf_samples,
-                   tuple(sorted(progress.slices.items())), progress.drained)
+            ended = record.status in TERMINAL_STATUSES
+            drained = False
+            if on_progress is not None or ended:  # counting is for the callback and the drain check
+                progress = await self._progress(record, testbed, time.monotonic() - started)
+                drained = progress.drained
+                key = (progress.status, progress.phase, progress.stf_count, progress.tf_samples,
+                       tuple(sorted(progress.slices.items())), progress.drained)
             now = time.monotonic()
             if on_progress is not None and (key != last_key or now - last_sent >= 1.0):
                 last_key, last_sent = key, now
                 await on_progress(progress)
-            if record.status in TERMINAL_STATUSES:
+            if ended:
                 ended_at = ended_at or now
-                if progress.drained or testbed is None or now - ended_at >= self.state.drain_timeout_s:
+                if drained or testbed is None or now - ended_at >= self.state.drain_timeout_s:
                     return record
             if now >= deadline:
                 return record
             wait = min(deadline - now, 1.0)
             if testbed is None:
                 await asyncio.sleep(min(wait, PROGRESS_MIN_GAP_S))
+            elif on_progress is None and not ended and execution_id not in testbed.finished:
+                # nothing to report while it runs: wake on its end (the execution topic), or in a second
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await testbed.ends.wait()
             else:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
