@@ -27,6 +27,8 @@ from workflows.store.timestamps import as_utc, utcnow
 
 _Shape = tuple[str, bool, bool, bool, bool]
 _SLICES = SliceRow.__table__
+_SLICE_IN_COLUMNS = tuple(name for name in SliceIn.model_fields if name != "requested_at")
+"""The columns a :class:`SliceIn` fills as they are (read by name: cheaper than ``model_dump``)."""
 
 
 class Slices:
@@ -49,7 +51,7 @@ class Slices:
             return 0
         now = utcnow()
         rows = [
-            {**s.model_dump(exclude={"requested_at"}), "status": "queued", "retries": 0,
+            {**{name: getattr(s, name) for name in _SLICE_IN_COLUMNS}, "status": "queued", "retries": 0,
              "requested_at": as_utc(s.requested_at, "requested_at") if s.requested_at else now}
             for s in slices
         ]

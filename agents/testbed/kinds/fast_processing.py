@@ -309,11 +309,11 @@ class FastProcessingAgent(Agent):
                                            at=result.processing_start_at))
                     marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
                                            status="queued", error=result.error))
-                else:
-                    marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
-                                           status=outcome, worker=result.worker, error=result.error,
-                                           result=result.result, at=result.processed_at,
-                                           processing_start_at=result.processing_start_at))
+                else:  # from a validated SliceResult: its values need no second validation
+                    marks.append(SliceMark.model_construct(tf_filename=result.tf_filename, slice_id=result.slice_id,
+                                                           status=outcome, worker=result.worker, error=result.error,
+                                                           result=result.result, at=result.processed_at,
+                                                           processing_start_at=result.processing_start_at))
             received, self._received = self._received, {}
             try:
                 # with every result received, duplicates included (store: slice_results_received:EXECUTION)
