@@ -6,7 +6,10 @@ those columns, so the next page is ``WHERE (cols) < (values)``: rows inserted me
 shift a page, and each page is an index range scan whatever its depth.
 
 Totals are counted up to :data:`~workflows.store.records.COUNT_CAP`: an exact ``count(*)``
-over a million rows costs more than the page itself.
+over a million rows costs more than the page itself. The first page counts; its cursors carry
+the count on, so the later pages of one listing skip it (walking up to COUNT_CAP index entries
+again, 0.2-0.9 ms on SQLite with 1M rows) and show the same total while rows keep arriving.
+A cursor without a count (made by :func:`encode_cursor` without ``count``) counts again.
 """
 
 from __future__ import annotations
@@ -58,21 +61,29 @@ def time_range(
     return conditions
 
 
-def encode_cursor(kind: str, values: Sequence[object]) -> str:
-    """An opaque cursor for the list ``kind`` positioned after a row with ``values``."""
+def encode_cursor(kind: str, values: Sequence[object], count: int | None = None) -> str:
+    """An opaque cursor for the list ``kind`` positioned after a row with ``values``; ``count``
+    is the listing's packed count (see :func:`fetch_page`), carried to the next page."""
     encoded = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
-    raw = json.dumps([kind, encoded], separators=(",", ":")).encode()
+    raw = json.dumps([kind, encoded] if count is None else [kind, encoded, count], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(kind: str, cursor: str, arity: int) -> list[object]:
     """The values inside ``cursor``; InvalidQuery naming ``cursor`` when it is not one of ours."""
+    return _decode(kind, cursor, arity)[0]
+
+
+def _decode(kind: str, cursor: str, arity: int) -> tuple[list[object], int | None]:
+    """The values inside ``cursor`` and the count it carries (None: count again)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        found_kind, values = json.loads(raw)
-        if found_kind != kind or not isinstance(values, list) or len(values) != arity:
+        found_kind, values, *rest = json.loads(raw)
+        count = rest[0] if len(rest) == 1 else None
+        if found_kind != kind or not isinstance(values, list) or len(values) != arity or len(rest) > 1 \
+                or (rest and (type(count) is not int or count < 0)):
             raise ValueError(kind)
-        return [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in values]
+        return [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in values], count
     except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidQuery(
             "cursor", f"is not a cursor of the {kind} list; pass next_cursor from the previous "
@@ -95,26 +106,30 @@ async def fetch_page(
 
     ``conditions`` are the filters an index answers; ``residual`` the ones checked row by row
     (a level threshold, a substring). One statement: the capped count rides along as an
-    uncorrelated scalar subquery (evaluated once), and rows come back as plain tuples.
+    uncorrelated scalar subquery (evaluated once), and rows come back as plain tuples. A cursor
+    page takes the count its cursor carries (the first page's) and runs no count.
     With residual filters the count looks at the newest COUNT_CAP rows of the indexed filters
     only, and says it is a lower bound when there are more.
     """
     check_limit(limit)
-    counts = _capped_counts(model, conditions, residual, order)
     where = [*conditions, *residual]
+    carried: int | None = None
     if cursor:
-        values = decode_cursor(kind, cursor, len(order))
+        values, carried = _decode(kind, cursor, len(order))
         bounds = [literal(v, type_=c.type) for v, c in zip(values, order, strict=True)]
         where.append(tuple_(*order) < tuple_(*bounds) if len(order) > 1 else order[0] < bounds[0])
+    counts = _capped_counts(model, conditions, residual, order) if carried is None else None
     # only the record's columns: a lean record reads (and decodes) less
     columns = [c for c in model.__table__.c if c.key in record.model_fields or c.key in {o.key for o in order}]
-    stmt = (select(*columns, counts.label("_counts")).where(*where)
-            .order_by(*(c.desc() for c in order)).limit(limit + 1))
+    selected = columns if counts is None else [*columns, counts.label("_counts")]
+    stmt = select(*selected).where(*where).order_by(*(c.desc() for c in order)).limit(limit + 1)
     # Core execution on the session's connection: the rows are plain tuples either way, and the
     # ORM's execution path (compile state, loading) costs ~1 us a row and more per statement.
     conn = await session.connection()
     rows = list((await conn.execute(stmt)).all())
-    if rows:
+    if counts is None:
+        packed = carried or 0
+    elif rows:
         packed = int(rows[0][-1] or 0)
     elif cursor:
         packed = int((await conn.execute(select(counts))).scalar_one() or 0)
@@ -127,7 +142,7 @@ async def fetch_page(
     keys = [c.key for c in columns]
     if has_more:
         last = dict(zip(keys, rows[-1], strict=False))
-        next_cursor = encode_cursor(kind, [last[c.key] for c in order])
+        next_cursor = encode_cursor(kind, [last[c.key] for c in order], packed)
     # One validation call for the whole page (pydantic-core loops over the items, not Python).
     return Page[record].model_validate({  # type: ignore[valid-type]
         "items": [dict(zip(keys, row, strict=False)) for row in rows],

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from workflows.store import InvalidQuery, LogIn, NotFound, Store
+from workflows.store.paging import decode_cursor, encode_cursor
 from workflows.store.records import COUNT_CAP
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -71,6 +72,26 @@ async def test_keyset_pages_are_stable_under_inserts(store: Store) -> None:
         seen += [entry.message for entry in page.items]
         cursor = page.next_cursor
     assert seen == [f"line {i}" for i in range(249, -1, -1)]
+
+
+async def test_later_pages_carry_the_first_pages_total(store: Store) -> None:
+    await store.logs.add_logs([_line(i) for i in range(250)] + [_line(i, level=logging.ERROR) for i in range(250, 260)])
+    first = await store.logs.list_logs(limit=100)
+    errors = await store.logs.list_logs(min_level="ERROR", limit=4)
+    assert (first.total, errors.total) == (260, 10)
+    await store.logs.add_logs([_line(1000 + i, level=logging.ERROR) for i in range(30)])  # arriving meanwhile
+    second = await store.logs.list_logs(limit=100, cursor=first.next_cursor)
+    more_errors = await store.logs.list_logs(min_level="ERROR", limit=4, cursor=errors.next_cursor)
+    assert (second.total, second.total_is_lower_bound, second.has_more) == (260, False, True)
+    assert (more_errors.total, more_errors.total_is_lower_bound) == (10, False)
+    assert [e.message for e in more_errors.items] == [f"line {i}" for i in range(255, 251, -1)]
+    # a cursor that carries no count (as encode_cursor makes without one) counts again
+    position = decode_cursor("logs", first.next_cursor or "", 2)
+    recounted = await store.logs.list_logs(limit=100, cursor=encode_cursor("logs", position))
+    assert recounted.items == second.items and recounted.total == 290
+    for forged in (-1, 1.5, "3", True):
+        with pytest.raises(InvalidQuery, match="cursor: is not a cursor of the logs list"):
+            await store.logs.list_logs(cursor=encode_cursor("logs", position, forged))  # type: ignore[arg-type]
 
 
 async def test_equal_timestamps_page_by_id(store: Store) -> None:
