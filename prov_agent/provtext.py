@@ -69,12 +69,14 @@ def _pieces(items: Iterator[str], write: Write, separator: str, lead: str = "") 
         write(lead + separator.join(batch))
 
 
-def _by_kind(statements: Statements) -> dict[str, list[tuple[str, list[Any]]]]:
-    """The elements grouped by PROV kind (entity, activity, agent), in the order first declared."""
-    groups: dict[str, list[tuple[str, list[Any]]]] = {kind: [] for kind in _KINDS}
+def _by_kind(statements: Statements) -> dict[str, list[str]]:
+    """The element ids grouped by PROV kind (entity, activity, agent), in the order first declared
+    (ids only: a tuple per element holding its attribute dict would be tracked by the garbage
+    collector, and 100,000 of them made a full collection during the write)."""
+    groups: dict[str, list[str]] = {kind: [] for kind in _KINDS}
     kinds = {cls: kind for cls, (kind, _) in CLASSES.items()}
-    for ident, element in statements.elements.items():
-        groups[kinds[element[0]]].append((ident, element))
+    for ident, (cls, _, _) in statements.elements.items():
+        groups[kinds[cls]].append(ident)
     return groups
 
 
@@ -157,8 +159,10 @@ def write_json(statements: Statements, write: Write) -> None:
             add((_keys.get(k) or _json_key(k)) + (quoted(v) if type(v) is str else _json_value(v)))
         return f"{quoted(ident)}:{{{','.join(parts)}}}"
 
-    for kind, elements in _by_kind(statements).items():
-        items = (element(ident, *e) for ident, e in elements)
+    declared, attributes = statements.elements, statements.attrs
+    for kind, idents in _by_kind(statements).items():
+        items = (element(ident, cls, attributes[ident], start, end)
+                 for ident in idents for cls, start, end in (declared[ident],))
         first = next(items, None)
         if first is None:
             continue
@@ -231,5 +235,5 @@ def write_provn(statements: Statements, write: Write) -> None:
 
 
 def _elements(statements: Statements) -> Iterator[tuple[str, str, dict[str, Any], str | None, str | None]]:
-    for ident, (cls, attrs, start, end) in statements.elements.items():
+    for ident, (cls, attrs, start, end) in statements.items():
         yield ident, cls, attrs, start, end

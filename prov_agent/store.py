@@ -391,8 +391,11 @@ class ProvStore:
         try:
             async with self.engine.connect() as conn:
                 result = await conn.stream(query.execution_options(yield_per=batch))
-                async for part in result.partitions(batch):
-                    yield [row[0] for row in part]
+                # scalars: the driver's own rows (tuples of a string: untracked by the garbage
+                # collector once it has seen them), not a Row object per record, which stay tracked
+                # while a batch is alive and made the export's full collections ≈ 20% of its CPU
+                async for part in result.scalars().partitions(batch):
+                    yield part
         except SQLAlchemyError as exc:
             raise StoreError(f"could not read provenance records: {exc}") from exc
 
