@@ -148,31 +148,36 @@ class SliceResult(AgentMessage):
 
 
 def slice_content_body(*, run_id: int, execution_id: str, req_id: str, filename: str, tf_filename: str,
-                       slice_id: int, start: int, end: int, tf_count: int, requested_at: datetime,
+                       slice_id: int, start: int, end: int, tf_count: int, requested_at: str,
                        attempt: int = 0) -> dict[str, Any]:
-    """``SliceContent(...).model_dump(mode="json")`` without the model (the per-slice hot path)."""
+    """``SliceContent(...).model_dump(mode="json")`` without the model (the per-slice hot path);
+    ``requested_at`` is already in its JSON form (:func:`json_time`: the slices of a sample share it)."""
     return {"run_id": run_id, "execution_id": execution_id, "req_id": req_id, "filename": filename,
             "tf_filename": tf_filename, "slice_id": slice_id, "start": start, "end": end, "tf_count": tf_count,
-            "state": "queued", "substate": "new", "attempt": attempt, "requested_at": json_time(requested_at)}
+            "state": "queued", "substate": "new", "attempt": attempt, "requested_at": requested_at}
 
 
-def slice_message_body(namespace: str, content: dict[str, Any], timestamp: datetime) -> dict[str, Any]:
-    """``SliceMessage(...).model_dump(mode="json")`` around a :func:`slice_content_body`."""
-    return {"msg_type": "slice", "namespace": namespace, "timestamp": json_time(timestamp),
+def slice_message_body(namespace: str, content: dict[str, Any], timestamp: str) -> dict[str, Any]:
+    """``SliceMessage(...).model_dump(mode="json")`` around a :func:`slice_content_body`;
+    ``timestamp`` in its JSON form."""
+    return {"msg_type": "slice", "namespace": namespace, "timestamp": timestamp,
             "run_id": content["run_id"], "content": content}
 
 
 def slice_result_body(*, namespace: str, content: SliceContent, processing_start_at: datetime,
                       processed_at: datetime, hostname: str, worker: str, result: dict[str, Any] | None,
-                      error: str | None) -> dict[str, Any]:
+                      error: str | None, requested_at: str | None = None) -> dict[str, Any]:
     """``SliceResult(...).model_dump(mode="json")`` for ``content``'s slice, without the model;
-    ``state`` is ``done`` without an error, ``failed`` with one."""
-    return {"msg_type": "slice_result", "namespace": namespace, "timestamp": json_time(processed_at),
+    ``state`` is ``done`` without an error, ``failed`` with one. ``requested_at``: the content's
+    time as it arrived (JSON form), so it is not formatted again."""
+    processed = json_time(processed_at)
+    return {"msg_type": "slice_result", "namespace": namespace, "timestamp": processed,
             "run_id": content.run_id, "execution_id": content.execution_id, "req_id": content.req_id,
             "tf_filename": content.tf_filename, "slice_id": content.slice_id, "attempt": content.attempt,
-            "requested_at": json_time(content.requested_at), "processing_start_at": json_time(processing_start_at),
-            "processed_at": json_time(processed_at), "state": "done" if error is None else "failed",
-            "hostname": hostname, "worker": worker, "result": result, "error": error}
+            "requested_at": requested_at or json_time(content.requested_at),
+            "processing_start_at": json_time(processing_start_at), "processed_at": processed,
+            "state": "done" if error is None else "failed", "hostname": hostname, "worker": worker,
+            "result": result, "error": error}
 
 
 class SliceStarted(AgentMessage):

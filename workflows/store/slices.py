@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, case, func, select, update
 
 from workflows.store.counters import add_values, check_names
 from workflows.store.database import Database
-from workflows.store.errors import NotFound
+from workflows.store.errors import InvalidQuery, NotFound
 from workflows.store.models import SliceRow
 from workflows.store.paging import equals, fetch_page
 from workflows.store.records import SLICE_STATUSES, Page, SliceIn, SliceMark, SliceRecord, SliceStatus
@@ -55,6 +55,33 @@ class Slices:
              "requested_at": as_utc(s.requested_at, "requested_at") if s.requested_at else now}
             for s in slices
         ]
+        new: int = await self._db.writer.submit(self._insert_slices, rows)
+        return new
+
+    async def add_sample_slices(
+        self,
+        *,
+        namespace: str,
+        execution_id: str | None,
+        run_number: int | None,
+        tf_filename: str,
+        ranges: Sequence[tuple[int, int, int]],
+        requested_at: datetime | None = None,
+    ) -> int:
+        """Queue the slices of one TF sample: slice ``i`` covers ``ranges[i]`` = ``(start, end,
+        tf_count)``. The same rows, the same write and the same answer as :meth:`add_slices` with
+        one :class:`SliceIn` per range, without building those models (the fast processing
+        agent queues every sample this way)."""
+        if not ranges:
+            return 0
+        at = as_utc(requested_at, "requested_at") if requested_at is not None else utcnow()
+        rows = []
+        for index, (start, end, tf_count) in enumerate(ranges):
+            if tf_count < 0:
+                raise InvalidQuery(f"ranges[{index}].tf_count", f"must be >= 0, got {tf_count}")
+            rows.append({"namespace": namespace, "execution_id": execution_id, "run_number": run_number,
+                         "tf_filename": tf_filename, "slice_id": index, "start": start, "end": end,
+                         "tf_count": tf_count, "status": "queued", "retries": 0, "requested_at": at})
         new: int = await self._db.writer.submit(self._insert_slices, rows)
         return new
 

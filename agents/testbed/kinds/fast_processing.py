@@ -44,7 +44,7 @@ from agents.testbed.scaling import next_worker_count, percentile
 from workflows.run_messages import EndRun, RunImminent, parse_daq_message
 from workflows.store.errors import StoreUnavailable
 from workflows.store.outage import outage_bound_s, retry_unavailable
-from workflows.store.records import SliceIn, SliceMark
+from workflows.store.records import SliceMark
 
 SliceKey = tuple[str, int]
 RECEIVED_COUNTER = "slice_results_received"
@@ -73,9 +73,18 @@ def slice_ranges(tf_first: int, tf_count: int, parts: int) -> list[tuple[int, in
 
 
 def request_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as text, from one ``os.urandom`` call."""
-    data = os.urandom(16 * count)
-    return [str(uuid.UUID(bytes=data[16 * i:16 * i + 16], version=4)) for i in range(count)]
+    """``count`` random (version 4) UUIDs as text (``str(uuid.uuid4())``'s form), from one
+    ``os.urandom`` call and without a ``UUID`` object each."""
+    digits = os.urandom(16 * count).hex()
+    ids = []
+    for i in range(0, 32 * count, 32):
+        h = digits[i:i + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
+    return ids
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+"""The first digit of a UUID's fourth group with the RFC 4122 variant bits (10xx) set."""
 
 
 @dataclass(slots=True)
@@ -165,45 +174,36 @@ class FastProcessingAgent(Agent):
             self.execution_id = execution_id
             book = await self._book(execution_id, body["run_id"])
             now = datetime.now(UTC)
+            now_json = json_time(now)
             ranges = slice_ranges(body["tf_first"], body["tf_count"], book.params.slices_per_sample)
             tf_filename = body["tf_filename"]
             run_id = body["run_id"]
             contents = [
                 slice_content_body(run_id=run_id, execution_id=execution_id, req_id=req_id,
                                    filename=body["stf_filename"], tf_filename=tf_filename, slice_id=index,
-                                   start=start, end=end, tf_count=count, requested_at=now)
+                                   start=start, end=end, tf_count=count, requested_at=now_json)
                 for index, ((start, end, count), req_id) in enumerate(zip(ranges, request_ids(len(ranges)),
                                                                           strict=True))
-            ]
-            slices = [
-                SliceIn(
-                    namespace=self.namespace,
-                    execution_id=execution_id,
-                    run_number=run_id,
-                    tf_filename=tf_filename,
-                    slice_id=index,
-                    start=start,
-                    end=end,
-                    tf_count=count,
-                    requested_at=now,
-                )
-                for index, (start, end, count) in enumerate(ranges)
             ]
 
             async def dispatch(_new: int) -> None:
                 book.samples += 1
                 book.dirty = True
+                sent_at = json_time(datetime.now(UTC))  # the messages' timestamp, one for the sample
                 for content in contents:
                     book.pending[(tf_filename, content["slice_id"])] = PendingSlice(content, 0, now)
-                    await self._dispatch(content)
+                    await self._dispatch(content, sent_at)
 
             what = f"store the slices of {tf_filename}"
-            await self.pipeline.submit(lambda: retry_unavailable(lambda: self.store.runs.add_slices(slices), what=what,
-                                                                 bound_s=self._outage_s, log=self.log),
-                                       dispatch, what=what)
+            await self.pipeline.submit(
+                lambda: retry_unavailable(lambda: self.store.runs.add_sample_slices(
+                    namespace=self.namespace, execution_id=execution_id, run_number=run_id, tf_filename=tf_filename,
+                    ranges=ranges, requested_at=now), what=what, bound_s=self._outage_s, log=self.log),
+                dispatch, what=what)
 
-    async def _dispatch(self, content: dict[str, Any]) -> None:
-        await self.publish_body(self.to.slices, slice_message_body(self.namespace, content, datetime.now(UTC)),
+    async def _dispatch(self, content: dict[str, Any], sent_at: str | None = None) -> None:
+        await self.publish_body(self.to.slices,
+                                slice_message_body(self.namespace, content, sent_at or json_time(datetime.now(UTC))),
                                 ttl_s=SLICE_TTL_S)
 
     # --- results -----------------------------------------------------------------------------
@@ -309,11 +309,11 @@ class FastProcessingAgent(Agent):
                                            at=result.processing_start_at))
                     marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
                                            status="queued", error=result.error))
-                else:  # from a validated SliceResult: its values need no second validation
-                    marks.append(SliceMark.model_construct(tf_filename=result.tf_filename, slice_id=result.slice_id,
-                                                           status=outcome, worker=result.worker, error=result.error,
-                                                           result=result.result, at=result.processed_at,
-                                                           processing_start_at=result.processing_start_at))
+                else:
+                    marks.append(SliceMark(tf_filename=result.tf_filename, slice_id=result.slice_id,
+                                           status=outcome, worker=result.worker, error=result.error,
+                                           result=result.result, at=result.processed_at,
+                                           processing_start_at=result.processing_start_at))
             received, self._received = self._received, {}
             try:
                 # with every result received, duplicates included (store: slice_results_received:EXECUTION)

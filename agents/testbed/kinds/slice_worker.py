@@ -43,7 +43,8 @@ class WorkerAgent(Agent):
         await self.subscribe(self.to.slices, self.on_slice, ack="client", prefetch=1)
 
     async def on_slice(self, delivery: Delivery) -> None:
-        content = SliceContent.model_validate(delivery.body["content"])
+        raw = delivery.body["content"]
+        content = SliceContent.model_validate(raw)
         self._hold()  # busy while the slice is in hand (what busy() does, without its context manager)
         try:
             self.execution_id = content.execution_id
@@ -73,7 +74,7 @@ class WorkerAgent(Agent):
             await self.publish_body(self.to.slice_results, slice_result_body(
                 namespace=self.namespace, content=content, processing_start_at=started,
                 processed_at=datetime.now(UTC), hostname=self.hostname, worker=self.name, result=result,
-                error=error))
+                error=error, requested_at=raw["requested_at"] if isinstance(raw.get("requested_at"), str) else None))
             await delivery.ack()
         finally:
             self._release()

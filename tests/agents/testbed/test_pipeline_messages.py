@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from agents.testbed.kinds.fast_processing import request_ids
@@ -25,10 +27,10 @@ def test_json_time_is_the_models_json_form() -> None:
 
 
 def test_slice_message_body_equals_the_models_dump() -> None:
-    content = slice_content_body(**content_fields())  # type: ignore[arg-type]
+    content = slice_content_body(**content_fields() | {"requested_at": json_time(WHEN)})  # type: ignore[arg-type]
     model = SliceMessage(namespace="alice", run_id=100010, timestamp=WHEN + timedelta(seconds=1),
                          content=SliceContent(**content_fields()))  # type: ignore[arg-type]
-    body = slice_message_body("alice", content, WHEN + timedelta(seconds=1))
+    body = slice_message_body("alice", content, json_time(WHEN + timedelta(seconds=1)))
     assert body == model.model_dump(mode="json")
     assert SliceMessage.model_validate(body) == model
 
@@ -36,11 +38,12 @@ def test_slice_message_body_equals_the_models_dump() -> None:
 def test_slice_result_body_equals_the_models_dump() -> None:
     content = SliceContent(**content_fields())  # type: ignore[arg-type]
     started, processed = WHEN + timedelta(seconds=1), WHEN + timedelta(seconds=2)
-    for result, error in (({"checksum": "adler32:0000002a", "tf_count": 10, "processed": True}, None),
-                          (None, "InjectedFailure: boom")):
+    for (result, error), requested in itertools.product(
+            (({"checksum": "adler32:0000002a", "tf_count": 10, "processed": True}, None),
+             (None, "InjectedFailure: boom")), (None, json_time(WHEN))):
         body = slice_result_body(namespace="alice", content=content, processing_start_at=started,
                                  processed_at=processed, hostname="h", worker="worker-agent-alice-1", result=result,
-                                 error=error)
+                                 error=error, requested_at=requested)
         model = SliceResult(namespace="alice", timestamp=processed, run_id=content.run_id,
                             execution_id=content.execution_id, req_id=content.req_id, tf_filename=content.tf_filename,
                             slice_id=content.slice_id, attempt=content.attempt, requested_at=content.requested_at,
@@ -52,6 +55,8 @@ def test_slice_result_body_equals_the_models_dump() -> None:
 
 
 def test_request_ids_are_distinct_version_4_uuids() -> None:
-    ids = request_ids(15)
-    assert len(set(ids)) == 15
-    assert all(len(i) == 36 and i[14] == "4" and i[19] in "89ab" for i in ids)
+    ids = request_ids(200)
+    assert len(set(ids)) == 200
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -116,3 +116,27 @@ async def test_sqlite_memory_caps_are_arguments(tmp_path: Path) -> None:
     assert capped == [0, -2048]
     with pytest.raises(StoreError, match="sqlite_cache_kib"):
         Database(default_url(tmp_path / "state"), sqlite_cache_kib=0)
+
+
+async def test_add_sample_slices_stores_what_add_slices_stores(store: Store) -> None:
+    ranges = [(0, 3, 4), (4, 6, 3), (7, 9, 3)]
+    assert await store.runs.add_slices([SliceIn(namespace="alice", execution_id="wf", run_number=100010,
+                                                tf_filename="models.tf", slice_id=i, start=s, end=e, tf_count=c,
+                                                requested_at=T0) for i, (s, e, c) in enumerate(ranges)]) == 3
+    assert await store.runs.add_sample_slices(namespace="alice", execution_id="wf", run_number=100010,
+                                              tf_filename="ranges.tf", ranges=ranges, requested_at=T0) == 3
+    # idempotent like add_slices: the same sample again adds nothing
+    assert await store.runs.add_sample_slices(namespace="alice", execution_id="wf", run_number=100010,
+                                              tf_filename="ranges.tf", ranges=ranges, requested_at=T0) == 0
+    fields = ("namespace", "execution_id", "run_number", "slice_id", "start", "end", "tf_count", "status",
+              "retries", "requested_at")
+    by_models = (await store.runs.list_slices(tf_filename="models.tf", limit=10)).items
+    by_ranges = (await store.runs.list_slices(tf_filename="ranges.tf", limit=10)).items
+    assert [[getattr(s, f) for f in fields] for s in sorted(by_ranges, key=lambda s: s.slice_id)] == \
+        [[getattr(s, f) for f in fields] for s in sorted(by_models, key=lambda s: s.slice_id)]
+    with pytest.raises(InvalidQuery, match=r"ranges\[1\]\.tf_count"):
+        await store.runs.add_sample_slices(namespace="alice", execution_id="wf", run_number=100010,
+                                           tf_filename="bad.tf", ranges=[(0, 0, 1), (1, 0, -1)])
+    with pytest.raises(InvalidQuery, match="requested_at"):
+        await store.runs.add_sample_slices(namespace="alice", execution_id="wf", run_number=100010,
+                                           tf_filename="bad.tf", ranges=ranges, requested_at=datetime(2026, 5, 1))
