@@ -10,7 +10,11 @@ stalls while the writer flushes, and the streamed export.
    process CPU per record, and the worst event-loop stall meanwhile (goal <= 20 ms) against the
    same producer with no writer in the same run (what the machine's load alone causes), and
    again (100,000 calls) with the process's heap frozen first (``gc.freeze()``: full garbage
-   collections, the largest stalls measured, then skip the startup heap);
+   collections, the largest stalls measured, then skip the startup heap); the CPU per record split
+   by thread (``time.thread_time``): the event loop's thread (hot path, producer, flush task,
+   SQLAlchemy), the worker's build (redaction, statements, JSON) and chain (ids, hashes, rows), and
+   the rest (the SQLite driver's thread: binding, then the statements, whose steps run outside the
+   GIL). What holds the GIL bounds the rate on any number of cores: the loop thread, build and chain;
 3. a gateway-like paced load (5,000 calls/s for 3 s): event-loop lateness with the writer
    flushing, against the same load with no writer;
 4. export of 100,000 stored records as PROV-JSON, streamed to a file (goal <= 3 s), and the same
@@ -35,6 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import prov_agent.writer as writer_module
 from prov_agent.chain import parse_time
 from prov_agent.export import serialise, stream_export, to_document
 from prov_agent.gateway_calls import GatewayCalls
@@ -109,13 +114,47 @@ async def _ticker(stop: asyncio.Event, lateness: list[float]) -> None:
         lateness.append(time.perf_counter() - t - 0.001)
 
 
+class _ThreadCPU:
+    """CPU time (``time.thread_time``) spent in the writer's ``prepare`` (build) and ``chain``,
+    whichever worker thread runs them: the two are wrapped while the context is open."""
+
+    def __init__(self) -> None:
+        self.spent = {"build": 0.0, "chain": 0.0}
+
+    def _timed(self, name: str, fn: Any) -> Any:
+        spent = self.spent
+
+        def run(*args: Any) -> Any:
+            t = time.thread_time()
+            try:
+                return fn(*args)
+            finally:
+                spent[name] += time.thread_time() - t
+
+        return run
+
+    def __enter__(self) -> _ThreadCPU:
+        self._saved = writer_module.prepare, writer_module.chain
+        writer_module.prepare = self._timed("build", writer_module.prepare)
+        writer_module.chain = self._timed("chain", writer_module.chain)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        writer_module.prepare, writer_module.chain = self._saved
+
+
+SPLIT: dict[str, float] = {}  # the last sustained run's CPU us per record by thread (see the docstring)
+
+
 async def sustained(store: ProvStore | None, n: int = N_SUSTAINED) -> tuple[float, float, float, int]:
     """(records/s, process CPU us per record, worst event-loop stall ms, dropped) for ``n`` calls;
-    ``store=None``: the same producer and ticker with the calls going nowhere (the baseline)."""
+    ``store=None``: the same producer and ticker with the calls going nowhere (the baseline).
+    The CPU per record split by thread is left in ``SPLIT``."""
     ids = [uuid.uuid4().hex for _ in range(n)]
     stop, lateness = asyncio.Event(), []
     ticker = asyncio.create_task(_ticker(stop, lateness))
-    t0, c0 = time.perf_counter(), time.process_time()
+    split = _ThreadCPU().__enter__()
+    t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
     writer = ProvWriter(store, flush_interval=0.2) if store is not None else None
     dropped = 0
     if writer is not None:
@@ -138,6 +177,11 @@ async def sustained(store: ProvStore | None, n: int = N_SUSTAINED) -> tuple[floa
                 await asyncio.sleep(0)
     rate = n / (time.perf_counter() - t0)
     cpu_us = (time.process_time() - c0) / n * 1e6
+    loop_us = (time.thread_time() - m0) / n * 1e6
+    split.__exit__()
+    build_us, chain_us = (split.spent[k] / n * 1e6 for k in ("build", "chain"))
+    SPLIT.clear()
+    SPLIT.update(loop=loop_us, build=build_us, chain=chain_us, rest=cpu_us - loop_us - build_us - chain_us)
     stop.set()
     await ticker
     return rate, cpu_us, max(lateness) * 1000, dropped
@@ -171,19 +215,21 @@ async def paced(store: ProvStore | None, rate: int = 5000, seconds: float = 3.0)
     return lateness[int(len(lateness) * 0.99)] * 1000, lateness[-1] * 1000
 
 
-async def export_time(store: ProvStore, directory: Path) -> tuple[float, float, float, float, float]:
-    """(streamed 100k s, output MB, streamed 10k s, document 10k s, streamed 10k peak traced MB)."""
+async def export_time(store: ProvStore, directory: Path) -> tuple[float, float, float, float, float, float]:
+    """(streamed 100k s, output MB, streamed 10k s, document 10k s, streamed 10k peak traced MB,
+    streamed 100k process CPU s)."""
     rows = await store.records(stream="gateway", limit=N_EXPORT)
     assert len(rows) == N_EXPORT
     # the stream's first N_EXPORT records: cut by an (exclusive) time bound just after the last one
     scope = Scope(kind="stream", value="gateway", until=_after(rows[-1].time))
     out = directory / "export.json"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with out.open("w", encoding="utf-8") as fh:
         count = await stream_export(store, scope, "json", fh.write)
-    streamed = time.perf_counter() - t0
+    streamed, cpu = time.perf_counter() - t0, time.process_time() - c0
     size_mb = out.stat().st_size / 1e6
-    print(f"export: {count} records -> {size_mb:.1f} MB PROV-JSON streamed to a file in {streamed:.2f} s")
+    print(f"export: {count} records -> {size_mb:.1f} MB PROV-JSON streamed to a file in {streamed:.2f} s "
+          f"({cpu:.2f} s CPU)")
     small = Scope(kind="stream", value="gateway", until=_after(rows[N_EXPORT_BASE - 1].time))
     t0 = time.perf_counter()
     with (directory / "small.json").open("w", encoding="utf-8") as fh:
@@ -200,7 +246,7 @@ async def export_time(store: ProvStore, directory: Path) -> tuple[float, float, 
     tracemalloc.stop()
     print(f"export of {N_EXPORT_BASE:,} records: streamed {streamed_small:.2f} s, whole ProvDocument then "
           f"serialised {document_small:.2f} s (same run); streamed peak traced memory {peak_mb:.1f} MB")
-    return streamed, size_mb, streamed_small, document_small, peak_mb
+    return streamed, size_mb, streamed_small, document_small, peak_mb, cpu
 
 
 def _after(stored_time: str) -> datetime:
@@ -224,9 +270,13 @@ async def main() -> None:
               f"ProvWriter.append {append_us:.2f} us")
         _, _, base_stall, _ = await sustained(None)
         rate, cpu_us, stall_ms, dropped = await sustained(store)
+        split = dict(SPLIT)
         print(f"sustained: {rate:,.0f} records/s into SQLite (flush every 200 ms); {cpu_us:.1f} us CPU per "
               f"record (all threads); worst event-loop stall {stall_ms:.1f} ms (same producer, no writer: "
               f"{base_stall:.1f} ms); dropped {dropped}")
+        print(f"sustained CPU per record by thread: event loop {split['loop']:.1f} us, build {split['build']:.1f}, "
+              f"chain {split['chain']:.1f} (these hold the GIL: {split['loop'] + split['build'] + split['chain']:.1f}), "
+              f"rest (SQLite driver thread) {split['rest']:.1f}")
         gc.freeze()  # what a gateway that freezes its startup heap would see (gc.freeze(), process-wide)
         _, _, frozen_stall, _ = await sustained(store, N_SUSTAINED // 3)
         gc.unfreeze()
@@ -238,13 +288,15 @@ async def main() -> None:
         t0 = time.perf_counter()
         result = await store.verify()
         print(f"verify: {result.records} records ok={result.ok} in {time.perf_counter() - t0:.1f} s")
-        export_s, size_mb, small_s, document_s, peak_mb = await export_time(store, Path(directory))
+        export_s, size_mb, small_s, document_s, peak_mb, export_cpu_s = await export_time(store, Path(directory))
         await engine.dispose()
     print(f"load average (1/5/15 min) at end: {_load()}")
     print(f"prov_capture gateway_call_us={call_us:.2f} records_per_s={rate:.0f} export_100k_s={export_s:.2f} "
           f"max_stall_ms={stall_ms:.1f} gateway_call_vs_eager={call_us / eager_us:.3f} frozen_heap_stall_ms={frozen_stall:.1f} "
           f"stall_no_writer_ms={base_stall:.1f} paced_max_ms={worst:.1f} paced_no_writer_max_ms={base_max:.1f} "
           f"export_vs_document_10k={small_s / document_s:.3f} cpu_us_per_record={cpu_us:.1f} "
+          f"gil_us_per_record={split['loop'] + split['build'] + split['chain']:.1f} "
+          f"sqlite_thread_us_per_record={split['rest']:.1f} export_100k_cpu_s={export_cpu_s:.2f} "
           f"export_mb={size_mb:.1f} export_peak_mb_10k={peak_mb:.1f} dropped={dropped}")
 
 
