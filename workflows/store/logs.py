@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, delete, literal
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, literal
 
 from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
 from workflows.store.models import LogRow
-from workflows.store.paging import equals, fetch_page, time_range
+from workflows.store.paging import fetch_shaped_page, time_bounds
 from workflows.store.records import LogIn, LogLine, LogRecord, Page
 from workflows.store.timestamps import as_utc, utcnow
 
@@ -112,21 +112,43 @@ class Logs:
         limit: int,
         cursor: str | None,
     ) -> Page[R]:
-        conditions: list[ColumnElement[bool]] = equals(
-            LogRow, namespace=namespace, agent=agent, execution_id=execution_id, instance=instance
-        )
-        residual: list[ColumnElement[bool]] = []
+        # The statement is built once per shape (which filters are set) and kept; a call binds
+        # its values (workflows.store.paging.fetch_shaped_page).
+        equal = {key: value for key, value in (("namespace", namespace), ("agent", agent),
+                                                ("execution_id", execution_id), ("instance", instance))
+                 if value is not None}
+        params: dict[str, object] = dict(equal)
         if min_level is not None:
-            # "+ 0": the (filter, created_at, id, level) indexes yield newest first and carry the
-            # level, so the planner must not trade them for a range scan on level and a sort.
-            residual.append(LogRow.level + literal(0) >= level_number(min_level))
+            params["min_level"] = level_number(min_level)
         if search:
             escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            residual.append(LogRow.message.ilike(f"%{escaped}%", escape="\\"))
-        conditions += time_range(LogRow.created_at, start_time, end_time)
+            params["search"] = f"%{escaped}%"
+        start, end = time_bounds(start_time, end_time)
+        if start is not None:
+            params["start_time"] = start
+        if end is not None:
+            params["end_time"] = end
+        shape = tuple(sorted(params))
+
+        def build() -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+            conditions: list[ColumnElement[bool]] = [
+                getattr(LogRow, key) == bindparam(key, type_=getattr(LogRow, key).type) for key in equal]
+            if start is not None:
+                conditions.append(LogRow.created_at >= bindparam("start_time", type_=LogRow.created_at.type))
+            if end is not None:
+                conditions.append(LogRow.created_at <= bindparam("end_time", type_=LogRow.created_at.type))
+            residual: list[ColumnElement[bool]] = []
+            if min_level is not None:
+                # "+ 0": the (filter, created_at, id, level) indexes yield newest first and carry the
+                # level, so the planner must not trade them for a range scan on level and a sort.
+                residual.append(LogRow.level + literal(0) >= bindparam("min_level", type_=LogRow.level.type))
+            if search:
+                residual.append(LogRow.message.ilike(bindparam("search", type_=LogRow.message.type), escape="\\"))
+            return conditions, residual
+
         async with self._db.session() as session:
-            return await fetch_page(session, LogRow, record, conditions,
-                                    (LogRow.created_at, LogRow.id), limit, cursor, "logs", residual)
+            return await fetch_shaped_page(session, LogRow, record, shape, build, params,
+                                           (LogRow.created_at, LogRow.id), limit, cursor, "logs")
 
     async def get_log(self, log_id: int) -> LogRecord:
         """Log line ``log_id``; NotFound when there is none."""
