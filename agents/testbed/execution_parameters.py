@@ -25,7 +25,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+import weakref
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,20 +103,51 @@ class ExecutionParameters(FastProcessingParameters, TestbedKnobs):
 
 
 class ParameterCache:
-    """Per-agent cache of :class:`ExecutionParameters` by execution id."""
+    """Cache of :class:`ExecutionParameters` by execution id, shared by every cache on the same
+    store object: the agents of an in-process testbed (a pool of 30 workers, fastmon, fast
+    processing) read an execution's parameters once, not once each. Concurrent misses wait on
+    the one read. An execution's parameters never change once it is stored."""
+
+    _shared: ClassVar[weakref.WeakKeyDictionary[Any, dict[str, asyncio.Future[ExecutionParameters]]]] = (
+        weakref.WeakKeyDictionary())
 
     def __init__(self, store: Store, *, size: int = 64) -> None:
         self.store = store
         self.size = size
-        self._cache: dict[str, ExecutionParameters] = {}
+        try:
+            self._cache = ParameterCache._shared.setdefault(store, {})
+        except TypeError:  # a store that cannot be weakly referenced keeps its own cache
+            self._cache = {}
 
     async def get(self, execution_id: str) -> ExecutionParameters:
         """The parameters of ``execution_id`` (read from the store the first time)."""
-        params = self._cache.get(execution_id)
-        if params is None:
+        loop = asyncio.get_running_loop()
+        while True:
+            cached = self._cache.get(execution_id)
+            if cached is None or cached.get_loop() is not loop:
+                break
+            if cached.done():
+                if cached.exception() is None:
+                    return cached.result()
+                break
+            try:
+                return await asyncio.shield(cached)
+            except _ReadCancelled:
+                continue  # the reader was cancelled: read again (or wait on whoever does)
+        future: asyncio.Future[ExecutionParameters] = loop.create_future()
+        if len(self._cache) >= self.size:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[execution_id] = future
+        try:
             params = ExecutionParameters.from_record(await self.store.executions.get(execution_id))
-            if len(self._cache) >= self.size:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[execution_id] = params
+        except BaseException as exc:
+            self._cache.pop(execution_id, None)  # not kept: the next call reads again
+            future.set_exception(exc if isinstance(exc, Exception) else _ReadCancelled())
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        future.set_result(params)
         return params
 
+
+class _ReadCancelled(Exception):
+    """The cache's read was cancelled (its agent stopped): a caller waiting on it reads again."""

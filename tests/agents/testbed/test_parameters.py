@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import subprocess
 import sys
 import textwrap
@@ -81,6 +83,34 @@ async def test_the_cache_reads_the_stored_execution_once(store: Store) -> None:
     assert (params.stf_count, params.slice_failure_rate, params.slices_per_sample) == (
         2, 0.25, FastProcessingParameters().slices_per_sample)
     assert await cache.get(record.execution_id) is params
+
+
+async def test_caches_on_one_store_share_one_read(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool of workers asking at once reads the execution once; a reader cancelled mid-read
+    (its agent stopped) does not fail the others: they read again."""
+    await store.namespaces.ensure("alice")
+    record = await store.executions.create("stf_datataking", "alice", "alice", {}, "h", "s", {"stf_count": 3}, False)
+    reads = 0
+    real_get = store.executions.get
+
+    async def counted_get(execution_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.05)
+        return await real_get(execution_id)
+
+    monkeypatch.setattr(store.executions, "get", counted_get)
+    caches = [ParameterCache(store) for _ in range(30)]
+    first = asyncio.ensure_future(caches[0].get(record.execution_id))
+    await asyncio.sleep(0.01)
+    others = [asyncio.ensure_future(c.get(record.execution_id)) for c in caches[1:]]
+    await asyncio.sleep(0.01)
+    first.cancel()
+    results = await asyncio.gather(*others)
+    assert {r.stf_count for r in results} == {3}
+    assert reads == 2  # the cancelled read, then one read for the 29 others
+    assert await ParameterCache(store).get(record.execution_id) is results[0]
+    assert reads == 2
 
 
 @pytest.mark.parametrize(("key", "value"), [("realtime_factor", 0), ("slice_failure_rate", 1.5), ("duration", -1),
