@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from workflows.store.counters import add_values, check_names
 from workflows.store.database import Database
@@ -24,6 +26,7 @@ from workflows.store.paging import equals, fetch_page
 from workflows.store.records import SLICE_STATUSES, Page, SliceIn, SliceMark, SliceRecord, SliceStatus
 from workflows.store.stf_files import one_of
 from workflows.store.timestamps import as_utc, utcnow
+from workflows.store.writer import execute_rows
 
 _Shape = tuple[str, bool, bool, bool, bool]
 _SLICES = SliceRow.__table__
@@ -190,16 +193,16 @@ class Slices:
         """One INSERT ... ON CONFLICT DO NOTHING for every call's slices; each call is told how many
         of its slices were new (a slice two calls queue counts for the first). One call alone is
         told the INSERT's row count where the driver reports it for an executemany (SQLite)."""
-        insert = self._db.insert(_SLICES).on_conflict_do_nothing(index_elements=["tf_filename", "slice_id"])
+        insert = _insert_statement(conn.dialect.name)
         if len(batches) == 1 and conn.dialect.supports_sane_multi_rowcount:
-            return [conn.execute(insert, batches[0]).rowcount]
+            return [execute_rows(conn, insert, batches[0])]
         stored = _stored_keys(conn, {r["tf_filename"] for rows in batches for r in rows})
         new_counts: list[Any] = []
         for rows in batches:
             keys = {(r["tf_filename"], r["slice_id"]) for r in rows} - stored
             stored |= keys
             new_counts.append(len(keys))
-        conn.execute(insert, [r for rows in batches for r in rows])
+        execute_rows(conn, insert, [r for rows in batches for r in rows])
         return new_counts
 
     def _apply_marks(
@@ -216,7 +219,7 @@ class Slices:
             add_values(self._db, conn, totals)
         matched = 0
         for shape, group in groupby((mark for params, _counts in items for mark in params), key=lambda item: item[0]):
-            matched += conn.execute(_mark_statement(*shape), [p for _, p in group]).rowcount
+            matched += execute_rows(conn, _mark_statement(*shape), [p for _, p in group])
         total = sum(len(params) for params, _counts in items)
         if conn.dialect.supports_sane_multi_rowcount and matched == total:
             return [len(params) for params, _counts in items]
@@ -240,8 +243,18 @@ async def _slice(session: Any, tf_filename: str, slice_id: int) -> SliceRow:
     return row
 
 
+@lru_cache(maxsize=None)
+def _insert_statement(dialect: str) -> Any:
+    """The slices' ``INSERT ... ON CONFLICT DO NOTHING``, built once per dialect (``execute_rows``
+    keeps its plan by the statement's identity)."""
+    insert = sqlite.insert(_SLICES) if dialect == "sqlite" else postgresql.insert(_SLICES)
+    return insert.on_conflict_do_nothing(index_elements=["tf_filename", "slice_id"])
+
+
+@lru_cache(maxsize=64)
 def _mark_statement(status: str, worker: bool, error: bool, result: bool, started: bool) -> Any:
-    """The UPDATE for one shape of :class:`SliceMark` (which optional values it carries)."""
+    """The UPDATE for one shape of :class:`SliceMark` (which optional values it carries), built
+    once per shape."""
     table = _SLICES
     values: dict[str, Any] = {"status": status}
     if status == "queued":

@@ -83,3 +83,52 @@ async def test_a_returned_write_is_visible_to_another_connection(backend: Backen
     async with backend.store() as other:
         assert (await other.runs.get_slice("d.tf", 0)).status == "done"
         assert (await other.runs.slice_counts("e1"))["queued"] == 1
+
+
+async def test_execute_rows_stores_what_an_ordinary_executemany_stores(store: Store) -> None:
+    """The planned executemany (writer.execute_rows) and SQLAlchemy's own give the same stored rows,
+    byte for byte in the database: times, JSON, NULLs and the values written into the statement."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import text
+
+    from workflows.store.slices import _insert_statement, _mark_statement
+    from workflows.store.writer import execute_rows
+
+    t0 = datetime(2026, 5, 1, 12, 0, 0, 1, tzinfo=UTC)
+    timezone_east = t0.astimezone(timezone(timedelta(hours=5)))  # converted to UTC on the way in
+    rows = {tf: [{"namespace": "ns", "execution_id": "e1", "run_number": 1, "tf_filename": tf, "slice_id": i,
+                  "start": i, "end": i, "tf_count": 1, "status": "queued", "retries": 0,
+                  "requested_at": timezone_east + timedelta(seconds=i)} for i in range(3)]
+            for tf in ("planned.tf", "ordinary.tf")}
+    marks = {tf: [{"b_tf": tf, "b_slice": i, "b_at": t0 + timedelta(seconds=10 + i), "b_started": None if i else t0,
+                   "b_worker": "w1", "b_error": None, "b_result": {"events": i, "ok": True}} for i in range(2)]
+             for tf in rows}
+    queued = {tf: [{"b_tf": tf, "b_slice": 1, "b_at": t0, "b_started": None, "b_worker": None, "b_error": "again",
+                    "b_result": None}] for tf in rows}
+
+    def write(conn, items):  # noqa: ANN001, ANN202 - a batch function
+        dialect = conn.dialect.name
+        done, requeue = _mark_statement("done", True, False, True, False), _mark_statement("queued", False, True,
+                                                                                             False, False)
+        counts = [execute_rows(conn, _insert_statement(dialect), rows["planned.tf"]),
+                  conn.execute(_insert_statement(dialect), rows["ordinary.tf"]).rowcount,
+                  execute_rows(conn, done, marks["planned.tf"]),
+                  conn.execute(done, marks["ordinary.tf"]).rowcount,
+                  execute_rows(conn, requeue, queued["planned.tf"]),
+                  conn.execute(requeue, queued["ordinary.tf"]).rowcount]
+        return [counts for _ in items]
+
+    counts = await store.db.writer.submit(write, None)
+    if store.db.dialect == "sqlite":
+        assert counts == [3, 3, 2, 2, 1, 1]
+    columns = ("slice_id, start, \"end\", tf_count, status, retries, assigned_worker, error, "
+               "CAST(requested_at AS TEXT), CAST(processing_start_at AS TEXT), CAST(processed_at AS TEXT), "
+               "CAST(result AS TEXT)")
+    async with store.db.engine.connect() as conn:
+        stored = {tf: (await conn.execute(text(f"SELECT {columns} FROM tf_slices WHERE tf_filename = :tf "
+                                               "ORDER BY slice_id"), {"tf": tf})).all() for tf in rows}
+    assert stored["planned.tf"] == stored["ordinary.tf"]
+    assert [r[5] for r in stored["planned.tf"]] == [0, 1, 0]  # done -> queued counted a retry
+    assert [r[4] for r in stored["planned.tf"]] == ["done", "queued", "queued"]
+    assert stored["planned.tf"][0][11] is not None and stored["planned.tf"][2][11] is None
