@@ -93,7 +93,7 @@ class GatewayCalls:
     def _fixed(self, tool: Any, outcome: Any, node: Any, node_reason: Any, client_claimed: Any) -> tuple[str, str, str]:
         """The call element's text around its varying parts, for these values (calls repeat them):
         up to the arguments, between the digest and the duration, after the duration."""
-        key = (tool, outcome, node, node_reason, client_claimed)
+        key = (tool, outcome, node, node_reason, client_claimed, type(client_claimed))  # True == 1, not its text
         try:
             found = self._texts.get(key)
         except TypeError:  # an unhashable value: not remembered

@@ -113,6 +113,8 @@ def test_gateway_calls_are_built_as_the_statements_would_be() -> None:
         (("controlroom:call/c", "Zoë O'Brien", "", None, 'a "tool"\n', {"x": "é\n"}, "n", None, "ok", 3.0, True),
          (True, True)),
         (("controlroom:call/d", "alice", "claude-code", "2.2", "t", {}, None, "r", "ok", 0, True), (True, False)),
+        # the same fixed values again, but a claim of 1 (equal to True as a dict key, not as text)
+        (("controlroom:call/e", "alice", "claude-code", "2.2", "t", {}, None, "r", "ok", 0, 1), (False, False)),
     ]
     for captured, declare in cases:
         text, roles = build("gw", 1764490000.123456, captured)
