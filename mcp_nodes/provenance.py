@@ -9,15 +9,23 @@ client (AI agent) and the person it acted for.
 
 Linking after the end (from the store) rather than per message keeps the testbed's hot path
 free of provenance work; the writer's hot path is a buffer append either way.
+
+A database outage does not lose the links: while the store answers ``StoreUnavailable`` the
+linker waits (backoff 0.5 s doubling to 30 s) and reads again, for as long as the execution may
+run (``MAX_WAIT_S``). Everything an execution links is read first and recorded after, so a read
+that fails half-way records nothing twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from prov_agent.model import SoftwareAgent
+from workflows.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from agents.testbed.testbed import TestbedManager
@@ -28,6 +36,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 24 * 3600.0
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+
+
+@dataclass
+class ExecutionLinks:
+    """What an ended execution links: its record, and the STF files of each of its runs."""
+
+    execution: ExecutionRecord
+    files_by_run: dict[int, list[str]] = field(default_factory=dict)
 
 
 class ProvLinker:
@@ -51,31 +69,67 @@ class ProvLinker:
         task.add_done_callback(self._tasks.discard)
 
     async def _link_when_done(self, execution_id: str) -> None:
-        try:
-            final = await self.manager.wait_for_execution(execution_id, MAX_WAIT_S)
-            await self.link(final)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("could not link the provenance of %s", execution_id)
+        deadline = time.monotonic() + MAX_WAIT_S
+        delay = RETRY_FIRST_S
+        outage_since: float | None = None
+        while True:
+            try:
+                final = await self.manager.wait_for_execution(execution_id, max(0.0, deadline - time.monotonic()))
+                links = await self.read_links(final)
+            except asyncio.CancelledError:
+                raise
+            except StoreUnavailable as exc:
+                now = time.monotonic()
+                if outage_since is None:
+                    outage_since = now
+                    log.warning("provenance of %s: the database is unavailable (%s); linking when it is back",
+                                execution_id, exc)
+                if now + delay > deadline:
+                    log.error("provenance of %s not linked: the database was unavailable for %.0f s",
+                              execution_id, now - outage_since)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            except Exception:
+                log.exception("could not link the provenance of %s", execution_id)
+                return
+            if outage_since is not None:
+                log.info("provenance of %s: the database answered again after %.1f s", execution_id,
+                         time.monotonic() - outage_since)
+            self.record(links)
+            return
 
     async def link(self, execution: ExecutionRecord) -> None:
         """Record the runs and STF files of an ended execution, then its end."""
-        data_agent = SoftwareAgent(name=f"data-agent-{execution.namespace}-1", agent_type="data")
+        self.record(await self.read_links(execution))
+
+    async def read_links(self, execution: ExecutionRecord) -> ExecutionLinks:
+        """Read the runs of ``execution`` and the STF files of each (every page)."""
+        links = ExecutionLinks(execution)
         runs = await self.store.runs.list_runs(execution_id=execution.execution_id, limit=200)
         for run in runs.items:
-            self.recorder.workflow_event("run_started", execution=execution.execution_id, run=run.run_number)
+            files = links.files_by_run.setdefault(run.run_number, [])
             cursor: str | None = None
             while True:
                 page = await self.store.runs.list_stf(run_number=run.run_number, limit=200, cursor=cursor)
-                for stf in page.items:
-                    self.recorder.workflow_event(
-                        "file_created", execution=execution.execution_id, run=run.run_number, file=stf.filename,
-                        agent=data_agent,
-                    )
+                files.extend(stf.filename for stf in page.items)
                 if not page.has_more:
                     break
                 cursor = page.next_cursor
+        return links
+
+    def record(self, links: ExecutionLinks) -> None:
+        """Record what :meth:`read_links` read (buffer appends only: nothing here can half-fail)."""
+        execution = links.execution
+        data_agent = SoftwareAgent(name=f"data-agent-{execution.namespace}-1", agent_type="data")
+        for run_number, files in links.files_by_run.items():
+            self.recorder.workflow_event("run_started", execution=execution.execution_id, run=run_number)
+            for filename in files:
+                self.recorder.workflow_event(
+                    "file_created", execution=execution.execution_id, run=run_number, file=filename,
+                    agent=data_agent,
+                )
         self.recorder.workflow_event(
             "execution_ended", execution=execution.execution_id, namespace=execution.namespace,
             workflow=execution.workflow_name, status=execution.status,

@@ -45,6 +45,24 @@ async def until_ok(client: Client, tool: str, timeout: float = 60.0, **args: Any
         await asyncio.sleep(0.2)
 
 
+async def assert_linked(runtime: Any, execution_id: str, run_number: int, timeout: float = 30.0) -> None:
+    """The node's provenance (its own SQLite here) holds the execution's run link (hadMember),
+    recorded by the linker after the execution ended."""
+    from prov_agent import ids
+
+    linker = runtime.services.linker
+    deadline = time.monotonic() + timeout
+    while True:
+        await linker.recorder.writer.flush()
+        found = await linker.recorder.writer.store.mentioning([ids.run_id(run_number)])
+        if found:
+            return
+        assert time.monotonic() < deadline, (
+            f"no provenance record mentions run {run_number} of {execution_id} {timeout:.0f} s after it ended: "
+            "the linker gave up during the database outage")
+        await asyncio.sleep(0.2)
+
+
 @pytest.fixture
 async def postgres() -> AsyncIterator[PrivatePostgres]:
     # not under pytest's tmp_path: the postgres OS user must be able to reach the directory
@@ -100,6 +118,9 @@ async def test_postgres_restart_mid_run(tmp_path: Path, postgres: PrivatePostgre
                 f"{waited['finished']}): the node did not record how it ended")
             if execution["status"] == "failed":
                 assert execution["error"], "a failed execution names its reason"
+
+            # the node's provenance linker rode out the outage: the run is linked to the execution
+            await assert_linked(runtime, execution_id, execution["run_number"])
 
             # and a new run on the same testbed completes
             await until_ok(client, "get_testbed_status", namespace=NS)
