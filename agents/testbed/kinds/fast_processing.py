@@ -42,7 +42,6 @@ from agents.testbed.pipeline_messages import (
 from agents.testbed.execution_parameters import ExecutionParameters, ParameterCache
 from agents.testbed.scaling import next_worker_count, percentile
 from workflows.run_messages import EndRun, RunImminent, parse_daq_message
-from workflows.store.errors import StoreUnavailable
 from workflows.store.outage import outage_bound_s, retry_unavailable
 from workflows.store.records import SliceMark
 
@@ -53,6 +52,8 @@ processed twice counts twice), against the slices done + failed."""
 LATENCY_WINDOW = 10_000
 SCALE_SAMPLE = 20
 FLUSH_INTERVAL_S = 0.1
+FLUSH_BATCH = 200
+"""Results that make the flush loop write at once instead of at the next 0.1 s tick."""
 FLUSH_BACKOFF_MAX_S = 2.0
 
 
@@ -132,6 +133,7 @@ class FastProcessingAgent(Agent):
         self.workers: dict[str, str] = {}
         self._batch: list[tuple[SliceResult | SliceStarted, Delivery, str]] = []
         self._batch_lock = asyncio.Lock()
+        self._flush_now = asyncio.Event()
         self._received: dict[str, int] = {}  # slice_result messages per execution since the last flush
         self._outage_s = float(self.options.get("store_outage_s", outage_bound_s()))
         await self.subscribe(self.to.daq, self.on_daq)
@@ -248,9 +250,8 @@ class FastProcessingAgent(Agent):
                                extra={"execution_id": result.execution_id})
             self._batch.append((result, delivery, result.state))
         book.dirty = True
-        if len(self._batch) >= 200:
-            with contextlib.suppress(StoreUnavailable):  # the batch is kept: the flush loop writes it later
-                await self._flush()
+        if len(self._batch) >= FLUSH_BATCH:
+            self._flush_now.set()  # the flush loop writes it; this handler takes the next result meanwhile
 
     async def _on_started(self, started: SliceStarted, delivery: Delivery) -> None:
         """A worker took a pending slice: book it ``processing`` (with the next flush)."""
@@ -262,14 +263,22 @@ class FastProcessingAgent(Agent):
         self._batch.append((started, delivery, "processing"))
 
     async def _flush_loop(self) -> None:
-        """Flush every 0.1 s; never dies on a store error. While the database is away the results
-        stay buffered and unacknowledged (backoff up to 2 s); past ``store_outage_s`` the agent
-        logs an ERROR and shows it in its ``detail``, and keeps trying."""
+        """Flush every 0.1 s, or at once when FLUSH_BATCH results wait (the result handler only
+        wakes this task, so it keeps taking results while a flush commits); never dies on a store
+        error. While the database is away the results stay buffered and unacknowledged (backoff
+        up to 2 s); past ``store_outage_s`` the agent logs an ERROR and shows it in its
+        ``detail``, and keeps trying."""
         delay = FLUSH_INTERVAL_S
         failing_since: float | None = None
         escalated = False
         while True:
-            await asyncio.sleep(delay)
+            if failing_since is None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._flush_now.wait()
+            else:
+                await asyncio.sleep(delay)  # backing off: a full batch does not hurry the next try
+            self._flush_now.clear()
             try:
                 await self._flush()
             except asyncio.CancelledError:
