@@ -196,7 +196,8 @@ class _Statements(Generic[R]):
         self.page: Select[Any] = (select(*selected).where(*where)
                                   .order_by(*(c.desc() for c in order)).limit(limit + 1))
         self.count: Select[Any] | None = None if counts is None else select(counts)
-        self.record = record
+        self.keys = [c.key for c in self.columns]
+        self.model: type[Page[R]] = Page[record]  # type: ignore[valid-type]
         self.limit = limit
         self.packed = bool(residual)
         self.order_keys = [o.key for o in order]
@@ -219,12 +220,12 @@ class _Statements(Generic[R]):
         has_more = len(rows) > self.limit
         rows = rows[:self.limit]
         next_cursor = None
-        keys = [c.key for c in self.columns]
+        keys = self.keys
         if has_more:
             last = dict(zip(keys, rows[-1], strict=False))
             next_cursor = encode_cursor(kind, [last[key] for key in self.order_keys], packed)
         # One validation call for the whole page (pydantic-core loops over the items, not Python).
-        return Page[self.record].model_validate({  # type: ignore[name-defined]
+        return self.model.model_validate({
             "items": [dict(zip(keys, row, strict=False)) for row in rows],
             "total": min(total, COUNT_CAP),
             "total_is_lower_bound": scanned > COUNT_CAP,
