@@ -28,6 +28,7 @@ from agents.testbed.configs import resolve_testbed_config
 from agents.testbed.errors import InvalidRequest, TestbedNotRunning
 from agents.testbed.framework.agent import AgentContext
 from agents.testbed.framework.destinations import Destinations
+from agents.testbed.manager import heap
 from agents.testbed.framework.runners.base import AgentRunner, AgentSpec
 from agents.testbed.framework.runners.inprocess import InProcessRunner
 from agents.testbed.framework.runners.process import ProcessRunner, child_command, kill_group
@@ -145,6 +146,8 @@ class TestbedLifecycle:
             ready = await self._wait_ready(testbed, state.ready_timeout_s)
             testbed.status = "ready" if ready else "starting"
             await state.record(testbed)
+            if state.mode == "inprocess":
+                heap.settle()  # full collections no longer walk what the start built (manager/heap.py)
             status = await self.testbed_status(namespace)
             status = status.model_copy(update={"config_kind": resolved.kind, "workflow_config": resolved.workflow_config})
             if not ready:
@@ -237,6 +240,8 @@ class TestbedLifecycle:
             await self.store.agents.upsert_testbed(namespace, testbed.config, "stopped", mode=state.mode,
                                                    node=state.node_name, agents={})
             del state.testbeds[namespace]
+            if state.mode == "inprocess":
+                heap.release(others_running=any(t.mode == "inprocess" for t in state.testbeds.values()))
             return await self.testbed_status(namespace)
 
     async def stop_all(self, reason: str) -> None:

@@ -1,0 +1,23 @@
+"""A running in-process testbed keeps its start-up heap out of full collections, and a stopped one
+leaves nothing frozen behind (agents/testbed/manager/heap.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+from agents.testbed.testbed import TestbedManager
+
+
+async def test_the_heap_is_frozen_while_a_testbed_runs_and_a_stopped_one_is_freed(manager: TestbedManager) -> None:
+    gc.unfreeze()
+    await manager.start_testbed("heap")
+    assert gc.get_freeze_count() > 0  # what the start built is out of the collector's walk
+    supervisor = weakref.ref(manager.state.testbeds["heap"].supervisor)
+    await manager.stop_testbed("heap")
+    assert gc.get_freeze_count() == 0  # no testbed runs: nothing stays frozen
+    await asyncio.sleep(0.2)  # the stopped agents' last tasks end
+    gc.collect()
+    # frozen objects in reference cycles are never freed: the stop unfroze them
+    assert supervisor() is None
