@@ -152,7 +152,8 @@ async def fetch_shaped_page(
     """
     check_limit(limit)
     values, carried = _decode(kind, cursor, len(order)) if cursor else (None, None)
-    key = (model, record, shape, tuple(order), limit, values is not None, carried is None)
+    # the order by name: SQLAlchemy attributes compare as SQL (==), so they make poor dict keys
+    key = (model, record, shape, tuple(o.key for o in order), limit, values is not None, carried is None)
     statements = _SHAPES.get(key)
     if statements is None:
         conditions, residual = build()
