@@ -8,6 +8,7 @@ however many slices it holds.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -15,7 +16,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from workflows.store.counters import add_values, check_names
@@ -208,7 +209,8 @@ class Slices:
     def _apply_marks(
         self, conn: Connection, items: list[tuple[list[tuple[_Shape, dict[str, Any]]], dict[str, int]]]
     ) -> list[Any]:
-        """Every call's marks in order (consecutive marks of one shape in one executemany) and the
+        """Every call's marks in order (consecutive marks of one shape in one executemany; on
+        PostgreSQL, when they are of distinct slices, in one ``UPDATE ... FROM unnest``) and the
         sum of their counters; each call is told how many of its marks were applied. A mark whose
         slice is not stored matches no row; only when the row counts say some mark missed (or the
         driver does not count an executemany) are the stored slices read to tell which."""
@@ -218,10 +220,18 @@ class Slices:
         if totals:
             add_values(self._db, conn, totals)
         matched = 0
+        exact = True  # every statement's row count is known
+        postgres = conn.dialect.name == "postgresql"
         for shape, group in groupby((mark for params, _counts in items for mark in params), key=lambda item: item[0]):
-            matched += execute_rows(conn, _mark_statement(*shape), [p for _, p in group])
+            rows = [p for _, p in group]
+            if postgres and len(rows) > 1 and len({(p["b_tf"], p["b_slice"]) for p in rows}) == len(rows):
+                matched += conn.execute(_mark_statement_unnest(*shape), _as_arrays(rows)).rowcount
+                continue
+            if len(rows) > 1 and not conn.dialect.supports_sane_multi_rowcount:
+                exact = False  # the driver does not count an executemany (asyncpg)
+            matched += max(execute_rows(conn, _mark_statement(*shape), rows), 0)
         total = sum(len(params) for params, _counts in items)
-        if conn.dialect.supports_sane_multi_rowcount and matched == total:
+        if exact and matched == total:
             return [len(params) for params, _counts in items]
         names = {p["b_tf"] for params, _counts in items for _shape, p in params}
         stored = _stored_keys(conn, names) if names else set()
@@ -241,6 +251,47 @@ async def _slice(session: Any, tf_filename: str, slice_id: int) -> SliceRow:
     if row is None:
         raise NotFound("TF slice", f"{tf_filename}#{slice_id}")
     return row
+
+
+def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """A group of marks as one array per column (``_mark_statement_unnest``); the result as JSON text."""
+    return {"a_tf": [p["b_tf"] for p in rows], "a_slice": [p["b_slice"] for p in rows],
+            "a_at": [p["b_at"] for p in rows], "a_started": [p["b_started"] for p in rows],
+            "a_worker": [p["b_worker"] for p in rows], "a_error": [p["b_error"] for p in rows],
+            "a_result": [json.dumps(p["b_result"]) if p["b_result"] is not None else None for p in rows]}
+
+
+@lru_cache(maxsize=64)
+def _mark_statement_unnest(status: str, worker: bool, error: bool, result: bool, started: bool) -> Any:
+    """PostgreSQL: :func:`_mark_statement` for a whole group of marks (distinct slices) as ONE
+    ``UPDATE ... FROM unnest(arrays)``: one statement for the server to plan and an exact row
+    count, where an executemany runs the UPDATE once per row and reports no count. The ``SET``
+    clause is the same as the per-row statement's (and reads the row's values before the update,
+    as each per-row UPDATE did)."""
+    sets = [f"status = '{status}'"]  # a validated SLICE_STATUSES value (mark_slices checks it)
+    assigned = None
+    if status == "queued":
+        sets.append("retries = CASE WHEN t.status != 'queued' THEN t.retries + 1 ELSE t.retries END")
+        assigned = "CASE WHEN t.status != 'queued' THEN NULL ELSE t.assigned_worker END"
+    if status in ("done", "failed"):
+        sets.append("processed_at = v.at")
+    if started:
+        sets.append("processing_start_at = v.started")
+    if worker:
+        assigned = "v.worker"
+    if assigned is not None:
+        sets.append(f"assigned_worker = {assigned}")
+    if error:
+        sets.append("error = v.error")
+    if result:
+        sets.append("result = CAST(v.result AS JSONB)")
+    return text(
+        f"UPDATE tf_slices AS t SET {', '.join(sets)} "
+        "FROM unnest(CAST(:a_tf AS VARCHAR[]), CAST(:a_slice AS INTEGER[]), CAST(:a_at AS TIMESTAMPTZ[]), "
+        "CAST(:a_started AS TIMESTAMPTZ[]), CAST(:a_worker AS VARCHAR[]), CAST(:a_error AS TEXT[]), "
+        "CAST(:a_result AS TEXT[])) AS v(tf, slice, at, started, worker, error, result) "
+        "WHERE t.tf_filename = v.tf AND t.slice_id = v.slice"
+    )
 
 
 @lru_cache(maxsize=None)

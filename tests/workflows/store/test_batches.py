@@ -140,3 +140,36 @@ async def test_add_sample_slices_stores_what_add_slices_stores(store: Store) -> 
     with pytest.raises(InvalidQuery, match="requested_at"):
         await store.runs.add_sample_slices(namespace="alice", execution_id="wf", run_number=100010,
                                            tf_filename="bad.tf", ranges=ranges, requested_at=datetime(2026, 5, 1))
+
+
+async def test_a_group_of_marks_applies_as_the_same_marks_one_by_one(store: Store) -> None:
+    """On PostgreSQL consecutive marks of one shape on distinct slices go as one UPDATE ... FROM
+    unnest; applied one call each they take the per-row statement. Both must store the same."""
+    shapes = [
+        dict(status="processing", worker="w1", at=T0 + timedelta(seconds=1)),
+        dict(status="done", worker="w2", result={"events": 3, "nested": {"ok": True}}, at=T0 + timedelta(seconds=2),
+             processing_start_at=T0 + timedelta(seconds=1)),
+        dict(status="failed", worker="w3", error="bad input", at=T0 + timedelta(seconds=3)),
+        dict(status="queued", error="retry me"),
+    ]
+    for name in ("grouped.tf", "single.tf"):
+        await _queue(store, name, 4)
+    for shape in shapes:  # every slice through every shape, in order
+        grouped = [SliceMark(tf_filename="grouped.tf", slice_id=i, **shape) for i in range(4)]
+        assert await store.runs.mark_slices(grouped) == 4
+        for i in range(4):
+            assert await store.runs.mark_slices([SliceMark(tf_filename="single.tf", slice_id=i, **shape)]) == 1
+    # a mark for a slice that is not stored is skipped, not counted, in a group too
+    late = T0 + timedelta(seconds=9)
+    missing = [SliceMark(tf_filename="grouped.tf", slice_id=i, status="processing", worker="w9", at=late)
+               for i in (3, 99)]
+    assert await store.runs.mark_slices(missing) == 1
+    assert await store.runs.mark_slices([SliceMark(tf_filename="single.tf", slice_id=3, status="processing",
+                                                   worker="w9", at=late)]) == 1
+    fields = ("slice_id", "status", "retries", "assigned_worker", "error", "result", "processing_start_at",
+              "processed_at")
+    rows = {name: sorted(([getattr(s, f) for f in fields]
+                          for s in (await store.runs.list_slices(tf_filename=name, limit=10)).items))
+            for name in ("grouped.tf", "single.tf")}
+    assert rows["grouped.tf"] == rows["single.tf"]
+    assert [r[2] for r in rows["grouped.tf"]] == [1, 1, 1, 1]  # failed -> queued counted a retry each
