@@ -191,9 +191,11 @@ class Slices:
     # -- batch functions of the writer ---------------------------------------------------------
 
     def _insert_slices(self, conn: Connection, batches: list[list[dict[str, Any]]]) -> list[Any]:
-        """One INSERT ... ON CONFLICT DO NOTHING for every call's slices; each call is told how many
-        of its slices were new (a slice two calls queue counts for the first). One call alone is
-        told the INSERT's row count where the driver reports it for an executemany (SQLite)."""
+        """One INSERT ... ON CONFLICT DO NOTHING for every call's slices (on PostgreSQL one
+        statement over arrays, ``INSERT ... SELECT FROM unnest``, not a row at a time); each call is
+        told how many of its slices were new (a slice two calls queue counts for the first). One
+        call alone is told the INSERT's row count where the driver reports it for an executemany
+        (SQLite)."""
         insert = _insert_statement(conn.dialect.name)
         if len(batches) == 1 and conn.dialect.supports_sane_multi_rowcount:
             return [execute_rows(conn, insert, batches[0])]
@@ -203,7 +205,11 @@ class Slices:
             keys = {(r["tf_filename"], r["slice_id"]) for r in rows} - stored
             stored |= keys
             new_counts.append(len(keys))
-        execute_rows(conn, insert, [r for rows in batches for r in rows])
+        every = [r for rows in batches for r in rows]
+        if conn.dialect.name == "postgresql":
+            conn.execute(_INSERT_UNNEST, {column: [r[column] for r in every] for column in _INSERT_COLUMNS})
+        else:
+            execute_rows(conn, insert, every)
         return new_counts
 
     def _apply_marks(
@@ -292,6 +298,20 @@ def _mark_statement_unnest(status: str, worker: bool, error: bool, result: bool,
         "CAST(:a_result AS TEXT[])) AS v(tf, slice, at, started, worker, error, result) "
         "WHERE t.tf_filename = v.tf AND t.slice_id = v.slice"
     )
+
+
+_INSERT_COLUMNS = {"namespace": "VARCHAR", "execution_id": "VARCHAR", "run_number": "INTEGER",
+                   "tf_filename": "VARCHAR", "slice_id": "INTEGER", "start": "INTEGER", "end": "INTEGER",
+                   "tf_count": "INTEGER", "status": "VARCHAR", "retries": "INTEGER", "requested_at": "TIMESTAMPTZ"}
+"""The columns a queued slice fills (the rows of ``add_slices`` and ``add_sample_slices``) and
+their PostgreSQL types for :data:`_INSERT_UNNEST`."""
+_INSERT_UNNEST = text(
+    "INSERT INTO tf_slices (" + ", ".join('"' + column + '"' for column in _INSERT_COLUMNS) + ") "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _INSERT_COLUMNS.items())}) "
+    "ON CONFLICT (tf_filename, slice_id) DO NOTHING"
+)
+"""PostgreSQL: the slices of a flush as one INSERT over arrays (one statement for the server,
+where an executemany inserts a row at a time)."""
 
 
 @lru_cache(maxsize=None)

@@ -133,7 +133,8 @@ async def test_add_sample_slices_stores_what_add_slices_stores(store: Store) -> 
     by_models = (await store.runs.list_slices(tf_filename="models.tf", limit=10)).items
     by_ranges = (await store.runs.list_slices(tf_filename="ranges.tf", limit=10)).items
     assert [[getattr(s, f) for f in fields] for s in sorted(by_ranges, key=lambda s: s.slice_id)] == \
-        [[getattr(s, f) for f in fields] for s in sorted(by_models, key=lambda s: s.slice_id)]
+        [[getattr(s, f) for f in fields] for s in sorted(by_models, key=lambda s: s.slice_id)] == \
+        [["alice", "wf", 100010, i, start, end, count, "queued", 0, T0] for i, (start, end, count) in enumerate(ranges)]
     with pytest.raises(InvalidQuery, match=r"ranges\[1\]\.tf_count"):
         await store.runs.add_sample_slices(namespace="alice", execution_id="wf", run_number=100010,
                                            tf_filename="bad.tf", ranges=[(0, 0, 1), (1, 0, -1)])
