@@ -182,7 +182,7 @@ async def _workers(session: AsyncSession, mine: Any, work: Any, seconds: _Second
     for worker, n, done, failed, retries, summed, mean, first, last in (await session.execute(stmt)).all():
         span = _aware(last) - _aware(first) if first is not None and last is not None else None
         out.append(WorkerTime(worker=worker, slices=int(n), done=int(done or 0), failed=int(failed or 0),
-                              retries=int(retries or 0), processing_s=round(float(summed or 0.0), 3), mean_ms=_ms(mean),
+                              retries=int(retries or 0), processing_s=round(float(summed or 0.0), 6), mean_ms=_ms(mean),
                               busy_span_s=round(span.total_seconds(), 3) if span is not None else None))
     return out, total
 
