@@ -11,8 +11,9 @@ follow-up once ITS write has returned. So:
 * a row is durable before what depends on it is published (the follow-up runs only after the
   write's ``await`` returned, i.e. committed);
 * publications keep the order of the messages that caused them;
-* a write that raises (e.g. ``StoreUnavailable`` past the outage bound) skips its follow-up and
-  is logged, as the handler raising did before; the next entries go on;
+* a write that raises (e.g. ``StoreUnavailable`` past the outage bound) or is cancelled on its
+  own skips its follow-up and is logged, as the handler raising did before; the next entries go
+  on (only cancelling the pipeline's task, in :meth:`close`, stops it);
 * at most ``depth`` entries are in flight: a handler submitting beyond that waits (back pressure);
 * :meth:`drain` waits until everything submitted so far is published (end of run checks, stop).
 
@@ -104,7 +105,11 @@ class Pipeline:
                 result = await future
                 await then(result)
             except asyncio.CancelledError:
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the pipeline itself is being stopped (close)
+                # the write alone was cancelled: like a failed write, the entries behind it go on
+                self._log.error("%s failed: cancelled; its message is not passed on", what)
             except Exception as exc:  # noqa: BLE001 - reported; the entries behind it go on
                 self._log.error("%s failed: %s: %s; its message is not passed on", what, type(exc).__name__, exc)
             finally:

@@ -73,6 +73,30 @@ async def test_a_failed_write_skips_its_follow_up_only(caplog: pytest.LogCapture
     assert "register x failed: StoreUnavailable" in caplog.text
 
 
+async def test_a_cancelled_write_does_not_stop_the_pipeline(caplog: pytest.LogCaptureFixture) -> None:
+    """A write cancelled by someone else (not the pipeline's own task) skips its follow-up like a
+    failed one; the entries behind it still publish and drain() returns."""
+    pipeline = Pipeline(LOG)
+    published: list[int] = []
+
+    async def cancelled() -> None:
+        raise asyncio.CancelledError
+
+    async def ok() -> int:
+        return 1
+
+    async def record(i: int) -> None:
+        published.append(i)
+
+    await pipeline.submit(cancelled, lambda _r: record(0), what="register y")
+    await pipeline.submit(ok, lambda _r: record(1))
+    async with asyncio.timeout(5):  # the old pipeline's task ended on the CancelledError: drain() hung
+        await pipeline.drain()
+    assert published == [1]
+    assert "register y failed: cancelled" in caplog.text
+    await pipeline.close()
+
+
 async def test_depth_bounds_the_entries_in_flight() -> None:
     pipeline = Pipeline(LOG, depth=2)
     gate = asyncio.Event()
