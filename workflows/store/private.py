@@ -47,10 +47,19 @@ def _private_file(path: Path) -> None:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the first byte (no window at the umask's mode)."""
-    _private_file(path)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    """Write ``text`` to ``path`` with mode 0600 from the first byte (no window at the umask's mode),
+    atomically: a reader sees the old content or the whole new one, never an empty or half file
+    (``controlroom up`` writes ``connection.json`` while clients may be polling for it)."""
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    _private_file(partial)
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def private_sqlite(url: str) -> None:

@@ -199,8 +199,8 @@ async def test_a_run_outlives_a_database_outage_and_completes_with_every_slice(
                     break
                 await asyncio.sleep(0.05)
         await proxy.cut()
-        # the fast processing agent's flush met the outage (a result arrived): before the fix its
-        # flush task died here ("task fastproc-flush-... failed") and the results it held were never written
+        # the fast processing agent met the outage (its flush of results, or storing a sample's
+        # slices): before the fix its flush task died here ("task fastproc-flush-... failed") and the results it held were never written
         await _until(lambda: _fastproc_complained(caplog), "the fast processing agent met the outage")
         await proxy.restore()
         record = await manager.wait_for_execution(execution_id, 120)
@@ -212,7 +212,11 @@ async def test_a_run_outlives_a_database_outage_and_completes_with_every_slice(
         assert counts == {"queued": 0, "processing": 0, "done": slices, "failed": 0}
         received = await direct.counters.current(f"slice_results_received:{execution_id}")
         assert received is not None and received >= slices  # at-least-once: nothing lost
-        assert _logged(caplog, "flush succeeded again")
+        # the agent's write that met the outage went through afterwards: its flush of results, or
+        # (when the cut came as it stored a sample's slices) that write's retry
+        assert _logged(caplog, "flush succeeded again") or any(
+            record.name.startswith("controlroom.agent.fast_processing")
+            and "the database answered again" in record.getMessage() for record in caplog.records)
         await manager.stop_testbed(NS)
     assert (await direct.executions.list(namespace=NS, currently_running=True)).total == 0
 
