@@ -35,7 +35,11 @@ def start_up(state: Path, *extra: str, env: dict[str, str] | None = None) -> tup
             output = process.stdout.read() if process.stdout else ""
             pytest.fail(f"controlroom up did not come up:\n{output}")
         time.sleep(0.1)
-    details = json.loads(connection.read_text())
+    try:
+        details = json.loads(connection.read_text())
+    except BaseException:
+        stop_up(process)  # never leave a started `up` behind (it outlived a failed test once)
+        raise
     details["state_dir"] = str(state)
     return process, details
 
