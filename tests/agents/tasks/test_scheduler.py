@@ -114,16 +114,19 @@ async def test_worker_side_timeout_then_fail(bus: Any, start_workers: Any) -> No
 
 
 async def test_hung_worker_is_timed_out_and_the_task_retried(bus: Any, start_workers: Any) -> None:
-    """A worker that takes a task and never answers: the scheduler's clock, not the worker's, fires."""
+    """A worker that takes a task and never answers: the scheduler's clock, not the worker's, fires.
+
+    Like a real TaskWorker stuck in its payload, it holds the task unacknowledged (a worker acks
+    after its result): having acked, it would have prefetch credit again, and a bus may hand it
+    the retry (the embedded bus's turn order did, once in a soak run)."""
     took: asyncio.Event = asyncio.Event()
 
     async def hung(delivery: Delivery) -> None:
         task = TaskMessage.model_validate(delivery.body)
         await bus.publish(task.reply_to, TaskStarted(task_id=task.task_id, attempt=task.attempt,
                                                      worker="hung").model_dump(mode="json"))
-        await delivery.ack()
         took.set()
-        await asyncio.Event().wait()  # never answers, never takes another task
+        await asyncio.Event().wait()  # never answers, never acks, so never takes another task
 
     await bus.subscribe(tasks_destination(NAMESPACE), hung, ack="client", prefetch=1)
     run = scheduler(bus, [StagePlan("work", (), 1, 1, SleepTemplate(0.01), timeout_s=0.2, retries=1)], grace_s=0.1)
