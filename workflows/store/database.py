@@ -14,6 +14,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_
 
 from workflows.store.errors import StoreError, StoreUnavailable
 from workflows.store.private import private_sqlite
@@ -347,26 +350,53 @@ def terminate_without_task(engine: AsyncEngine) -> None:
     dialect.do_terminate = do_terminate  # type: ignore[method-assign]
 
 
+def _enter_wal(cursor: Any, sleep: Callable[[float], None]) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another connection holds the file's lock.
+
+    SQLite answers this pragma "database is locked" at once, without its busy handler, when
+    another connection writes to a file still in rollback mode or is switching the same new file
+    to WAL: two processes opening a new store together (the second failed CI's run on stop 18).
+    Tries every 5 ms doubling to 100 ms, for as long as the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + delay > deadline:
+                raise
+        sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
 def _configure_sqlite(engine: AsyncEngine, mmap_bytes: int, cache_kib: int) -> None:
     """WAL, synchronous=NORMAL, foreign keys, busy timeout, memory-mapped reads (256 MiB by
     default), a page cache (32 MiB by default); we emit BEGIN ourselves; a cancelled connection
     is closed without a task left behind (:func:`terminate_without_task`)."""
     terminate_without_task(engine)
-    _configure_sqlite_connections(engine.sync_engine, mmap_bytes, cache_kib)
+    _configure_sqlite_connections(
+        engine.sync_engine, mmap_bytes, cache_kib, sleep=lambda seconds: await_(asyncio.sleep(seconds)),
+    )
 
 
-def _configure_sqlite_connections(engine: Engine, mmap_bytes: int, cache_kib: int, writes: bool = False) -> None:
+def _configure_sqlite_connections(
+    engine: Engine, mmap_bytes: int, cache_kib: int, writes: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """The pragmas of every connection and who begins how; ``writes``: every transaction of this
-    engine is a write (the write thread's), so each one begins ``IMMEDIATE``."""
+    engine is a write (the write thread's), so each one begins ``IMMEDIATE``; ``sleep``: how a
+    connect waits between tries to enter WAL (:func:`_enter_wal`), without blocking an event loop."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # the driver must not open transactions itself
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enter_wal(cursor, sleep)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA mmap_size={mmap_bytes}")  # reads without a syscall per page
         cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
         cursor.close()

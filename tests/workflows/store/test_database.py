@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,26 @@ async def test_sqlite_creates_the_directory_and_sets_its_pragmas(tmp_path: Path)
                        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")]
     assert pragmas == ["wal", 1, 1, 30000]
     assert (tmp_path / "deep" / "state" / "controlroom.db").exists()
+
+
+async def test_sqlite_opens_while_another_process_holds_the_new_files_lock(tmp_path: Path) -> None:
+    # Another process writing to the new file before it is in WAL: SQLite refuses the WAL pragma
+    # at once ("database is locked", no busy wait). The open waits for the lock instead.
+    path = tmp_path / "controlroom.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE elsewhere (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO elsewhere VALUES (1)")
+    asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+    try:
+        async with Store.from_url(f"sqlite+aiosqlite:///{path}") as store:
+            await store.namespaces.ensure("alice")
+            assert (await store.db.current_revision()) == "0002"
+    finally:
+        other.close()
+    with closing(sqlite3.connect(path)) as later:
+        assert later.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert later.execute("SELECT x FROM elsewhere").fetchall() == [(1,)]  # its write kept
 
 
 async def test_unreachable_postgres_is_store_unavailable() -> None:
