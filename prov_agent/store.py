@@ -92,8 +92,16 @@ def engine_for(database_url: str | None = None, state_dir: Path | None = None) -
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=10000")
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as error:
+                # SQLite refuses this pragma at once (no busy wait) while another connection
+                # holds the lock of a file not yet in WAL: a controlroom writer creating the
+                # file, which turns WAL on itself; WAL is a property of the file, so this
+                # connection reads in WAL once that writer is done.
+                if "locked" not in str(error):
+                    raise
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 

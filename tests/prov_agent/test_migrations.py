@@ -3,6 +3,7 @@ database made by the old ``create_all`` (round 1) upgrading with its records int
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,3 +88,22 @@ async def test_a_create_all_database_is_stamped_and_keeps_its_chain(engine: Asyn
                            .values(body=text("replace(body, 'alice', 'mallory')")))
     verified = await store.verify()
     assert not verified.ok and [p.seq for p in verified.problems] == [2]
+
+
+async def test_the_cli_engine_opens_a_file_another_writer_is_creating(tmp_path: Path) -> None:
+    # A writer holds the lock of the file before it is in WAL: SQLite refuses the WAL pragma at
+    # once; the CLI's connection reads on (WAL is the file's, set by the writer that creates it).
+    other = sqlite3.connect(tmp_path / "controlroom.db", isolation_level=None)
+    other.execute("CREATE TABLE elsewhere (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO elsewhere VALUES (1)")
+    engine = engine_for(state_dir=tmp_path)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM elsewhere"))).scalar_one() == 0
+        other.execute("COMMIT")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM elsewhere"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+        other.close()
