@@ -103,12 +103,25 @@ async def _broker_drop_once(live: LiveUp, namespace: str, *, proxy: BrokerProxy 
     if proxy is None:
         raise ChaosError("broker_drop_once needs the node's broker behind a BrokerProxy (run_extended sets it up)")
     await testbed_to_break(live, namespace)
-    await proxy.drop()
+    before = proxy.accepted
+    dropped = await proxy.drop()
     await live.warning_logged(namespace, "")
 
+    # Settled before the debugger looks: every dropped connection is back (the node's and each
+    # agent's), not only the first one to notice, and the testbed reads ready.
+    async def back() -> bool:
+        return proxy.accepted - before >= dropped
+    await live.until(f"the {dropped} dropped connections through {proxy.address} to come back", back, timeout_s=60)
+    status: dict[str, Any] = {}
+
     async def ready() -> bool:
-        return bool((await live.call("get_testbed_status", namespace=namespace)).get("ready"))
-    await live.until(f"the agents of {namespace} to reconnect", ready, timeout_s=60)
+        status.update(await live.call("get_testbed_status", namespace=namespace))
+        return bool(status.get("ready"))
+    await live.until(f"the agents of {namespace} to be ready again", ready, timeout_s=60)
+    restarted = [f"{a.get('name')} ({a.get('restarts')} restarts: {a.get('detail')})"
+                 for a in status.get("agents") or [] if a.get("restarts")]
+    if restarted:  # a crash on a dropped connection is a bug of the bus, not a case for the debugger
+        raise ChaosError(f"agents restarted after the broker connection dropped: {'; '.join(restarted)}")
     return Injection("broker_drop_once", namespace, detail=f"every connection through {proxy.address} dropped once")
 
 

@@ -19,7 +19,8 @@ class BrokerProxy:
     """A TCP forwarder in front of the STOMP broker; ``cut()`` makes the broker unreachable for real.
 
     After a cut the port refuses connections (nothing listens) and every open connection is closed;
-    ``drop()`` closes the open connections once and keeps listening.
+    ``drop()`` closes the open connections once and keeps listening. ``accepted`` counts the
+    connections forwarded so far, so a caller can wait until the dropped ones have come back.
     """
 
     def __init__(self, broker: tuple[str, int] = DEFAULT_BROKER) -> None:
@@ -27,6 +28,8 @@ class BrokerProxy:
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._clients: set[asyncio.StreamWriter] = set()
+        self.accepted = 0
 
     async def __aenter__(self) -> BrokerProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -47,6 +50,8 @@ class BrokerProxy:
             writer.close()
             return
         self._writers |= {writer, up_writer}
+        self._clients.add(writer)
+        self.accepted += 1
 
         async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -58,13 +63,18 @@ class BrokerProxy:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
         self._writers -= {writer, up_writer}
+        self._clients.discard(writer)
 
-    async def drop(self) -> None:
-        """Close every forwarded connection once and keep listening (the broker is back at once)."""
+    async def drop(self) -> int:
+        """Close every forwarded connection once and keep listening (the broker is back at once);
+        how many client connections were closed."""
+        dropped = len(self._clients)
         for writer in list(self._writers):
             with contextlib.suppress(Exception):
                 writer.transport.abort()
         self._writers.clear()
+        self._clients.clear()
+        return dropped
 
     async def cut(self) -> None:
         """Stop listening and close every forwarded connection."""

@@ -43,6 +43,7 @@ class SuiteRow:
     error: str = ""
     cites: list[str] = field(default_factory=list)  # timeline entries the diagnosis cites
     undoes: str | None = None  # the principal's action the proposed fix would undo
+    evidence: list[str] = field(default_factory=list)  # what the diagnosis rests on
 
     @property
     def correct(self) -> bool:
@@ -90,6 +91,7 @@ async def debug_injection(live: LiveUp, injection: Injection) -> SuiteRow:
         diagnosed_by=diagnosis.get("diagnosed_by", "-"), outcome=report.get("outcome", "?"), verdict=report.get("verdict"),
         seconds_to_diagnosis=report.get("seconds_to_diagnosis"), seconds_to_fix=report.get("seconds_to_fix"),
         cites=list(diagnosis.get("cites") or []), undoes=report.get("undoes"),
+        evidence=[str(e) for e in diagnosis.get("evidence") or []],
     )
 
 

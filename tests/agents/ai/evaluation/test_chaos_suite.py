@@ -63,7 +63,7 @@ async def test_beyond_the_catalog_no_wrong_action(tmp_path: Path, stomp_address:
     assert [s.row.kind for s in scored] == list(EXTRA_KINDS)
     for s in scored:
         assert s.row.error == "", f"{s.row.kind}: {s.row.error}"
-        assert s.top1, table
+        assert s.top1, f"{table}\n{s.row.kind} rests on: {s.row.evidence}"
         assert s.cites, f"{s.row.kind}: no citation\n{table}"
         assert not s.wrong_action, table
     assert "wrong actions: 0" in table
