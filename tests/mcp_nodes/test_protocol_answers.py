@@ -34,6 +34,6 @@ async def test_server_info_is_controlroom_and_schemas_are_portable(live_node: Li
         tools = await client.list_tools()
     assert len(tools) > 20
     problems = [f"{tool.name}{where}" for tool in tools
-                for where in unportable(tool.inputSchema, ":input") + unportable(tool.outputSchema, ":output")]
+                for where in unportable(tool.input_schema, ":input") + unportable(tool.output_schema, ":output")]
     assert problems == []
     assert unportable({"properties": {"a": {"type": ["string", "null"]}}}) == ["/properties/a: type ['string', 'null']"]
