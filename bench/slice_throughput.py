@@ -157,13 +157,21 @@ def answers(host: str, port: int) -> bool:
         return False
 
 
+def positive(text: str) -> int:
+    """An argparse type: a count of at least 1 (0 slices would wait for a result that never comes)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a count: give 1 or more")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embedded", type=int, default=5000, help="slices through the embedded bus")
-    parser.add_argument("--activemq", type=int, default=5000, help="slices through ActiveMQ")
-    parser.add_argument("--prefetch", type=int, default=8, help="worker prefetch")
-    parser.add_argument("--window", type=int, default=1000, help="most slices in flight (dispatched, no result yet)")
-    parser.add_argument("--rounds", type=int, default=2, help="ActiveMQ rounds (raw and bus alternate; best kept)")
+    parser.add_argument("--embedded", type=positive, default=5000, help="slices through the embedded bus")
+    parser.add_argument("--activemq", type=positive, default=5000, help="slices through ActiveMQ")
+    parser.add_argument("--prefetch", type=positive, default=8, help="worker prefetch")
+    parser.add_argument("--window", type=positive, default=1000, help="most slices in flight (dispatched, no result yet)")
+    parser.add_argument("--rounds", type=positive, default=2, help="ActiveMQ rounds (raw and bus alternate; best kept)")
     parser.add_argument("--stomp", default="127.0.0.1:61613", help="ActiveMQ STOMP address")
     args = parser.parse_args()
     host, _, port_text = args.stomp.partition(":")
