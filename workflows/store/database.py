@@ -355,7 +355,7 @@ def _enter_wal(cursor: Any, sleep: Callable[[float], None]) -> None:
 
     SQLite answers this pragma "database is locked" at once, without its busy handler, when
     another connection writes to a file still in rollback mode or is switching the same new file
-    to WAL: two processes opening a new store together (the second failed CI's run on stop 18).
+    to WAL: two processes opening a new store together.
     Tries every 5 ms doubling to 100 ms, for as long as the busy timeout.
     """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
