@@ -33,7 +33,6 @@ import os
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections import deque
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,6 +42,7 @@ import prov_agent.writer as writer_module
 from prov_agent.chain import parse_time
 from prov_agent.export import serialise, stream_export, to_document
 from prov_agent.gateway_calls import GatewayCalls
+from prov_agent.ids import time_ordered_key
 from prov_agent.queries import Scope
 from prov_agent.recorder import Recorder
 from prov_agent.redaction import Redactor
@@ -66,7 +66,7 @@ def _noop(*args: Any, **kwargs: Any) -> str:
 
 async def hot_path(store: ProvStore) -> tuple[float, float, float, float]:
     """(gateway_call us, no-op call us, eager us, ProvWriter.append us) per call."""
-    ids = [uuid.uuid4().hex for _ in range(ROUND)]
+    ids = [time_ordered_key() for _ in range(ROUND)]
     args = [_args(i) for i in range(ROUND)]
     writer = ProvWriter(store, flush_interval=3600, capacity=ROUND)  # not started: nothing flushes
     rec = Recorder(writer, "hot")
@@ -150,7 +150,7 @@ async def sustained(store: ProvStore | None, n: int = N_SUSTAINED) -> tuple[floa
     """(records/s, process CPU us per record, worst event-loop stall ms, dropped) for ``n`` calls;
     ``store=None``: the same producer and ticker with the calls going nowhere (the baseline).
     The CPU per record split by thread is left in ``SPLIT``."""
-    ids = [uuid.uuid4().hex for _ in range(n)]
+    ids = [time_ordered_key() for _ in range(n)]
     stop, lateness = asyncio.Event(), []
     ticker = asyncio.create_task(_ticker(stop, lateness))
     split = _ThreadCPU().__enter__()
@@ -204,7 +204,7 @@ async def paced(store: ProvStore | None, rate: int = 5000, seconds: float = 3.0)
     while time.perf_counter() < end:
         for _ in range(per_step):
             call("alice", "claude-code", "2.1.328", "list_runs", _args(i), "node-1", "namespace", "ok", 0.0123,
-                 call_id=uuid.uuid4().hex)
+                 call_id=time_ordered_key())
             i += 1
         await asyncio.sleep(0.001)
     stop.set()

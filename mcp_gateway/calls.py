@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from mcp_gateway.tool_catalog import NODE_ARGUMENT, LogicalTool
 from mcp_gateway.errors import AccessDenied, GatewayError, NodeDown, NodeRejected, Outcome, OutputTooLarge
 from mcp_gateway.forwarding import CONNECTION_ERRORS, Emit, NodeClients
 from mcp_nodes.contract.identity import Identity
+from prov_agent.ids import time_ordered_key
 from mcp_gateway.models import CallRecord, Era, Principal, Route
 from mcp_gateway.observe import CallObserver, notify
 from mcp_gateway.ratelimit import RateLimiter
@@ -54,7 +54,7 @@ class Call:
     client_version: str | None = None
     client_claimed: bool = True
     """client/client_version are the client's own clientInfo (unverified); False for the gateway's own callers."""
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    call_id: str = field(default_factory=time_ordered_key)  # time-ordered: the provenance index takes it at its end
     route: Route | None = None
 
 

@@ -21,7 +21,6 @@ import inspect
 import itertools
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -151,7 +150,7 @@ class Recorder:
     @contextmanager
     def model_invocation(self, agent: Actor, model: AIModel, prompt: str, stream: str | None = None) -> Iterator[ModelInvocation]:
         """Record one LLM call: Prompt and AIModel used, ResponseData generated, latency measured."""
-        inv = ModelInvocation(uuid.uuid4().hex)
+        inv = ModelInvocation(ids.time_ordered_key())
         error: str | None = None
         try:
             yield inv
@@ -198,7 +197,7 @@ class Recorder:
         stream: str | None = None,
     ) -> str:
         """Record a choice (what, why, what else) informed by earlier calls/invocations; returns its id."""
-        ident = ids.decision_id(uuid.uuid4().hex)
+        ident = ids.decision_id(ids.time_ordered_key())
         now = time.time()
         attrs = {
             "chosen": self.redactor.text(chosen),
@@ -222,7 +221,7 @@ class Recorder:
         stream: str | None = None,
     ) -> Iterator[ToolCall]:
         """Record one tool call by an agent (AgentTool activity), timed, with redacted arguments."""
-        call = ToolCall(uuid.uuid4().hex)
+        call = ToolCall(ids.time_ordered_key())
         informed = list(informed_by)
         try:
             yield call
@@ -302,7 +301,7 @@ class Recorder:
         gateway's records small. Queries and exports resolve the ids either way.
         """
         if call_id is None:
-            call_id = uuid.uuid4().hex
+            call_id = ids.time_ordered_key()
         ident = _CALL + call_id if call_id.isalnum() and call_id.isascii() else ids.call_id(call_id)
         build = self._gateway_body
         if build < 0:  # built in the writer's thread (GatewayCalls keeps this recorder's declarations)

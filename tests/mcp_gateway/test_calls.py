@@ -50,6 +50,9 @@ async def test_each_outcome_is_recorded_once(tmp_path, spawn_in) -> None:
     first = observer.records[0]
     assert (first.user, first.node, first.reason, first.era) == ("alice", "n1", "namespace", "2026-07-28")
     assert len({r.call_id for r in observer.records}) == len(observer.records)
+    # time-ordered (UUIDv7 layout): the provenance mentions index takes each call at its end
+    assert [r.call_id[:12] for r in observer.records] == sorted(r.call_id[:12] for r in observer.records)
+    assert {r.call_id[12] for r in observer.records} == {"7"}
 
 
 async def test_node_json_rpc_errors_become_is_error_results(gateway, spawn) -> None:

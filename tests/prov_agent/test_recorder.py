@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from prov_agent import ids
+from prov_agent.model import AIAgent, AIModel
 from prov_agent.export import export_document, serialise
 from prov_agent.queries import Scope, lineage, timeline
 from prov_agent.recorder import Recorder
@@ -68,6 +69,35 @@ async def test_record_ids_are_uuid_shaped_and_unique(sqlite_store: ProvStore) ->
     assert len(set(record_ids)) == 2000
     assert {len(i) for i in record_ids} == {36}
     assert all(i[14] == "7" and i.count("-") == 4 for i in record_ids)
+
+
+async def test_call_ids_are_time_ordered(sqlite_store: ProvStore) -> None:
+    """Call, invocation and decision ids start with the time (UUIDv7 layout), so the mentions index
+    takes them at its end: random ids made its inserts scatter (half of SQLite's cost per call)."""
+    import time
+    import uuid
+
+    keys = []
+    for _ in range(5):
+        keys.extend(ids.time_ordered_key() for _ in range(50))
+        time.sleep(0.002)
+    assert len(set(keys)) == len(keys)
+    assert [k[:12] for k in keys] == sorted(k[:12] for k in keys) and keys[0][:12] < keys[-1][:12]
+    assert {uuid.UUID(k).version for k in keys} == {7} and {uuid.UUID(k).variant for k in keys} == {uuid.RFC_4122}
+    assert abs(int(keys[-1][:12], 16) / 1000 - time.time()) < 5
+    async with ProvWriter(sqlite_store, flush_interval=60) as writer:
+        rec = Recorder(writer, stream="gateway")
+        made = []
+        for i in range(3):
+            made.append(rec.gateway_call("alice", "claude-code", "2.1", "list_runs", {"n": i}, "n1", "ns", "ok", 0.01))
+            time.sleep(0.002)
+        with rec.model_invocation(AIAgent(name="dbg"), AIModel(name="m"), "why?") as inv:
+            inv.response("oom")
+        made.append(inv.id)
+        made.append(rec.decision(AIAgent(name="dbg"), "retry", "oom", [], informed_by=[inv.id]))
+    keys = [m.rsplit("/", 1)[1] for m in made]
+    assert [k[:12] for k in keys] == sorted(k[:12] for k in keys)
+    assert {uuid.UUID(k).version for k in keys} == {7}
 
 
 async def test_reformatted_body_json_is_an_edit(sqlite_store: ProvStore) -> None:
