@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 SCRIPT_LOCATION = Path(__file__).parent / "migrations"
 BASELINE = "prov_0001"
+HEAD = "prov_0002"  # the newest revision in migrations/versions
 _LOCK_KEY = zlib.crc32(b"prov_agent.migrate")
 
 

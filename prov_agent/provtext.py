@@ -18,6 +18,7 @@ merged statements and handed to ``write`` in pieces of about ``_PIECE`` statemen
 from __future__ import annotations
 
 import re
+from json.encoder import encode_basestring as quoted  # type: ignore[attr-defined]  # chain.quoted without its call
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from prov.model.records import encoding_provn_value
 from prov.serializers.provjson import encode_json_representation
 
 from prov_agent import ids
-from prov_agent.chain import compact, quoted
+from prov_agent.chain import compact
 from prov_agent.errors import ExportError
 from prov_agent.model import CLASSES
 

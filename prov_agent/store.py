@@ -132,6 +132,8 @@ class ProvStore:
             Column("hash", String(64), nullable=False),
             UniqueConstraint("stream", "seq", name=f"{table_prefix}records_stream_seq"),
             Index(f"{table_prefix}records_time", "time"),
+            # a stream's records in (time, seq) order without a sort (migration prov_0002)
+            Index(f"{table_prefix}records_stream_time", "stream", "time", "seq"),
         )
         self.mentions_table = Table(
             f"{table_prefix}mentions",

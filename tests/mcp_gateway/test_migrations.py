@@ -111,7 +111,7 @@ async def test_three_histories_share_one_database(postgres_url: str) -> None:
                 assert await store_db.current_revision() == versions[STORE_VERSION_TABLE][0]
             finally:
                 await store_db.close()
-            assert versions[VERSION_TABLE] == [HEAD] and versions["prov_alembic_version"] == ["prov_0001"]
+            assert versions[VERSION_TABLE] == [HEAD] and versions["prov_alembic_version"] == ["prov_0002"]
             assert {"gateway_nodes", "gateway_public_keys", "prov_records", "app_logs"} <= tables
 
 

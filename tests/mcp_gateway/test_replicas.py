@@ -168,7 +168,7 @@ async def test_replicas_starting_together_upgrade_once(tmp_path: Path, database_
             prov = (await conn.execute(text("SELECT version_num FROM prov_alembic_version"))).scalars().all()
     finally:
         await engine.dispose()
-    assert gateway == ["gateway_0003"] and prov == ["prov_0001"]
+    assert gateway == ["gateway_0003"] and prov == ["prov_0002"]
 
 
 class ServeProcess:
