@@ -65,6 +65,7 @@ _SECRET_VALUE = re.compile(
 _VALUE_STARTS = re.compile(r"bearer|basic|eyj|sk-|gh[pousr]_|xox[abpr]-|akia|-----begin|crt_")
 _PAIR_WORDS = re.compile(r"token|passw|pwd|secret|auth|api|cookie|credential|private|session|access|signature|bearer")
 _KEY_CACHE = 4096
+_SHORT = 128  # string values up to this length have their redacted text remembered (flat arguments)
 
 _canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
 _sha256 = hashlib.sha256
@@ -96,6 +97,10 @@ class Redactor:
         self.max_value_bytes = max_value_bytes
         self.max_depth = max_depth
         self._secret_keys: dict[str, bool] = {}
+        # for flat arguments: key -> (its JSON text and ':', secret?); short value -> its redacted
+        # text (the same values recur call after call: a namespace, a tool's mode)
+        self._pairs: dict[str, tuple[str, bool]] = {}
+        self._short: dict[str, str] = {}
 
     def secret_key(self, key: str) -> bool:
         """True when ``key`` names a secret (its whole value is then redacted)."""
@@ -196,6 +201,7 @@ class Redactor:
         original: list[str] = []
         clean: list[str] = []
         changed = False
+        pairs, short = self._pairs, self._short
         for k in keys:
             if type(k) is not str:
                 return None
@@ -211,14 +217,30 @@ class Redactor:
                 value = "null"
             else:
                 return None
-            pair = f"{_quoted(k)}:"
+            known = pairs.get(k)
+            if known is None:
+                if len(pairs) >= _KEY_CACHE:
+                    pairs.clear()
+                known = pairs[k] = (f"{_quoted(k)}:", self.secret_key(k))
+            pair, secret = known
             original.append(pair + value)
-            if self.secret_key(k):
+            if secret:
                 clean.append(pair + _REDACTED_JSON)
                 changed = True
-            elif kind is str and (new := self.text(v)) is not v:
-                clean.append(pair + _quoted(new))
-                changed = True
+            elif kind is str:
+                if len(v) <= _SHORT:
+                    new = short.get(v)
+                    if new is None:
+                        if len(short) >= _KEY_CACHE:
+                            short.clear()
+                        new = short[v] = self.text(v)
+                else:
+                    new = self.text(v)
+                if new != v:
+                    clean.append(pair + _quoted(new))
+                    changed = True
+                else:
+                    clean.append(pair + value)
             else:
                 clean.append(pair + value)
         text = "{" + ",".join(original) + "}"

@@ -64,9 +64,10 @@ Pending = tuple[Any, ...]
 BODY, READY = 0, 1  # builder numbers: a ready body dict; a record already built (put back)
 Prepared = tuple[str, str, float, str, dict[str, int]]
 
-#: One row as the store inserts it: (record_id, stream, seq, kind, time, body, prev_hash, hash).
-RowTuple = tuple[str, str, int, str, str, str, str, str]
-Chunk = tuple[list[RowTuple], list[tuple[str, str, int]]]
+#: Rows and mentions as the store binds them, flat: the rows' columns one after the other
+#: (record_id, stream, seq, kind, time, body, prev_hash, hash, record_id, ...) and the mentions'
+#: (element_id, record_id, role, ...). A multi-row INSERT binds a slice of these lists as it is.
+Chunk = tuple[list[Any], list[Any]]
 _CHUNK = 2000
 
 
@@ -131,11 +132,12 @@ def prepare(items: list[Pending], builders: list[Builder] | None = None) -> list
 def chain(prepared: list[Prepared], heads: dict[str, tuple[int, str]]) -> Chunk:
     """Turn built records into chained rows; ``heads`` is advanced in place.
 
-    One sha256 per record over text built around the stored body, rows as plain tuples.
+    One sha256 per record over text built around the stored body; rows and mentions as flat
+    lists of the values the store binds (see ``Chunk``), no tuple per row left to flatten.
     """
-    rows: list[RowTuple] = []
-    mentions: list[tuple[str, str, int]] = []
-    add_row, add_mentions = rows.append, mentions.extend
+    rows: list[Any] = []
+    mentions: list[Any] = []
+    add_row, add_mentions = rows.extend, mentions.extend
     quoted: dict[str, str] = {}  # stream and kind names in JSON form, computed once per batch
     last_ms, last_prefix = -1, ""
     sha256 = hashlib.sha256
@@ -161,7 +163,8 @@ def chain(prepared: list[Prepared], heads: dict[str, tuple[int, str]]) -> Chunk:
             f'"seq":{seq},"stream":{qs},"time":"{ts}"}}'.encode()
         ).hexdigest()
         add_row((rid, stream, seq, kind, ts, body_json, prev, digest))
-        add_mentions([(i, rid, role) for i, role in roles.items()])
+        for i, role in roles.items():
+            add_mentions((i, rid, role))
         heads[stream] = (seq, digest)
     return rows, mentions
 

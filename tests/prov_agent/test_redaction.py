@@ -101,3 +101,22 @@ def test_arguments_json_is_the_canonical_text_of_arguments() -> None:
     for arguments in cases:
         clean, args_digest = redactor.arguments(arguments)
         assert redactor.arguments_json(arguments) == (canonical(clean), args_digest), arguments
+
+
+def test_remembered_values_are_redacted_every_time_under_every_key() -> None:
+    """Flat arguments remember each short value's redacted text and each key's verdict: a value
+    seen before, under another key or after the memory was cleared, is redacted as the first time."""
+    from prov_agent.chain import canonical
+
+    redactor = Redactor(max_value_bytes=64)
+    bearer = f"Bearer {TOKEN}"
+    for _ in range(3):
+        assert TOKEN not in redactor.arguments_json({"note": bearer, "namespace": "alice"})[0]
+        assert TOKEN not in redactor.arguments_json({"token": bearer})[0]
+        assert json.loads(redactor.arguments_json({"namespace": "alice"})[0]) == {"namespace": "alice"}
+    for n in range(5000):  # past the memory's bound: it starts over
+        redactor.arguments_json({f"k{n}": f"v{n}"})
+    for arguments in ({"note": bearer}, {"a": "password=hunter2", "b": "password=hunter2"}, {"token": "t", "n": 1}):
+        clean, args_digest = redactor.arguments(arguments)
+        assert redactor.arguments_json(arguments) == (canonical(clean), args_digest)
+        assert TOKEN not in clean.get("note", "") and "hunter2" not in json.dumps(clean)

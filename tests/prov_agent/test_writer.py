@@ -31,6 +31,28 @@ async def test_close_flushes_everything_and_refuses_more(sqlite_store: ProvStore
         writer.append("s0", "note", {})
 
 
+@pytest.mark.parametrize("calls", [1, 7, 1001, 2667, 5003])
+async def test_every_row_and_mention_of_a_flush_is_stored_once(any_store: ProvStore, calls: int) -> None:
+    """Rows go to the store as flat values in multi-row statements (SQLite: 1,000 records or 2,666
+    mentions each, the rest in statements of a power of two rows): every size lands, once."""
+    from sqlalchemy import func, select
+
+    from prov_agent.recorder import Recorder
+
+    async with ProvWriter(any_store, flush_interval=60) as writer:
+        rec = Recorder(writer, stream="gateway")
+        made = [rec.gateway_call("alice", "claude-code", "1", "list_runs", {"n": n}, "node-1", "ns", "ok", 0.001)
+                for n in range(calls)]
+    assert await any_store.count() == calls
+    m = any_store.mentions_table
+    async with any_store.engine.connect() as conn:
+        mentions = (await conn.execute(select(m.c.element_id, func.count()).group_by(m.c.element_id))).all()
+    counts = dict(mentions)
+    assert counts.pop("controlroom:agent/claude-code") == calls and counts.pop("controlroom:person/alice") == calls
+    assert counts == dict.fromkeys(made, 1)
+    assert await any_store.mentioning([made[-1]]) and (await any_store.verify()).records == calls
+
+
 async def test_periodic_flush_writes_without_close(sqlite_store: ProvStore) -> None:
     async with ProvWriter(sqlite_store, flush_interval=0.02) as writer:
         writer.append("s", "note", {"elements": [], "relations": []})
