@@ -21,3 +21,15 @@ async def test_the_heap_is_frozen_while_a_testbed_runs_and_a_stopped_one_is_free
     gc.collect()
     # frozen objects in reference cycles are never freed: the stop unfroze them
     assert supervisor() is None
+
+
+async def test_the_collector_runs_less_often_while_a_testbed_runs_and_as_before_after(manager: TestbedManager) -> None:
+    before = gc.get_threshold()
+    await manager.start_testbed("gc-a")
+    await manager.start_testbed("gc-b")
+    running = gc.get_threshold()
+    assert running[0] >= 50 * before[0]  # a slice's short-lived objects are not walked every 700 allocations
+    await manager.stop_testbed("gc-a")
+    assert gc.get_threshold() == running  # gc-b still runs
+    await manager.stop_testbed("gc-b")
+    assert gc.get_threshold() == before  # nothing runs: the process collects as it did
