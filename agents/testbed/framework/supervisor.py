@@ -15,7 +15,8 @@ given a settle time; an in-process task that still has not ended is abandoned (t
 reports it gone). Its watch task is then given :data:`WATCH_GRACE_S` and cancelled if needed
 (whatever it launched meanwhile is killed), and the store write of its EXITED row is bounded
 by :data:`STORE_BOUND_S`. A scaling that races a stop either finishes first (the stop waits for
-it, and it is bounded the same way) or sees ``stopping`` and does nothing.
+it, and it is bounded the same way) or sees ``stopping`` and does nothing; workers a scale-down
+was retiring when it was cancelled are retired by the stop.
 
 When an agent ends without being asked (crash, kill), ``on_agent_down(spec, reason)`` is called
 at once, before any backoff: the manager uses it to close what a dead workflow runner left
@@ -104,6 +105,7 @@ class Supervisor:
         self._flusher_started = False
         self._worker_ids = 0
         self._scale_lock = asyncio.Lock()
+        self._retiring: list[Supervised] = []
         self.stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -132,12 +134,13 @@ class Supervisor:
             pass
         # three waves, each retired concurrently so a slow agent costs one timeout, not one each:
         # the workers, then the other agents, then the workflow runner
-        waves: dict[int, list[Supervised]] = {0: [], 1: [], 2: []}
+        waves: dict[int, list[Supervised]] = {0: list(self._retiring), 1: [], 2: []}
         for entry in self.agents.values():
             waves[0 if entry.spec.agent_type == WORKER else 2 if entry.spec.agent_type == "workflow_runner" else 1].append(entry)
         for wave in waves.values():
             await asyncio.gather(*(self._retire(e, timeout_s) for e in wave))
         self.agents.clear()
+        self._retiring.clear()
         if self._flusher_started:
             self._flusher_started = False
             try:
@@ -226,9 +229,14 @@ class Supervisor:
             elif count < len(workers):
                 self.log.info("scaling workers %d -> %d%s", len(workers), count, f" ({reason})" if reason else "")
                 extra = workers[count:]
-                for entry in extra:
+                for entry in extra:  # out of the pool before anything can cancel this scaling
+                    entry.wanted = False
                     self.agents.pop(entry.spec.name, None)
+                    # kept until it has ended: a stop that cancels this scaling halfway (it runs
+                    # in a bus handler the stop unsubscribes) still retires it
+                    self._retiring.append(entry)
                 await asyncio.gather(*(self._retire(e, self.retire_timeout_s) for e in extra))
+                self._retiring = [e for e in self._retiring if e not in extra]
             return self.worker_count()
 
     def worker_count(self) -> int:

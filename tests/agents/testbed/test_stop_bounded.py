@@ -130,3 +130,30 @@ async def test_a_process_stopped_while_it_launches_is_not_left_running() -> None
     finally:
         if runner.is_alive():
             await runner.kill()
+
+
+async def test_a_scale_down_cancelled_by_the_stop_leaves_no_worker_running(store: Store) -> None:
+    """The stop unsubscribes the testbed_control handler, which cancels a scale-down in flight;
+    the workers it had taken out of the pool must still be stopped (an orphan worker process
+    outlived a testbed in a suite run this way)."""
+    async with EmbeddedBus() as bus:
+        def context_for(spec: AgentSpec) -> AgentContext:
+            return AgentContext(namespace=spec.namespace, bus=bus, store=store, agent_id=spec.agent_id,
+                                heartbeat_interval_s=5.0)
+
+        def make_runner(spec: AgentSpec) -> InProcessRunner:
+            run_as = dataclasses.replace(spec, agent_type="quiet") if spec.agent_type == "worker" else spec
+            return InProcessRunner(run_as, context_for)
+
+        supervisor = Supervisor("psi", store=store, make_runner=make_runner)
+        await supervisor.start([])
+        await supervisor.scale_workers(2, "initial pool")
+        workers = list(supervisor.agents.values())
+        await _until(lambda: all(e.runner is not None and e.runner.is_alive() for e in workers), "two workers up")
+        down = asyncio.create_task(supervisor.scale_workers(0, "run drained"))
+        await asyncio.sleep(0)  # the scale-down has taken both out of the pool; their retirement not begun
+        down.cancel()
+        await supervisor.stop()
+        assert down.cancelled()
+        assert not [e.spec.name for e in workers if e.runner is not None and e.runner.is_alive()]
+        assert all(e.watch is not None and e.watch.done() for e in workers)
