@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -70,6 +70,21 @@ def namespace_of(dest: str) -> str:
     if len(parts) < 3 or parts[0] != _PREFIX:
         raise ValueError(f"destination {dest!r} was not built by destination()")
     return parts[1]
+
+
+def check_msg_types(dest: str, msg_types: Collection[str] | None) -> frozenset[str] | None:
+    """A subscription's ``msg_types`` filter as a set; ``ValueError`` on a queue or an empty or
+    textual filter (see :meth:`Bus.subscribe`)."""
+    if msg_types is None:
+        return None
+    if isinstance(msg_types, str):
+        raise ValueError(f"msg_types must be a collection of message types, not the string {msg_types!r}")
+    if not dest.startswith("/topic/"):
+        raise ValueError(f"msg_types filters a topic's messages; {dest} is not a topic (competing consumers "
+                         "of a queue share its messages: a filter there would take them from the others)")
+    if not msg_types:
+        raise ValueError("msg_types is empty: nothing would be delivered; leave it None for every message")
+    return frozenset(msg_types)
 
 
 @dataclass
@@ -134,8 +149,14 @@ class Bus(ABC):
         *,
         ack: AckMode = "auto",
         prefetch: int = 1,
+        msg_types: Collection[str] | None = None,
     ) -> Subscription:
-        """Deliver messages of a destination to ``handler`` until the subscription is cancelled."""
+        """Deliver messages of a destination to ``handler`` until the subscription is cancelled.
+
+        ``msg_types`` (topics only): deliver only the messages whose ``msg_type`` header is one of
+        these; the others never reach the handler (a subscriber that wants one message type of a
+        busy topic does not parse the rest). A queue refuses it (``ValueError``): its messages
+        are shared by competing consumers, so skipping one there would take it from the others."""
 
     @abstractmethod
     async def close(self) -> None:

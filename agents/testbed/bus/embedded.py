@@ -35,12 +35,12 @@ import json.scanner
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from agents.testbed.bus.base import AckMode, Bus, Delivery, MessageHandler
+from agents.testbed.bus.base import AckMode, Bus, Delivery, MessageHandler, check_msg_types
 from agents.testbed.bus.errors import BusClosedError, BusError
 
 __all__ = ["EmbeddedBus"]
@@ -140,8 +140,11 @@ class _Consumer:
         ack: AckMode,
         prefetch: int,
         keeps_source: bool,
+        msg_types: frozenset[str] | None = None,
     ) -> None:
         self._bus = bus
+        self.msg_types = msg_types
+        """Only messages with one of these ``msg_type`` headers are copied to it (topics)."""
         self._source = source
         self._destination = destination
         self._handler = handler
@@ -302,7 +305,10 @@ class EmbeddedBus(Bus):
             )
             source.dispatch()
             return
+        msg_type = message_headers.get("msg_type")
         for consumer in self._topics.get(destination, ()):
+            if consumer.msg_types is not None and msg_type not in consumer.msg_types:
+                continue
             source = consumer._source
             source.pending.append(
                 _Message(f"emb-{next(self._ids)}", destination, payload, message_headers, expires_at)
@@ -316,11 +322,13 @@ class EmbeddedBus(Bus):
         *,
         ack: AckMode = "auto",
         prefetch: int = 1,
+        msg_types: Collection[str] | None = None,
     ) -> _Consumer:
         """Start delivering a destination's messages to ``handler``; cancel the result to stop."""
         if not self._open:
             raise BusClosedError("the embedded bus is not open: use 'async with EmbeddedBus()' or await connect()")
         kind = _kind_of(destination)
+        types = check_msg_types(destination, msg_types)
         if ack not in ("auto", "client"):
             raise ValueError(f"ack {ack!r} is not valid: use 'auto' or 'client'")
         if prefetch < 1:
@@ -332,7 +340,7 @@ class EmbeddedBus(Bus):
             consumer = _Consumer(self, source, destination, handler, ack, prefetch, keeps_source=False)
         else:
             source = _Source()
-            consumer = _Consumer(self, source, destination, handler, ack, prefetch, keeps_source=True)
+            consumer = _Consumer(self, source, destination, handler, ack, prefetch, keeps_source=True, msg_types=types)
             self._topics.setdefault(destination, []).append(consumer)
         source.consumers.append(consumer)
         self._consumers.add(consumer)

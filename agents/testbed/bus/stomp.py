@@ -53,13 +53,13 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import stomp
 import stomp.exception
 
-from agents.testbed.bus.base import AckMode, Bus, MessageHandler
+from agents.testbed.bus.base import AckMode, Bus, MessageHandler, check_msg_types
 from agents.testbed.bus.errors import BrokerError, BrokerUnavailableError, BusClosedError, BusError
 from agents.testbed.bus.stomp_frames import (
     BROKER_HEADERS,
@@ -348,15 +348,19 @@ class StompBus(Bus):
         *,
         ack: AckMode = "auto",
         prefetch: int = 1,
+        msg_types: Collection[str] | None = None,
     ) -> StompSubscription:
-        """Subscribe and wait for the broker's receipt (a refusal raises ``BrokerError``)."""
+        """Subscribe and wait for the broker's receipt (a refusal raises ``BrokerError``).
+        ``msg_types`` is applied here, before a frame's body is parsed (no broker selector: not
+        every STOMP broker has them)."""
         check_destination(destination)
+        types = check_msg_types(destination, msg_types)
         if ack not in ("auto", "client"):
             raise ValueError(f"ack {ack!r} is not valid: use 'auto' or 'client'")
         if prefetch < 1:
             raise ValueError(f"prefetch must be >= 1 (got {prefetch})")
         conn = await self._ready()
-        sub = StompSubscription(self, f"{self._tag}-{next(self._ids)}", destination, handler, ack, prefetch)
+        sub = StompSubscription(self, f"{self._tag}-{next(self._ids)}", destination, handler, ack, prefetch, types)
         self._subs[sub.sub_id] = sub
         try:
             await self._with_receipt(

@@ -59,9 +59,11 @@ class StompSubscription:
     """A live subscription: its inbox on the loop, the task feeding its handler, its SUBSCRIBE."""
 
     def __init__(
-        self, bus: StompBus, sub_id: str, destination: str, handler: MessageHandler, ack: AckMode, prefetch: int
+        self, bus: StompBus, sub_id: str, destination: str, handler: MessageHandler, ack: AckMode, prefetch: int,
+        msg_types: frozenset[str] | None = None,
     ) -> None:
         self._bus = bus
+        self.msg_types = msg_types
         self.sub_id = sub_id
         self.destination = destination
         self.is_queue = destination.startswith("/queue/")
@@ -106,6 +108,9 @@ class StompSubscription:
             expires = headers.get("expires", "0")
             if expires not in ("", "0") and int(expires) <= time.time() * 1000:
                 bus._send_ack(self, ack_id, generation)
+                continue
+            if self.msg_types is not None and headers.get("msg_type") not in self.msg_types:
+                bus._send_ack(self, ack_id, generation)  # not for this subscriber (a topic's filter)
                 continue
             try:
                 body = json.loads(frame.body)

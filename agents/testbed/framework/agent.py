@@ -41,7 +41,7 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -135,9 +135,11 @@ class Agent(ABC):
         *,
         ack: AckMode = "auto",
         prefetch: int = 1,
+        msg_types: Collection[str] | None = None,
     ) -> Subscription:
-        """Subscribe on the agent's bus; the subscription is cancelled when the agent exits."""
-        subscription = await self.bus.subscribe(destination, handler, ack=ack, prefetch=prefetch)
+        """Subscribe on the agent's bus; the subscription is cancelled when the agent exits.
+        ``msg_types``: on a topic, only these message types (:meth:`Bus.subscribe`)."""
+        subscription = await self.bus.subscribe(destination, handler, ack=ack, prefetch=prefetch, msg_types=msg_types)
         self._subscriptions.append(subscription)
         return subscription
 

@@ -137,7 +137,7 @@ class FastProcessingAgent(Agent):
         self._received: dict[str, int] = {}  # slice_result messages per execution since the last flush
         self._outage_s = float(self.options.get("store_outage_s", outage_bound_s()))
         await self.subscribe(self.to.daq, self.on_daq)
-        await self.subscribe(self.to.data, self.on_data)
+        await self.subscribe(self.to.data, self.on_data, msg_types=("tf_file_registered",))
         await self.subscribe(self.to.heartbeat, self.on_heartbeat)
         await self.subscribe(self.to.slice_results, self.on_result, ack="client", prefetch=1000)
         self.spawn(self._flush_loop(), f"fastproc-flush-{self.name}")

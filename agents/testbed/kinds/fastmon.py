@@ -31,7 +31,7 @@ class FastmonAgent(Agent):
 
     async def setup(self) -> None:
         self.parameters = ParameterCache(self.store)
-        await self.subscribe(self.to.data, self.on_data)
+        await self.subscribe(self.to.data, self.on_data, msg_types=("stf_ready",))
 
     async def on_data(self, delivery: Delivery) -> None:
         body = delivery.body

@@ -24,7 +24,7 @@ class ProcessingAgent(Agent):
     agent_type = "processing"
 
     async def setup(self) -> None:
-        await self.subscribe(self.to.data, self.on_data)
+        await self.subscribe(self.to.data, self.on_data, msg_types=("stf_ready",))
 
     async def on_data(self, delivery: Delivery) -> None:
         if delivery.body.get("msg_type") != "stf_ready":

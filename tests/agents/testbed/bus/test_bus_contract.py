@@ -292,3 +292,37 @@ async def test_a_handler_may_cancel_its_own_subscription(make_bus: BusFactory, n
     await (await make_bus()).subscribe(queue, takes, ack="client")
     assert await rest.wait_for(1) == [{"n": 1}]
     assert inbox.bodies == [{"n": 0}]
+
+
+async def test_a_topic_subscriber_gets_only_the_message_types_it_asked_for(make_bus: BusFactory, namespace: str) -> None:
+    bus = await make_bus()
+    topic = destination(namespace, "topic", "data")
+    only, every = Inbox(), Inbox()
+
+    async def keep_only(delivery: Delivery) -> None:
+        only.add(delivery.body)
+
+    async def keep_every(delivery: Delivery) -> None:
+        every.add(delivery.body)
+
+    await bus.subscribe(topic, keep_only, msg_types=("stf_ready",))
+    await bus.subscribe(topic, keep_every)
+    for n, kind in enumerate(["stf_ready", "processing_complete", "stf_ready", "tf_file_registered"]):
+        await bus.publish(topic, {"n": n, "msg_type": kind}, headers={"msg_type": kind})
+    await bus.publish(topic, {"n": 4})  # no msg_type header: not one of the types asked for
+    assert [b["n"] for b in await every.wait_for(5)] == [0, 1, 2, 3, 4]
+    assert [b["n"] for b in await only.wait_for(2)] == [0, 2]
+    await asyncio.sleep(0.2)  # nothing else arrives
+    assert len(only.bodies) == 2
+
+
+async def test_a_message_type_filter_is_refused_on_a_queue(make_bus: BusFactory, namespace: str) -> None:
+    bus = await make_bus()
+
+    async def handler(delivery: Delivery) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="not a topic"):
+        await bus.subscribe(destination(namespace, "queue", "slices"), handler, msg_types=("slice",))
+    with pytest.raises(ValueError, match="string"):
+        await bus.subscribe(destination(namespace, "topic", "data"), handler, msg_types="stf_ready")
