@@ -226,8 +226,10 @@ async def test_an_outage_past_the_bound_fails_the_execution_with_the_reason(
         monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.INFO)
     monkeypatch.setenv("CONTROLROOM_STORE_OUTAGE_S", "1")  # the documented knob; every agent reads it
+    # the failed run's slices never drain (they were never stored); the wait below gives up on the
+    # drain after drain_timeout_s (30 s by default), which says nothing this test checks
     async with TestbedManager(store=proxied, bus_factory=EmbeddedBus, mode="inprocess", node_name="outage-node",
-                              heartbeat_interval_s=5.0) as manager:
+                              heartbeat_interval_s=5.0, drain_timeout_s=2.0) as manager:
         await manager.start_testbed(NS)
         record = await manager.start_workflow(NS, realtime=True, parameters={
             "stf_count": 50, "slices_per_sample": 2, "target_worker_count": 1, "realtime_factor": 0.05})
