@@ -65,6 +65,7 @@ async def test_sigkill_of_the_runner_process_closes_the_execution(tmp_path: Path
             store=store, bus_factory=lambda: StompBus(host, port), mode="process", node_name="rk-node",
             stomp=stomp_address, database_url=url, heartbeat_interval_s=5.0, worker_limit=2,
             backoff_initial_s=0.1, backoff_max_s=1.0, ready_timeout_s=90.0,
+            drain_timeout_s=2.0,  # the killed runner never sent end_run: its run cannot drain (30 s by default)
         ) as manager:
             status = await manager.start_testbed(namespace)
             assert status.ready, status
