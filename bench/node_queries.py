@@ -11,7 +11,10 @@ process (on a throwaway copy of the store) and times ``get_workflow_execution`` 
   ``list_logs`` page (20 rows, what a model gets) is timed this way too.
 
 A no-op tool on a bare FastMCP server (its own child process), timed both ways in the same run,
-gives the floor of the MCP stack under the machine's current load. Beside each wall p50 the
+gives the floor of the MCP stack under the machine's current load; the same no-op tool added to
+the node's own server (bearer auth, error edge, scope check, schema transform: everything a node
+tool call passes through) and timed raw gives the node's floor, so ``node_noop_raw_cpu_us -
+noop_raw_cpu_us`` is what the node adds per call outside the tool. Beside each wall p50 the
 server's CPU per call is printed (user + system time of the child from /proc over the timed
 calls, its SQLite threads included, the client excluded): on a loaded machine the wall figures
 follow the load, the CPU per call follows the code.
@@ -19,7 +22,7 @@ follow the load, the CPU per call follows the code.
     .venv/bin/python bench/node_queries.py [--rows 1000000] [--messages 100000] [--calls 300]
 
 Last line: ``node_queries get_execution_p50_ms=... list_logs_p50_ms=... list_logs_raw_p50_ms=...
-list_logs_raw_cpu_us=... noop_raw_cpu_us=... ... goal_ms=5``.
+list_logs_raw_cpu_us=... noop_raw_cpu_us=... node_noop_raw_cpu_us=... ... goal_ms=5``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from fastmcp import Client, FastMCP
 from mcp_nodes.http import serve_http
 from mcp_nodes.runtime import node_runtime
 from mcp_nodes.settings import NodeSettings
+from mcp_nodes.tools.arguments import READ_ONLY
 from workflows.store.database import Database
 from workflows.store.records import LogIn, MessageIn
 from workflows.store.store import Store
@@ -103,7 +107,14 @@ async def serve(kind: str, state_dir: Path | None) -> None:
     assert state_dir is not None
     settings = NodeSettings(name="bench", port=0, state_dir=state_dir, token=TOKEN)
     async with node_runtime(settings) as runtime:
-        async with serve_http(runtime.build().http_app(path="/mcp")) as port:
+        node = runtime.build()
+        if kind == "node-noop":
+            @node.tool(annotations=READ_ONLY)
+            async def noop(value: int = 1) -> int:
+                """Return value."""
+                return value
+
+        async with serve_http(node.http_app(path="/mcp")) as port:
             print(port, flush=True)
             await stop.wait()
 
@@ -205,6 +216,8 @@ async def main(rows: int, messages: int, calls: int) -> None:
             timings["get_execution_raw"] = await raw_calls(pid, port, *get_execution, calls)
             timings["list_logs_raw"] = await raw_calls(pid, port, "list_logs", {"limit": 200}, calls)
             timings["list_logs_default_raw"] = await raw_calls(pid, port, "list_logs", {}, calls)
+        async with server("node-noop", work) as (pid, port):
+            timings["node_noop_raw"] = await raw_calls(pid, port, "noop", {"value": 1}, calls)
         async with server("noop") as (pid, port):
             timings["noop"] = await client_calls(pid, port, "noop", {"value": 1}, calls)
             timings["noop_raw"] = await raw_calls(pid, port, "noop", {"value": 1}, calls)
@@ -225,6 +238,7 @@ async def main(rows: int, messages: int, calls: int) -> None:
           f"list_logs_default_raw_cpu_us={timings['list_logs_default_raw'].cpu_us:.0f} "
           f"get_execution_raw_cpu_us={timings['get_execution_raw'].cpu_us:.0f} "
           f"noop_raw_cpu_us={timings['noop_raw'].cpu_us:.0f} "
+          f"node_noop_raw_cpu_us={timings['node_noop_raw'].cpu_us:.0f} "
           f"load_avg={os.getloadavg()[0]:.1f} goal_ms=5")
 
 
@@ -233,7 +247,7 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--serve", choices=["node", "noop"], help=argparse.SUPPRESS)  # the child
+    parser.add_argument("--serve", choices=["node", "node-noop", "noop"], help=argparse.SUPPRESS)  # the child
     parser.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:

@@ -23,11 +23,11 @@ from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prov_agent.store import engine_for
-from workflows.store.database import Database
+from workflows.store.database import Database, ReadStatement
 
 pytestmark = [pytest.mark.faults]
 
@@ -117,3 +117,26 @@ async def test_a_cancelled_statement_on_the_provenance_engine_leaves_no_task(tmp
         assert await answers(engine) == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_cancelled_one_trip_read_leaves_no_task_and_its_connection_pooled(database: Database) -> None:
+    """`Database.rows` hands the statement to aiosqlite itself (one round trip): cancelled while
+    the statement runs, the connection goes back to the pool (a read leaves no transaction) and
+    the next read on it waits its turn behind the cancelled one."""
+    gate = Gate()
+    gate.install(database.engine)
+    await database.engine.dispose()
+    read = ReadStatement(select(func.gate()))
+    before = set(stray_tasks())
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(database.rows, read, {})
+            await anyio.to_thread.run_sync(gate.entered.wait, 30)
+            assert gate.entered.is_set(), "the statement never started"
+            group.cancel_scope.cancel()
+        left = [t for t in stray_tasks() if t not in before]
+        assert database.engine.pool.checkedout() == 0
+    finally:
+        gate.release()
+    assert left == [], f"tasks left pending by the cancelled read: {left}"
+    assert [tuple(row) for row in await database.rows(read, {})] == [(1,)]

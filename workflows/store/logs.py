@@ -146,9 +146,8 @@ class Logs:
                 residual.append(LogRow.message.ilike(bindparam("search", type_=LogRow.message.type), escape="\\"))
             return conditions, residual
 
-        async with self._db.session() as session:
-            return await fetch_shaped_page(session, LogRow, record, shape, build, params,
-                                           (LogRow.created_at, LogRow.id), limit, cursor, "logs")
+        return await fetch_shaped_page(self._db, LogRow, record, shape, build, params,
+                                       (LogRow.created_at, LogRow.id), limit, cursor, "logs")
 
     async def get_log(self, log_id: int) -> LogRecord:
         """Log line ``log_id``; NotFound when there is none."""

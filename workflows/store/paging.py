@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, case, func, liter
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from workflows.store.database import Database, ReadStatement
 from workflows.store.errors import InvalidQuery
 from workflows.store.records import COUNT_CAP, MAX_LIMIT, Page, Record
 from workflows.store.timestamps import as_utc
@@ -128,11 +129,16 @@ async def fetch_page(
     values, carried = _decode(kind, cursor, len(order)) if cursor else (None, None)
     bounds = None if values is None else [literal(v, type_=c.type) for v, c in zip(values, order, strict=True)]
     statements = _Statements(model, record, conditions, residual, order, limit, bounds, counted=carried is None)
-    return await statements.run(session, {}, values, carried, kind)
+
+    async def fetch(read: ReadStatement, params: Mapping[str, object]) -> list[Sequence[Any]]:
+        conn = await session.connection()
+        return list((await conn.execute(read.statement, params)).all())
+
+    return await statements.run(fetch, {}, values, carried, kind)
 
 
 async def fetch_shaped_page(
-    session: AsyncSession,
+    db: Database,
     model: type[Any],
     record: type[R],
     shape: Hashable,
@@ -143,7 +149,8 @@ async def fetch_shaped_page(
     cursor: str | None,
     kind: str,
 ) -> Page[R]:
-    """:func:`fetch_page` with the statements built once per ``shape`` and kept.
+    """:func:`fetch_page` with the statements built once per ``shape`` and kept, read through
+    :meth:`Database.rows` (on SQLite: compiled once, one round trip to the driver per statement).
 
     ``build()`` returns ``(conditions, residual)`` written with ``bindparam(name)`` where the
     values go; ``params`` holds this call's values by those names. ``shape`` must tell apart
@@ -165,7 +172,7 @@ async def fetch_shaped_page(
     bound = dict(params)
     if values is not None:
         bound.update((f"_cursor_{i}", value) for i, value in enumerate(values))
-    return await statements.run(session, bound, values, carried, kind)
+    return await statements.run(db.rows, bound, values, carried, kind)
 
 
 _SHAPES: dict[tuple[Any, ...], _Statements[Any]] = {}
@@ -194,27 +201,26 @@ class _Statements(Generic[R]):
         self.columns = [c for c in model.__table__.c
                         if c.key in record.model_fields or c.key in {o.key for o in order}]
         selected = self.columns if counts is None else [*self.columns, counts.label("_counts")]
-        self.page: Select[Any] = (select(*selected).where(*where)
+        self.page = ReadStatement(select(*selected).where(*where)
                                   .order_by(*(c.desc() for c in order)).limit(limit + 1))
-        self.count: Select[Any] | None = None if counts is None else select(counts)
+        self.count = None if counts is None else ReadStatement(select(counts))
         self.keys = [c.key for c in self.columns]
         self.model: type[Page[R]] = Page[record]  # type: ignore[valid-type]
         self.limit = limit
         self.packed = bool(residual)
         self.order_keys = [o.key for o in order]
 
-    async def run(self, session: AsyncSession, params: dict[str, object], values: list[object] | None,
-                  carried: int | None, kind: str) -> Page[R]:
-        # Core execution on the session's connection: the rows are plain tuples either way, and
-        # the ORM's execution path (compile state, loading) costs ~1 us a row and more per statement.
-        conn = await session.connection()
-        rows = list((await conn.execute(self.page, params)).all())
+    async def run(self, fetch: Callable[[ReadStatement, Mapping[str, object]], Awaitable[list[Sequence[Any]]]],
+                  params: dict[str, object], values: list[object] | None, carried: int | None, kind: str) -> Page[R]:
+        # Core execution (``fetch``): the rows are plain tuples, and the ORM's execution path
+        # (compile state, loading) costs ~1 us a row and more per statement.
+        rows = await fetch(self.page, params)
         if self.count is None:
             packed = carried or 0
         elif rows:
             packed = int(rows[0][-1] or 0)
         elif values is not None:
-            packed = int((await conn.execute(self.count, params)).scalar_one() or 0)
+            packed = int((await fetch(self.count, params))[0][0] or 0)
         else:
             packed = 0
         total, scanned = divmod(packed, _PACK) if self.packed else (packed, packed)

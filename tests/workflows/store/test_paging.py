@@ -31,10 +31,9 @@ async def test_a_shape_is_built_once_and_binds_each_calls_values(store: Store) -
     order = (LogRow.created_at, LogRow.id)
 
     async def page(namespace: str, min_level: int, cursor: str | None = None) -> list[str]:
-        async with store.db.session() as session:
-            found = await fetch_shaped_page(session, LogRow, LogLine, shape, build,
-                                            {"namespace": namespace, "min_level": min_level},
-                                            order, 2, cursor, "logs")
+        found = await fetch_shaped_page(store.db, LogRow, LogLine, shape, build,
+                                        {"namespace": namespace, "min_level": min_level},
+                                        order, 2, cursor, "logs")
         return [line.message for line in found.items] + ([found.next_cursor] if found.next_cursor else [])
 
     assert await page("alice", 10) == ["alice 4", "alice 2", (cursor := (await page("alice", 10))[-1])]
