@@ -102,7 +102,9 @@ async def test_execute_rows_stores_what_an_ordinary_executemany_stores(store: St
                   "requested_at": timezone_east + timedelta(seconds=i)} for i in range(3)]
             for tf in ("planned.tf", "ordinary.tf")}
     marks = {tf: [{"b_tf": tf, "b_slice": i, "b_at": t0 + timedelta(seconds=10 + i), "b_started": None if i else t0,
-                   "b_worker": "w1", "b_error": None, "b_result": {"events": i, "ok": True}} for i in range(2)]
+                   "b_worker": "w1", "b_error": None,
+                   "b_result": {"events": i, "ok": True, "rate": 0.1 + i, "name": "caf\u00e9 \"q\"", "none": None,
+                                "nested": {"list": [1, 2.5, None, "x"]}}} for i in range(2)]
              for tf in rows}
     queued = {tf: [{"b_tf": tf, "b_slice": 1, "b_at": t0, "b_started": None, "b_worker": None, "b_error": "again",
                     "b_result": None}] for tf in rows}
