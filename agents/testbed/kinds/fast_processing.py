@@ -35,6 +35,7 @@ from typing import Any
 from agents.testbed.framework.agent import Agent
 from agents.testbed.bus.base import Delivery
 from agents.testbed.framework.destinations import SLICE_TTL_S
+from agents.testbed.kinds.run_recorder import STATE_MESSAGES
 from agents.testbed.pipeline_messages import (
     ExecutionStatusChanged, Heartbeat, ScaleWorkers, SliceResult, SliceStarted, json_time, slice_content_body,
     slice_message_body,
@@ -136,7 +137,7 @@ class FastProcessingAgent(Agent):
         self._flush_now = asyncio.Event()
         self._received: dict[str, int] = {}  # slice_result messages per execution since the last flush
         self._outage_s = float(self.options.get("store_outage_s", outage_bound_s()))
-        await self.subscribe(self.to.daq, self.on_daq)
+        await self.subscribe(self.to.daq, self.on_daq, msg_types=STATE_MESSAGES)  # not stf_gen: one per STF
         await self.subscribe(self.to.data, self.on_data, msg_types=("tf_file_registered",))
         await self.subscribe(self.to.heartbeat, self.on_heartbeat)
         await self.subscribe(self.to.slice_results, self.on_result, ack="client", prefetch=1000)
