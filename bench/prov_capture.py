@@ -21,6 +21,9 @@ stalls while the writer flushes, and the streamed export.
    10,000 records exported both ways (streamed, and the whole ``ProvDocument`` built then
    serialised) for the ratio ``export_vs_document``; the streamed export's peak traced memory.
 
+Call ids are made as the gateway makes them (``prov_agent.ids.time_ordered_key``: time-ordered;
+before 2026-11-30's third step both used ``uuid4``, whose random order cost SQLite half its time).
+
 The last line: ``prov_capture gateway_call_us=... records_per_s=... export_100k_s=... max_stall_ms=...``
 followed by the same-run ratios and baselines.
 """
