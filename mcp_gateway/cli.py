@@ -32,13 +32,12 @@ _GROUPS: list[tuple[str, str]] = [
 
 
 def _module_exists(import_path: str) -> bool:
+    """Whether the group's top-level package is installed. Only the top level: ``find_spec`` of a
+    dotted name imports every parent package, and ``agents.tasks`` installs the task runtime when
+    imported (0.15 s on every command, `controlroom token list` included)."""
     from importlib.util import find_spec
 
-    module = import_path.partition(":")[0]
-    try:
-        return find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    return find_spec(import_path.partition(":")[0].partition(".")[0]) is not None
 
 
 for _path, _name in _GROUPS:

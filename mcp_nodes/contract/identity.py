@@ -22,8 +22,10 @@ Example::
     identity = await keys.verify(token, node_audience("n1"))
     assert identity.user == "alice"
 
-A FastMCP node can use `IdentityVerifier(keys, node_audience(name))` as its ``auth=`` and read
-the claims with ``fastmcp.server.dependencies.get_access_token().claims``.
+A FastMCP node can use `mcp_nodes.contract.verifier.IdentityVerifier(keys, node_audience(name))` as
+its ``auth=`` and read the claims with ``fastmcp.server.dependencies.get_access_token().claims``.
+This module does not import FastMCP: the gateway's command-line tools load it through the
+registry store, and FastMCP's import costs them most of a second.
 """
 
 from __future__ import annotations
@@ -40,11 +42,10 @@ import anyio
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-from fastmcp.server.auth import AccessToken, TokenVerifier
 from pydantic import BaseModel, Field
 
 __all__ = ["ALGORITHM", "AUDIENCE_PREFIX", "IDENTITY_HEADER", "ISSUER", "LOOKUP_SCOPE", "Identity",
-           "IdentityError", "IdentityKeys", "IdentityVerifier", "SigningKey", "identity_claims", "jwks_of",
+           "IdentityError", "IdentityKeys", "SigningKey", "identity_claims", "jwks_of",
            "lookup_identity", "node_audience", "sign_identity"]
 
 log = logging.getLogger(__name__)
@@ -251,31 +252,3 @@ def identity_claims(identity: Identity) -> dict[str, Any]:
     """The claims a FastMCP `AccessToken` carries for ``identity`` (read by the node's tools)."""
     return {"user": identity.user, "namespaces": identity.namespaces, "scopes": identity.scopes,
             "rid": identity.request_id, "client": identity.client}
-
-
-class IdentityVerifier(TokenVerifier):
-    """FastMCP bearer-token verifier accepting the gateway's identity JWTs for one node.
-
-    Lookup credentials (scope ``lookup``) are refused: they open ``/entities``, not tools.
-
-    Example::
-
-        mcp = FastMCP("node", auth=IdentityVerifier(keys, node_audience("n1")))
-    """
-
-    def __init__(self, keys: IdentityKeys, audience: str) -> None:
-        super().__init__()
-        self.keys = keys
-        self.audience = audience
-
-    async def verify_token(self, token: str) -> AccessToken | None:
-        try:
-            identity = await self.keys.verify(token, self.audience)
-        except IdentityError as error:
-            log.info("refused an identity token: %s", error)
-            return None
-        if LOOKUP_SCOPE in identity.scopes:
-            log.info("refused a lookup credential on a tool endpoint")
-            return None
-        return AccessToken(token=token, client_id=identity.user, scopes=[], subject=identity.user,
-                           claims=identity_claims(identity))

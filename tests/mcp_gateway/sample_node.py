@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
-from mcp_nodes.contract.identity import (LOOKUP_SCOPE, IdentityError, IdentityKeys, IdentityVerifier,
-                                         node_audience)
+from mcp_nodes.contract.identity import LOOKUP_SCOPE, IdentityError, IdentityKeys, node_audience
+from mcp_nodes.contract.verifier import IdentityVerifier
 from mcp_nodes.contract.registration import NodeInfo, NodeRegistration, NodeStatus
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True)
