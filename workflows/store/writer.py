@@ -39,14 +39,16 @@ Example (inside a repository)::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import JSON, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflows.store.errors import StoreUnavailable
 from workflows.store.timestamps import UTCDateTime, as_utc
@@ -54,6 +56,7 @@ from workflows.store.timestamps import UTCDateTime, as_utc
 if TYPE_CHECKING:
     from workflows.store.database import Database
 
+T = TypeVar("T")
 BatchFunction = Callable[[Connection, list[Any]], list[Any]]
 """Applies the items of one kind inside the flush's transaction (a synchronous Core connection:
 the flush runs as one call, see :meth:`Database.run_write`); one result per item."""
@@ -77,6 +80,7 @@ class Writer:
         self._db = db
         self._queue: list[_Write] = []
         self._task: asyncio.Task[None] | None = None
+        self._held: AsyncConnection | None = None
         self.flushes = 0
         self.writes = 0
 
@@ -98,12 +102,46 @@ class Writer:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._queue:
-            batch, self._queue = self._queue, []
-            # a cancelled caller's write is dropped; a write of a loop that is gone is nobody's
-            batch = [w for w in batch if not w.future.done() and w.future.get_loop() is loop]
-            if batch:
-                await self._flush(batch)
+        try:
+            while self._queue:
+                batch, self._queue = self._queue, []
+                # a cancelled caller's write is dropped; a write of a loop that is gone is nobody's
+                batch = [w for w in batch if not w.future.done() and w.future.get_loop() is loop]
+                if batch:
+                    await self._flush(batch)
+        finally:
+            await self._let_go()
+
+    async def _transact(self, work: Callable[[Connection], T]) -> T:
+        """``db.run_write(work)``; on PostgreSQL through the connection the writer holds while it
+        has flushes back to back.
+
+        Every checkout from the pool pings the server first (``pool_pre_ping``: a connection that
+        died while pooled is replaced, not handed out), one round trip per flush before ``BEGIN``,
+        and on a busy event loop each round trip waits for the loop's turn. The writer keeps the
+        connection it just committed on while more writes are queued and gives it back when it
+        goes idle, so a run's flushes ping once per busy stretch, not once each. A flush that
+        fails gives the connection back (an outage fails that flush with ``StoreUnavailable``, as
+        a lost connection mid-flush always did, and the next flush checks out a pinged one)."""
+        db = self._db
+        if db.dialect != "postgresql":
+            return await db.run_write(work)
+        async with db._translated():  # the store's errors, as run_write gives them
+            conn = self._held
+            if conn is None:
+                conn = self._held = await db.engine.connect()
+            try:
+                async with conn.begin():
+                    return await conn.run_sync(work)
+            except BaseException:
+                await self._let_go()
+                raise
+
+    async def _let_go(self) -> None:
+        conn, self._held = self._held, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()  # back to the pool (invalidated by the pool if it was lost)
 
     async def _flush(self, batch: list[_Write]) -> None:
         groups: dict[BatchFunction, list[_Write]] = {}
@@ -114,7 +152,7 @@ class Writer:
             return [(writes, apply(conn, [w.item for w in writes])) for apply, writes in groups.items()]
 
         try:
-            outcomes = await self._db.run_write(work)
+            outcomes = await self._transact(work)
         except StoreUnavailable as exc:
             _fail(batch, exc)
             return

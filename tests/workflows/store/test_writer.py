@@ -5,6 +5,7 @@ whose caller was cancelled before its flush is not applied; a returned write is 
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 import pytest
 
@@ -134,3 +135,46 @@ async def test_execute_rows_stores_what_an_ordinary_executemany_stores(store: St
     assert [r[5] for r in stored["planned.tf"]] == [0, 1, 0]  # done -> queued counted a retry
     assert [r[4] for r in stored["planned.tf"]] == ["done", "queued", "queued"]
     assert stored["planned.tf"][0][11] is not None and stored["planned.tf"][2][11] is None
+
+
+@pytest.mark.postgres
+async def test_back_to_back_flushes_on_postgresql_check_out_one_connection_and_give_it_back(postgres_url: str) -> None:
+    """Each checkout from PostgreSQL's pool pings the server (a round trip before BEGIN); a writer
+    with more writes queued keeps the connection it just committed on, and returns it when idle.
+    (SQLite's flushes run in its write thread on its one connection.)"""
+    backend = Backend(postgres_url, f"store_{secrets.token_hex(6)}")
+    await backend.create()
+    try:
+        async with backend.store() as store:
+            await _back_to_back(store)
+    finally:
+        await backend.drop()
+
+
+async def _back_to_back(store: Store) -> None:
+    from sqlalchemy import event
+
+    engine = store.db.engine.sync_engine
+    checkouts: list[object] = []
+
+    def count(*_args: object) -> None:
+        checkouts.append(None)
+
+    event.listen(engine.pool, "checkout", count)
+    writer = store.db.writer
+    try:
+        await writer.drain()
+        flushes = writer.flushes
+        first = asyncio.ensure_future(store.runs.add_stf("held-0.stf", "ns", "e1", 1, 0))
+        while writer.flushes == flushes and not writer._queue and not (writer._task and not writer._task.done()):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the first flush is under way: these two queue behind it
+        rest = [asyncio.ensure_future(store.runs.add_stf(f"held-{i}.stf", "ns", "e1", 1, i)) for i in (1, 2)]
+        stored = await asyncio.gather(first, *rest)
+        await writer.drain()
+    finally:
+        event.remove(engine.pool, "checkout", count)
+    assert [r.filename for r in stored] == ["held-0.stf", "held-1.stf", "held-2.stf"]
+    assert writer.flushes - flushes == 2  # the first write alone, then the two queued meanwhile
+    assert len(checkouts) == 1  # was one per flush
+    assert engine.pool.checkedout() == 0  # idle: the connection is back in the pool
