@@ -44,7 +44,7 @@ import json
 import json.encoder
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import JSON, Connection
@@ -307,6 +307,8 @@ def _sqlite_time(general: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
 
     def process(value: Any) -> Any:
         if type(value) is datetime:
+            if value.tzinfo is UTC:  # the store's own times (as_utc, utcnow): "...+00:00" cut off
+                return value.isoformat(" ", "microseconds")[:-6]
             return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
         return general(value) if general is not None else value
 
