@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
@@ -21,6 +22,7 @@ from workflows.store.models import StfFileRow, TfSampleRow
 from workflows.store.paging import equals, fetch_page, time_range
 from workflows.store.records import Page, StfFileRecord, StfStatus, TfSampleRecord
 from workflows.store.timestamps import utcnow
+from workflows.store.writer import execute_rows
 
 STF_STATUSES = ("registered", "ready", "processed", "failed")
 _STF = StfFileRow.__table__
@@ -116,7 +118,7 @@ class StfFiles:
             return change["b_size_bytes"] is not None, change["b_checksum"] is not None
 
         for (size, checksum), group in groupby(changes, key=shape):  # in order: a later change wins
-            conn.execute(_status_statement(size, checksum), list(group))
+            execute_rows(conn, _status_statement(size, checksum), list(group))
         stored = _stf_rows(conn, {c["b_filename"] for c in changes})
         return [StfFileRecord.model_validate(stored[c["b_filename"]]) if c["b_filename"] in stored
                 else NotFound("STF file", c["b_filename"]) for c in changes]
@@ -181,8 +183,10 @@ def _stf_rows(conn: Connection, filenames: set[str]) -> dict[str, Row[Any]]:
     return {row.filename: row for row in conn.execute(select(_STF).where(_STF.c.filename.in_(filenames)))}
 
 
+@lru_cache(maxsize=None)
 def _status_statement(size: bool, checksum: bool) -> Any:
-    """The UPDATE of one STF status change shape (whether it fills in size and checksum)."""
+    """The UPDATE of one STF status change shape (whether it fills in size and checksum), built
+    once per shape (``execute_rows`` keeps its plan by the statement's identity)."""
     table = _STF
     values: dict[str, Any] = {"status": bindparam("b_status"),
                               "updated_at": bindparam("b_updated_at", type_=table.c.updated_at.type)}
