@@ -3,7 +3,9 @@
 ``list_logs`` answers with a `ToolResult` it builds itself (:func:`page_result`): FastMCP's
 conversion of a returned model serializes the page four times (text of the model, the model to
 JSON-able data, text of that data, and the data again inside ``ToolResult``), each a walk over
-every field of every row; the page needs one walk each way. The answer is the same, byte for byte.
+every field of every row. The store hands the page over already in its JSON form
+(``list_log_lines_json``: plain dicts from the rows, one walk to make the text), so no model is
+built per line. The answer is the same, byte for byte.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mcp_nodes.services import NodeServices
 from mcp_nodes.tools.arguments import (
     LEVELS, READ_ONLY, Cursor, EndTime, Limit, LogLevel, NamespaceFilter, StartTime,
 )
-from workflows.store.records import LogLine, LogRecord, Page
+from workflows.store.records import JsonPage, LogLine, LogRecord, Page
 
 __all__ = ["page_result", "register"]
 
@@ -53,13 +55,17 @@ def flat_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
-def page_result(page: BaseModel) -> ToolResult:
+def page_result(page: BaseModel | JsonPage) -> ToolResult:
     """``page`` as the result FastMCP makes of a returned model, built with one serialization
-    each way: the structured content (JSON-able data) and the same data as compact JSON text.
+    each way: the structured content (JSON-able data) and the same data as compact JSON text
+    (a `JsonPage` carries both already).
 
     ``model_construct``: ``ToolResult()`` would re-serialize the data it is given, which is
     JSON-able already.
     """
+    if isinstance(page, JsonPage):
+        return ToolResult.model_construct(content=[TextContent(type="text", text=page.text)],
+                                          structured_content=page.data)
     return ToolResult.model_construct(content=[TextContent(type="text", text=page.model_dump_json())],
                                       structured_content=page.model_dump(mode="json"))
 
@@ -79,7 +85,7 @@ def register(mcp: FastMCP, services: NodeServices) -> None:
     ) -> ToolResult:
         """Log lines, newest first. Failures: level='ERROR' and execution_id."""
         ns = visible_namespace(current_identity(), namespace)
-        return page_result(await store.logs.list_log_lines(
+        return page_result(await store.logs.list_log_lines_json(
             namespace=ns, agent=agent, execution_id=execution_id,
             min_level=LEVELS[level] if level is not None else None, search=search,
             start_time=start_time, end_time=end_time, limit=limit, cursor=cursor,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fastmcp.tools import Tool
 
 from mcp_nodes.tools.logs import flat_schema, page_result
-from workflows.store.records import LogLine, Page
+from workflows.store.records import JsonPage, LogLine, Page
 
 
 def test_page_result_is_what_fastmcp_makes_of_the_page() -> None:
@@ -28,3 +28,6 @@ def test_page_result_is_what_fastmcp_makes_of_the_page() -> None:
     assert ours.structured_content == expected.structured_content
     assert [block.model_dump() for block in ours.content] == [block.model_dump() for block in expected.content]
     assert ours.to_mcp_result() == expected.to_mcp_result()
+    # the store's JSON form of the page (list_logs' path) answers the same
+    wire = page_result(JsonPage(data=page.model_dump(mode="json"), text=page.model_dump_json()))
+    assert wire.to_mcp_result() == expected.to_mcp_result()

@@ -12,7 +12,7 @@ from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
 from workflows.store.models import LogRow
 from workflows.store.paging import fetch_shaped_page, time_bounds
-from workflows.store.records import LogIn, LogLine, LogRecord, Page
+from workflows.store.records import JsonPage, LogIn, LogLine, LogRecord, Page
 from workflows.store.timestamps import as_utc, utcnow
 
 R = TypeVar("R", LogRecord, LogLine)
@@ -98,6 +98,24 @@ class Logs:
         return await self._page(LogLine, namespace, agent, execution_id, min_level, search, start_time,
                                 end_time, instance, limit, cursor)
 
+    async def list_log_lines_json(
+        self,
+        namespace: str | None = None,
+        agent: str | None = None,
+        execution_id: str | None = None,
+        min_level: int | str | None = None,
+        search: str | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        instance: str | None = None,
+        limit: int = 200,
+        cursor: str | None = None,
+    ) -> JsonPage:
+        """:meth:`list_log_lines` already in its JSON form (:class:`JsonPage`: ``list_logs``' answer,
+        built from the rows without a model per line)."""
+        return await self._page(LogLine, namespace, agent, execution_id, min_level, search, start_time,
+                                end_time, instance, limit, cursor, as_json=True)
+
     async def _page(
         self,
         record: type[R],
@@ -111,7 +129,8 @@ class Logs:
         instance: str | None,
         limit: int,
         cursor: str | None,
-    ) -> Page[R]:
+        as_json: bool = False,
+    ) -> Any:
         # The statement is built once per shape (which filters are set) and kept; a call binds
         # its values (workflows.store.paging.fetch_shaped_page).
         equal = {key: value for key, value in (("namespace", namespace), ("agent", agent),
@@ -147,7 +166,7 @@ class Logs:
             return conditions, residual
 
         return await fetch_shaped_page(self._db, LogRow, record, shape, build, params,
-                                       (LogRow.created_at, LogRow.id), limit, cursor, "logs")
+                                       (LogRow.created_at, LogRow.id), limit, cursor, "logs", as_json)
 
     async def get_log(self, log_id: int) -> LogRecord:
         """Log line ``log_id``; NotFound when there is none."""

@@ -81,3 +81,20 @@ def sqlite_utc(value: str | None) -> datetime | None:
 
 
 _parse = datetime.fromisoformat
+
+
+def json_utc(value: datetime) -> str:
+    """An aware UTC datetime as pydantic writes it in JSON: ``Z`` for UTC, the microseconds only
+    when there are some (``datetime.isoformat`` drops them the same way).
+
+    >>> json_utc(datetime(2026, 11, 30, 19, 40, 18, 123000, tzinfo=UTC))
+    '2026-11-30T19:40:18.123000Z'
+    >>> json_utc(datetime(2026, 11, 30, 19, 40, 18, tzinfo=UTC))
+    '2026-11-30T19:40:18Z'
+    """
+    text = value.isoformat()
+    if text.endswith("+00:00"):
+        return text[:-6] + "Z"
+    from pydantic_core import to_jsonable_python
+
+    return str(to_jsonable_python(value))  # not UTC: pydantic's own form

@@ -131,6 +131,21 @@ async def test_total_is_capped_and_says_so(store: Store) -> None:
     assert narrow.total == 5 and not narrow.total_is_lower_bound
 
 
+async def test_total_at_the_cap_is_exact_and_one_past_it_is_a_lower_bound(store: Store) -> None:
+    """The count probes for a match past COUNT_CAP before counting: both sides of the edge."""
+    await store.logs.add_logs([_line(i) for i in range(COUNT_CAP)])
+    at_cap = await store.logs.list_log_lines(limit=5)
+    assert (at_cap.total, at_cap.total_is_lower_bound) == (COUNT_CAP, False)
+    await store.logs.add_logs([_line(COUNT_CAP)])
+    past = await store.logs.list_log_lines(limit=5)
+    assert (past.total, past.total_is_lower_bound) == (COUNT_CAP, True)
+    below = await store.logs.list_log_lines(start_time=T0 + timedelta(milliseconds=COUNT_CAP - 2), limit=2)
+    assert (below.total, below.total_is_lower_bound, below.has_more) == (3, False, True)
+    walked = await store.logs.list_log_lines(start_time=T0 + timedelta(milliseconds=COUNT_CAP - 2), limit=2,
+                                             cursor=below.next_cursor)
+    assert ([line.message for line in walked.items], walked.total) == ([f"line {COUNT_CAP - 2}"], 3)
+
+
 async def test_prune_logs(store: Store) -> None:
     await store.logs.add_logs([_line(i) for i in range(3)])
     await store.logs.add_logs([LogIn(agent="a", level=20, message="fresh")])
