@@ -14,7 +14,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, select, text, update
 
 from workflows.store.database import Database
 from workflows.store.errors import InvalidQuery, NotFound
@@ -117,9 +117,18 @@ class StfFiles:
         def shape(change: dict[str, Any]) -> tuple[bool, bool]:
             return change["b_size_bytes"] is not None, change["b_checksum"] is not None
 
+        postgres = conn.dialect.name == "postgresql"
+        returned: dict[str, Row[Any]] | None = {} if postgres else None
         for (size, checksum), group in groupby(changes, key=shape):  # in order: a later change wins
-            execute_rows(conn, _status_statement(size, checksum), list(group))
-        stored = _stf_rows(conn, {c["b_filename"] for c in changes})
+            rows = list(group)
+            if returned is not None and len({r["b_filename"] for r in rows}) == len(rows):
+                # PostgreSQL: one UPDATE over arrays that returns the rows it changed (no read-back)
+                arrays = {column: [r[f"b_{column}"] for r in rows] for column in _STATUS_COLUMNS}
+                returned.update((row.filename, row) for row in conn.execute(_status_unnest(size, checksum), arrays))
+                continue
+            execute_rows(conn, _status_statement(size, checksum), rows)
+            returned = None  # a group applied row by row: read the rows back
+        stored = returned if returned is not None else _stf_rows(conn, {c["b_filename"] for c in changes})
         return [StfFileRecord.model_validate(stored[c["b_filename"]]) if c["b_filename"] in stored
                 else NotFound("STF file", c["b_filename"]) for c in changes]
 
@@ -181,6 +190,28 @@ def _insert_first_wins(db: Database, conn: Connection, table: Any, key: str, row
 
 def _stf_rows(conn: Connection, filenames: set[str]) -> dict[str, Row[Any]]:
     return {row.filename: row for row in conn.execute(select(_STF).where(_STF.c.filename.in_(filenames)))}
+
+
+_STATUS_COLUMNS = {"filename": "VARCHAR", "status": "VARCHAR", "updated_at": "TIMESTAMPTZ", "size_bytes": "BIGINT",
+                   "checksum": "VARCHAR"}
+
+
+@lru_cache(maxsize=None)
+def _status_unnest(size: bool, checksum: bool) -> Any:
+    """PostgreSQL: :func:`_status_statement` for a group of changes to distinct files as ONE
+    ``UPDATE ... FROM unnest(arrays) ... RETURNING``: the changed rows come back with it, where the
+    executemany needed a ``SELECT`` after it (a round trip more per flush)."""
+    sets = ["status = v.status", "updated_at = v.updated_at"]
+    if size:
+        sets.append("size_bytes = v.size_bytes")
+    if checksum:
+        sets.append("checksum = v.checksum")
+    arrays = ", ".join(f"CAST(:{column} AS {kind}[])" for column, kind in _STATUS_COLUMNS.items())
+    return text(
+        f"UPDATE stf_files AS t SET {', '.join(sets)} FROM unnest({arrays}) "
+        f"AS v({', '.join(_STATUS_COLUMNS)}) WHERE t.filename = v.filename "
+        f"RETURNING {', '.join('t.' + c.name for c in _STF.c)}"
+    ).columns(*_STF.c)
 
 
 @lru_cache(maxsize=None)

@@ -178,3 +178,45 @@ async def _back_to_back(store: Store) -> None:
     assert writer.flushes - flushes == 2  # the first write alone, then the two queued meanwhile
     assert len(checkouts) == 1  # was one per flush
     assert engine.pool.checkedout() == 0  # idle: the connection is back in the pool
+
+
+@pytest.mark.postgres
+async def test_status_changes_on_postgresql_come_back_from_the_update_itself(postgres_url: str) -> None:
+    """set_stf_status on PostgreSQL: one UPDATE over arrays that returns the rows (no SELECT after
+    it); a missing file is NotFound to its caller alone; the same file twice in a flush still ends
+    with the later change (that group takes the row-by-row path and the read-back)."""
+    from sqlalchemy import event
+
+    backend = Backend(postgres_url, f"store_{secrets.token_hex(6)}")
+    await backend.create()
+    try:
+        async with backend.store() as store:
+            for i in range(3):
+                await store.runs.add_stf(f"s{i}.stf", "ns", "e1", 1, i)
+            statements: list[str] = []
+
+            def seen(_conn, _cursor, statement, *_rest) -> None:  # noqa: ANN001
+                statements.append(statement.split(None, 1)[0].upper())
+
+            engine = store.db.engine.sync_engine
+            event.listen(engine, "before_cursor_execute", seen)
+            try:
+                done, sized, missing = await asyncio.gather(
+                    store.runs.set_stf_status("s0.stf", "processed"),
+                    store.runs.set_stf_status("s1.stf", "ready", size_bytes=64, checksum="ad:2"),
+                    store.runs.set_stf_status("gone.stf", "processed"), return_exceptions=True)
+                one_flush = list(statements)
+                statements.clear()
+                first, later = await asyncio.gather(store.runs.set_stf_status("s2.stf", "ready"),
+                                                    store.runs.set_stf_status("s2.stf", "failed"))
+            finally:
+                event.remove(engine, "before_cursor_execute", seen)
+            assert one_flush == ["UPDATE", "UPDATE", "UPDATE"]  # one per run of a shape, no SELECT after them
+            assert done.status == "processed" and done.size_bytes is None
+            assert (sized.status, sized.size_bytes, sized.checksum) == ("ready", 64, "ad:2")
+            assert sized.updated_at > sized.created_at
+            assert isinstance(missing, NotFound)
+            assert first.status == later.status == "failed"  # the stored row after the flush
+            assert (await store.runs.get_stf("s2.stf")).status == "failed"
+    finally:
+        await backend.drop()
