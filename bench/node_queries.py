@@ -21,8 +21,9 @@ follow the load, the CPU per call follows the code.
 
     .venv/bin/python bench/node_queries.py [--rows 1000000] [--messages 100000] [--calls 300]
 
-Last line: ``node_queries get_execution_p50_ms=... list_logs_p50_ms=... list_logs_raw_p50_ms=...
-list_logs_raw_cpu_us=... noop_raw_cpu_us=... node_noop_raw_cpu_us=... ... goal_ms=5``.
+Last line: ``node_queries get_execution_p50_ms=... list_logs_p50_ms=... get_execution_raw_p50_ms=...
+list_logs_raw_p50_ms=... list_logs_raw_cpu_us=... noop_raw_cpu_us=... node_noop_raw_cpu_us=... ...
+goal_ms=5``.
 """
 
 from __future__ import annotations
@@ -231,6 +232,7 @@ async def main(rows: int, messages: int, calls: int) -> None:
           f"get_execution_p99_ms={percentile(timings['get_execution'].walls, 0.99):.2f} "
           f"list_logs_p50_ms={timings['list_logs'].p50:.2f} "
           f"list_logs_p99_ms={percentile(timings['list_logs'].walls, 0.99):.2f} "
+          f"get_execution_raw_p50_ms={timings['get_execution_raw'].p50:.2f} "
           f"list_logs_raw_p50_ms={timings['list_logs_raw'].p50:.2f} "
           f"list_logs_default_raw_p50_ms={timings['list_logs_default_raw'].p50:.2f} "
           f"noop_baseline_p50_ms={timings['noop'].p50:.2f} noop_raw_p50_ms={timings['noop_raw'].p50:.2f} "
