@@ -7,6 +7,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,9 @@ __all__ = ["ensure_token", "node_info", "serve_node", "serve_stdio"]
 
 log = logging.getLogger(__name__)
 REGISTERED_WAIT_S = 15.0  # how long serve_node waits for its first registration before ``started``
+TEARDOWN_S = 120.0
+"""Longest clean-up of a stopping node (testbeds stopped, registration withdrawn, store closed);
+each of its steps has a smaller bound of its own (docs/testbed.md, "How a stop proceeds")."""
 
 
 def ensure_token(settings: NodeSettings) -> str:
@@ -61,6 +65,24 @@ async def serve_node(settings: NodeSettings, *,
     """
     if settings.token is None:
         settings = settings.model_copy(update={"token": SecretStr(ensure_token(settings))})
+    # "until cancelled" includes a cancel scope's cancellation (an anyio task group), which cancels
+    # every await of a clean-up running in it: the testbeds would not stop, the store would not
+    # close. The node lives in a task of its own; a cancellation reaches it once (asyncio's, as
+    # ``controlroom up`` stops it), and the wait for its clean-up is shielded and bounded.
+    serving = asyncio.ensure_future(_serve(settings, started))
+    try:
+        await asyncio.shield(serving)
+    except BaseException:
+        serving.cancel()
+        with anyio.move_on_after(TEARDOWN_S, shield=True):
+            await asyncio.wait({serving})
+        if not serving.done():
+            log.warning("node %s: clean-up not finished after %.0f s", settings.name, TEARDOWN_S)
+        raise
+
+
+async def _serve(settings: NodeSettings, started: Callable[[str], Awaitable[None] | None] | None) -> None:
+    """The node's serving life (the task `serve_node` runs and cancels)."""
     async with AsyncExitStack() as stack:
         runtime = await stack.enter_async_context(node_runtime(settings))
         mcp = runtime.build()
