@@ -10,6 +10,7 @@ them 0600 too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -42,7 +43,16 @@ def private_dir(path: Path) -> Path:
 
 
 def _private_file(path: Path) -> None:
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE))  # created 0600 & ~umask: never wider
+    """Create ``path`` 0600 if it does not exist (0600 & ~umask: never wider), then make it 0600.
+
+    An existing file is never opened: closing any descriptor of a file drops every POSIX lock
+    this process holds on it, and a SQLite database open in this process (another replica, the
+    provenance store) holds its locks so; without them a writer in another process took itself
+    for the last connection, removed the WAL under this one, and its next read failed with
+    "disk I/O error" (a CI run of test_tokens.py).
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, FILE_MODE))
     path.chmod(FILE_MODE)  # an existing file from an older install
 
 
